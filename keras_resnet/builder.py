@@ -1,0 +1,185 @@
+"""The one factory: a :class:`~keras_resnet.specs.ResNetSpec` in, a Keras model out.
+
+The signature is keras.applications' (``include_top``, ``weights``,
+``input_tensor``, ``input_shape``, ``pooling``, ``classes``,
+``classifier_activation``, ``name``) plus the paper's switches: ``plain``
+(§4.1 plain nets), ``shortcut`` (§3.3 options A/B/C) and
+``zero_init_residual``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+from keras_resnet import weights as weights_lib
+from keras_resnet.blocks import BN_EPSILON, BlockOptions, residual_block
+from keras_resnet.specs import SHORTCUTS, ResNetSpec
+
+POOLINGS = (None, "avg", "max")
+
+
+def _input_shape(spec: ResNetSpec, input_shape: Any, include_top: bool, weights: Any) -> tuple:
+    size = spec.default_size
+    if input_shape is None:
+        return (size, size, 3) if include_top else (None, None, 3)
+    try:
+        shape = tuple(None if d is None else int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or any(d is not None and d < 1 for d in shape) or shape[2] is None:
+        raise ValueError(
+            "`input_shape` must be (height, width, channels) with channels_last "
+            f"and positive sizes; received input_shape={input_shape!r}"
+        )
+    low = spec.total_stride
+    if any(d is not None and d < low for d in shape[:2]):
+        raise ValueError(
+            f"`input_shape` {shape} is too small for {spec.name}: height and width "
+            f"must be at least {low} (the net downsamples {low}x)"
+        )
+    if weights == "imagenet" and shape[2] != 3:
+        raise ValueError(f"`weights='imagenet'` needs 3 input channels; received input_shape={shape}")
+    if weights == "imagenet" and include_top and shape != (224, 224, 3):
+        raise ValueError(
+            "`weights='imagenet'` with `include_top=True` needs input_shape=(224, 224, 3); "
+            f"received input_shape={shape}"
+        )
+    return shape
+
+
+def _inputs(input_tensor: Any, shape: tuple) -> tuple[Any, Any]:
+    """(tensor the net reads, model inputs) as keras.applications resolves them."""
+    if input_tensor is None:
+        x = layers.Input(shape=shape)
+        return x, x
+    if not keras.backend.is_keras_tensor(input_tensor):
+        x = layers.Input(tensor=input_tensor, shape=shape)
+        return x, x
+    got = tuple(input_tensor.shape[1:])
+    if len(got) != 3 or any(a is not None and b is not None and a != b for a, b in zip(got, shape, strict=True)):
+        raise ValueError(
+            f"`input_tensor` has shape {tuple(input_tensor.shape)}; expected (batch, *{shape})"
+        )
+    return input_tensor, keras.utils.get_source_inputs(input_tensor)
+
+
+def _stem(x: Any, spec: ResNetSpec, width: int, kernel_initializer: Any) -> Any:
+    """Table 1's conv1 + pool (ImageNet) or §4.2's single 3x3 conv (CIFAR)."""
+    if spec.stem == "imagenet":
+        x = layers.ZeroPadding2D(padding=3, name="conv1_pad")(x)
+        conv = layers.Conv2D(width, 7, strides=2, use_bias=spec.use_bias,
+                             kernel_initializer=kernel_initializer, name="conv1_conv")
+    else:
+        conv = layers.Conv2D(width, 3, padding="same", use_bias=spec.use_bias,
+                             kernel_initializer=kernel_initializer, name="conv1_conv")
+    x = conv(x)
+    if not spec.preact:
+        x = layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, name="conv1_bn")(x)
+        x = layers.Activation("relu", name="conv1_relu")(x)
+    if spec.stem == "imagenet":
+        x = layers.ZeroPadding2D(padding=1, name="pool1_pad")(x)
+        x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    return x
+
+
+def stage_strides(spec: ResNetSpec, stage: int, blocks: int) -> list[int]:
+    """Stride of each block of a stage (conv2 is stage 0 and keeps the size)."""
+    strides = [1] * blocks
+    if spec.stride_at_last:
+        if stage < len(spec.blocks) - 1:
+            strides[-1] = 2
+    elif stage > 0:
+        strides[0] = 2
+    return strides
+
+
+def _check_options(spec: ResNetSpec, shortcut: str | None, pooling: Any, classes: Any,
+                   include_top: bool) -> str:
+    shortcut = spec.default_shortcut if shortcut is None else shortcut
+    if shortcut not in SHORTCUTS:
+        raise ValueError(f"`shortcut` must be one of {SHORTCUTS} (paper §3.3); received shortcut={shortcut!r}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"`pooling` must be one of {POOLINGS}; received pooling={pooling!r}")
+    if include_top and (not isinstance(classes, int) or classes < 1):
+        raise ValueError(f"`classes` must be a positive integer; received classes={classes!r}")
+    return shortcut
+
+
+def build_resnet(
+    spec: ResNetSpec,
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor: Any = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str | None = None,
+    *,
+    plain: bool = False,
+    shortcut: str | None = None,
+    zero_init_residual: bool = False,
+    kernel_initializer: Any = "he_normal",
+) -> keras.Model:
+    """Build the network ``spec`` describes (keras.applications' signature).
+
+    Args:
+        spec: Architecture (see :data:`keras_resnet.specs.SPECS`).
+        include_top: Add global average pooling and the ``classes``-way
+            ``predictions`` layer.
+        weights: ``None``, ``"imagenet"`` (keras.applications' published
+            files, downloaded once, hash-checked) or a path to a weights file
+            (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        input_tensor: Optional Keras tensor to use as the image input.
+        input_shape: ``(height, width, channels)``; defaults to the spec's
+            size when ``include_top`` else ``(None, None, 3)``.
+        pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
+        classes: Number of classes of the top layer.
+        classifier_activation: Activation of the top layer (``None`` = logits).
+        name: Model name; defaults to the spec's (``plain_`` prefix for plain).
+        plain: Build the plain twin (§4.1): same layers, no shortcuts.
+        shortcut: ``"A"``, ``"B"`` or ``"C"`` (§3.3); default: the paper's
+            choice for the family (A for CIFAR, B otherwise).
+        zero_init_residual: Start each residual branch's last BN gamma (last
+            conv in pre-activation nets) at zero, so every block starts as
+            the identity.
+        kernel_initializer: Conv initializer; He normal as in the paper (§3.4).
+    """
+    shortcut = _check_options(spec, shortcut, pooling, classes, include_top)
+    weights_lib.check_weights_arg(spec, weights, include_top, classes, plain, shortcut)
+    shape = _input_shape(spec, input_shape, include_top, weights)
+    x, inputs = _inputs(input_tensor, shape)
+
+    widths = spec.stage_widths()
+    x = _stem(x, spec, widths[0] if spec.stem == "cifar" else 64, kernel_initializer)
+    opts = BlockOptions(
+        bottleneck=spec.block == "bottleneck",
+        preact=spec.preact,
+        shortcut=None if plain else shortcut,
+        use_bias=spec.use_bias,
+        zero_init_residual=zero_init_residual,
+        kernel_initializer=kernel_initializer,
+    )
+    for stage, (blocks, width) in enumerate(zip(spec.blocks, widths, strict=True)):
+        for block, stride in enumerate(stage_strides(spec, stage, blocks), start=1):
+            x = residual_block(x, width, stride, f"conv{stage + 2}_block{block}", opts)
+    if spec.preact:
+        x = layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, name="post_bn")(x)
+        x = layers.Activation("relu", name="post_relu")(x)
+
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+
+    model_name = name or (f"plain_{spec.name}" if plain else spec.name)
+    model = keras.Model(inputs, x, name=model_name)
+    if weights is not None:
+        weights_lib.load(model, spec, weights, include_top)
+    return model

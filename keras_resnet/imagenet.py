@@ -1,0 +1,99 @@
+"""Offline ImageNet-1k class names, ``preprocess_input`` and ``decode_predictions``.
+
+Class names ship with the package (``data/imagenet_classes.tsv``), so nothing is
+downloaded. Results match ``keras.applications``' ImageNet utilities.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any
+
+import keras
+import numpy as np
+
+NUM_CLASSES = 1000
+
+_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+_MODES = ("caffe", "tf", "torch")
+
+
+@functools.cache
+def _classes() -> tuple[tuple[str, str], ...]:
+    """Read ``(wnid, name)`` pairs from the shipped class file, in class index order."""
+    path = (
+        resources.files("keras_resnet")
+        .joinpath("data")
+        .joinpath("imagenet_classes.tsv")
+    )
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return tuple((wnid, name) for wnid, name in (line.split("\t") for line in lines))
+
+
+def wnids() -> list[str]:
+    """Return the 1000 ImageNet WordNet ids (e.g. ``"n01440764"``) in index order."""
+    return [wnid for wnid, _ in _classes()]
+
+
+def class_names() -> list[str]:
+    """Return the 1000 ImageNet class names (e.g. ``"tench"``) in class index order."""
+    return [name for _, name in _classes()]
+
+
+def preprocess_input(x: Any, mode: str = "caffe") -> Any:
+    """Preprocess channels_last RGB images in [0, 255] as keras.applications does.
+
+    ``mode``: ``"caffe"`` (RGB->BGR, subtract the ImageNet mean; ResNet v1),
+    ``"tf"`` (scale to [-1, 1]; ResNetV2) or ``"torch"`` (scale to [0, 1], then
+    normalize with the ImageNet mean and std). Returns a new NumPy array for NumPy
+    input (the input is not modified), a backend tensor otherwise. Non-float input
+    is cast to ``keras.config.floatx()``.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"`mode` must be one of {_MODES}, got {mode!r}")
+    if isinstance(x, np.ndarray):
+        dtype = (
+            x.dtype
+            if np.issubdtype(x.dtype, np.floating)
+            else np.dtype(keras.config.floatx())
+        )
+        x = x.astype(dtype)
+    else:
+        x = keras.ops.convert_to_tensor(x)
+        if not keras.backend.is_float_dtype(x.dtype):
+            x = keras.ops.cast(x, keras.config.floatx())
+        dtype = keras.backend.standardize_dtype(x.dtype)
+
+    if mode == "tf":
+        return x / 127.5 - 1.0
+    if mode == "torch":
+        return (x / 255.0 - np.array(_TORCH_MEAN, dtype)) / np.array(_TORCH_STD, dtype)
+    bgr = x[..., ::-1] if isinstance(x, np.ndarray) else keras.ops.flip(x, axis=-1)
+    return bgr - np.array(_MEAN_BGR, dtype)
+
+
+def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
+    """Return the ``top`` ``(wnid, name, score)`` per row of ``preds``, best first.
+
+    ``preds``: array or tensor of shape ``(N, 1000)``, e.g. a classifier's output.
+    """
+    preds = keras.ops.convert_to_numpy(preds)
+    if preds.ndim != 2 or preds.shape[1] != NUM_CLASSES:
+        raise ValueError(
+            f"`preds` must have shape (N, {NUM_CLASSES}), got shape {preds.shape}"
+        )
+    if (
+        isinstance(top, bool)
+        or not isinstance(top, (int, np.integer))
+        or not 1 <= top <= NUM_CLASSES
+    ):
+        raise ValueError(f"`top` must be an integer in 1..{NUM_CLASSES}, got {top!r}")
+    classes = _classes()
+    results = []
+    for row in preds:
+        best = np.argsort(-row, kind="stable")[:top]
+        results.append([(*classes[i], float(row[i])) for i in best])
+    return results

@@ -1,0 +1,174 @@
+"""The one table that drives every network of the family.
+
+Each entry of :data:`SPECS` is a :class:`ResNetSpec`: block kind, blocks per
+stage and stage widths, exactly as in He et al. 2016 (CVPR), Table 1 (ImageNet)
+and §4.2 (CIFAR), and He et al. 2016 (ECCV, "Identity Mappings in Deep Residual
+Networks") for the pre-activation variants. Plain twins, shortcut options and
+width multipliers are arguments of the one builder, never separate entries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+BlockKind = Literal["basic", "bottleneck"]
+StemKind = Literal["imagenet", "cifar"]
+
+SHORTCUTS = ("A", "B", "C")
+BLOCK_KINDS = ("basic", "bottleneck")
+IMAGENET_WIDTHS = (64, 128, 256, 512)
+CIFAR_WIDTHS = (16, 32, 64)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetSpec:
+    """Architecture of one network: what torchvision's depth table holds, and more.
+
+    Attributes:
+        name: Model name, e.g. ``"resnet50"`` (also the Keras model name).
+        stem: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool, Table 1) or
+            ``"cifar"`` (one 3x3 conv, §4.2).
+        block: ``"basic"`` (two 3x3 convs) or ``"bottleneck"`` (1x1, 3x3, 1x1;
+            Fig. 5), whose output is 4x its width.
+        preact: Pre-activation (BN-ReLU before each conv, ECCV 2016 Fig. 1b).
+        blocks: Residual blocks in each stage.
+        widths: Width of each stage's 3x3 convs (before the multiplier).
+        use_bias: keras.applications conv biases (needed to load its weights).
+        stride_at_last: keras.applications' ResNetV2 puts a stage's stride in
+            its last block (and none in the last stage); otherwise the first
+            block of stages 2.. downsamples, as in the papers.
+        default_shortcut: The option the paper uses for this family (§3.3).
+        weights_name: Name of keras.applications' published ImageNet weights.
+        width_multiplier: Multiplies every width (CIFAR width studies).
+    """
+
+    name: str
+    stem: StemKind
+    block: BlockKind
+    preact: bool
+    blocks: tuple[int, ...]
+    widths: tuple[int, ...]
+    use_bias: bool = False
+    stride_at_last: bool = False
+    default_shortcut: str = "B"
+    weights_name: str | None = None
+    width_multiplier: float = 1.0
+
+    @property
+    def expansion(self) -> int:
+        """Output channels / width of a block (4 for bottlenecks, Fig. 5)."""
+        return 4 if self.block == "bottleneck" else 1
+
+    @property
+    def depth(self) -> int:
+        """Weighted layers on the main path, as the paper counts them."""
+        per_block = 3 if self.block == "bottleneck" else 2
+        return 1 + per_block * sum(self.blocks) + 1
+
+    @property
+    def default_size(self) -> int:
+        """Default input side: 224 for ImageNet, 32 for CIFAR."""
+        return 224 if self.stem == "imagenet" else 32
+
+    @property
+    def total_stride(self) -> int:
+        """Input side / last feature-map side; also the smallest input side."""
+        stem = 4 if self.stem == "imagenet" else 1
+        return stem * 2 ** (len(self.blocks) - 1)
+
+    def stage_widths(self) -> tuple[int, ...]:
+        """Widths after the multiplier (at least 1 channel)."""
+        return tuple(max(1, int(round(w * self.width_multiplier))) for w in self.widths)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict; :meth:`from_dict` inverts it."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> ResNetSpec:
+        """Rebuild a spec from :meth:`to_dict` output."""
+        config = dict(config)
+        config["blocks"] = tuple(config["blocks"])
+        config["widths"] = tuple(config["widths"])
+        return cls(**config)
+
+
+def _imagenet(name: str, block: BlockKind, blocks: tuple[int, ...], v2: bool) -> ResNetSpec:
+    keras_weights = block == "bottleneck"  # keras.applications ships only these
+    return ResNetSpec(
+        name=name,
+        stem="imagenet",
+        block=block,
+        preact=v2,
+        blocks=blocks,
+        widths=IMAGENET_WIDTHS,
+        use_bias=keras_weights,
+        stride_at_last=v2,
+        default_shortcut="B",
+        weights_name=name if keras_weights else None,
+    )
+
+
+# Paper Table 1: depth -> (block, blocks per stage).
+IMAGENET_DEPTHS: dict[int, tuple[BlockKind, tuple[int, ...]]] = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+
+
+def cifar_spec(
+    depth: int,
+    block: BlockKind = "basic",
+    preact: bool = False,
+    width_multiplier: float = 1.0,
+    name: str | None = None,
+) -> ResNetSpec:
+    """Spec of a CIFAR net (§4.2): 3 stages of 16/32/64, ``6n+2`` or ``9n+2`` layers.
+
+    Basic blocks give ``depth = 6n + 2`` (ResNet-20 ... 1202, Table 6);
+    bottlenecks give ``depth = 9n + 2`` (pre-activation ResNet-164/1001).
+    """
+    if block not in BLOCK_KINDS:
+        raise ValueError(f"`block` must be one of {BLOCK_KINDS}; received block={block!r}")
+    per_block = 9 if block == "bottleneck" else 6
+    if not isinstance(depth, int) or depth < per_block + 2 or (depth - 2) % per_block:
+        raise ValueError(
+            f"`depth` of a CIFAR ResNet with {block} blocks must be {per_block}n+2 "
+            f"(n >= 1, e.g. {per_block + 2}, {2 * per_block + 2}, ...); received depth={depth!r}"
+        )
+    if not width_multiplier > 0:
+        raise ValueError(f"`width_multiplier` must be > 0; received {width_multiplier!r}")
+    n = (depth - 2) // per_block
+    default_name = f"{'preact_' if preact else ''}resnet{depth}"
+    return ResNetSpec(
+        name=name or default_name,
+        stem="cifar",
+        block=block,
+        preact=preact,
+        blocks=(n, n, n),
+        widths=CIFAR_WIDTHS,
+        default_shortcut="B" if preact else "A",
+        width_multiplier=float(width_multiplier),
+    )
+
+
+def _table() -> dict[str, ResNetSpec]:
+    specs: dict[str, ResNetSpec] = {}
+    for depth, (block, blocks) in IMAGENET_DEPTHS.items():
+        for v2 in (False, True):
+            name = f"resnet{depth}{'v2' if v2 else ''}"
+            specs[name] = _imagenet(name, block, blocks, v2)
+    for depth in (20, 32, 44, 56, 110, 1202):
+        specs[f"resnet{depth}"] = cifar_spec(depth)
+    specs["preact_resnet110"] = cifar_spec(110, "basic", preact=True)
+    for depth in (164, 1001):
+        specs[f"preact_resnet{depth}"] = cifar_spec(depth, "bottleneck", preact=True)
+    return specs
+
+
+#: Every named network of the family, by its lower-case name.
+SPECS: dict[str, ResNetSpec] = _table()

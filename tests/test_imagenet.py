@@ -1,0 +1,171 @@
+"""Tests for keras_resnet.imagenet: shipped class names, preprocessing, decoding."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras.applications import imagenet_utils, resnet, resnet_v2
+
+from keras_resnet import imagenet
+
+# tensorflow-datasets' ImageNet-1k labels.txt, located without importing tfds.
+_TFDS = importlib.util.find_spec("tensorflow_datasets")
+TFDS_LABELS = (
+    Path(_TFDS.origin).parent / "datasets" / "imagenet2012" / "labels.txt"
+    if _TFDS is not None and _TFDS.origin is not None
+    else None
+)
+
+
+def _images(dtype: str = "float32") -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(2, 5, 7, 3)).astype(dtype)
+
+
+@pytest.mark.skipif(TFDS_LABELS is None, reason="tensorflow-datasets not installed")
+def test_wnids_match_tfds_order() -> None:
+    assert TFDS_LABELS is not None
+    expected = TFDS_LABELS.read_text(encoding="utf-8").split()
+    assert len(expected) == 1000
+    assert imagenet.wnids() == expected
+    assert len(set(imagenet.wnids())) == 1000
+
+
+def test_class_names_shape() -> None:
+    names = imagenet.class_names()
+    assert len(names) == 1000
+    assert all(name and " " not in name and "\t" not in name for name in names)
+
+
+@pytest.mark.parametrize(
+    ("index", "wnid", "name"),
+    [
+        (0, "n01440764", "tench"),
+        (1, "n01443537", "goldfish"),
+        (151, "n02085620", "Chihuahua"),
+        (207, "n02099601", "golden_retriever"),
+        (999, "n15075141", "toilet_tissue"),
+    ],
+)
+def test_known_classes(index: int, wnid: str, name: str) -> None:
+    assert imagenet.wnids()[index] == wnid
+    assert imagenet.class_names()[index] == name
+
+
+def test_returned_lists_are_copies() -> None:
+    imagenet.class_names().clear()
+    imagenet.wnids().clear()
+    assert len(imagenet.class_names()) == 1000
+    assert len(imagenet.wnids()) == 1000
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "uint8"])
+@pytest.mark.parametrize(
+    ("mode", "reference"),
+    [
+        ("caffe", resnet.preprocess_input),
+        ("tf", resnet_v2.preprocess_input),
+        ("torch", lambda x: imagenet_utils.preprocess_input(x, mode="torch")),
+    ],
+)
+def test_preprocess_numpy_matches_keras(
+    mode: str, reference: Callable[[np.ndarray], np.ndarray], dtype: str
+) -> None:
+    x = _images(dtype)
+    before = x.copy()
+    got = imagenet.preprocess_input(x, mode=mode)
+    expected = reference(x.copy())
+    assert isinstance(got, np.ndarray)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(x, before)  # input left untouched
+
+
+@pytest.mark.parametrize(
+    ("mode", "reference"),
+    [
+        ("caffe", resnet.preprocess_input),
+        ("tf", resnet_v2.preprocess_input),
+        ("torch", lambda x: imagenet_utils.preprocess_input(x, mode="torch")),
+    ],
+)
+def test_preprocess_tensor_matches_keras(
+    mode: str, reference: Callable[[tf.Tensor], tf.Tensor]
+) -> None:
+    x = tf.constant(_images())
+    got = imagenet.preprocess_input(x, mode=mode)
+    assert tf.is_tensor(got)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(reference(x)))
+    np.testing.assert_array_equal(
+        np.asarray(got), imagenet.preprocess_input(_images(), mode=mode)
+    )
+
+
+def test_preprocess_int_tensor_is_cast_to_float() -> None:
+    got = imagenet.preprocess_input(tf.constant(_images("int32")))
+    np.testing.assert_array_equal(
+        np.asarray(got), resnet.preprocess_input(_images("float32"))
+    )
+
+
+def test_preprocess_default_mode_is_caffe() -> None:
+    np.testing.assert_array_equal(
+        imagenet.preprocess_input(_images()), resnet.preprocess_input(_images())
+    )
+
+
+def test_preprocess_rejects_unknown_mode() -> None:
+    with pytest.raises(ValueError, match=r"`mode`.*caffe.*tf.*torch.*'bogus'"):
+        imagenet.preprocess_input(_images(), mode="bogus")
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_decode_predictions_one_hot(as_tensor: bool) -> None:
+    indices = [0, 207, 999]
+    preds = np.zeros((3, 1000), dtype="float32")
+    preds[np.arange(3), indices] = 1.0
+    preds[1:, 1] = 0.25  # goldfish as runner-up in rows 1 and 2
+    decoded = imagenet.decode_predictions(
+        tf.constant(preds) if as_tensor else preds, top=3
+    )
+    assert len(decoded) == 3
+    names = imagenet.class_names()
+    wnids = imagenet.wnids()
+    for row, index in zip(decoded, indices, strict=True):
+        assert len(row) == 3
+        assert row[0] == (wnids[index], names[index], 1.0)
+        scores = [score for _, _, score in row]
+        assert scores == sorted(scores, reverse=True)
+        assert all(isinstance(score, float) for score in scores)
+    assert decoded[1][1][:2] == ("n01443537", "goldfish")
+    assert decoded[1][1][2] == pytest.approx(0.25)
+
+
+def test_decode_predictions_default_top_is_5() -> None:
+    preds = np.random.default_rng(0).random((2, 1000))
+    decoded = imagenet.decode_predictions(preds)
+    assert [len(row) for row in decoded] == [5, 5]
+    assert decoded[0][0][0] == imagenet.wnids()[int(preds[0].argmax())]
+
+
+@pytest.mark.parametrize("shape", [(1000,), (2, 999), (2, 1000, 1), (0,)])
+def test_decode_predictions_rejects_bad_shape(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match=r"`preds`.*\(N, 1000\)"):
+        imagenet.decode_predictions(np.zeros(shape))
+
+
+@pytest.mark.parametrize("top", [0, -1, 1001, 2.0, True])
+def test_decode_predictions_rejects_bad_top(top: object) -> None:
+    with pytest.raises(ValueError, match=r"`top`.*1\.\.1000"):
+        imagenet.decode_predictions(np.zeros((1, 1000)), top=top)
+
+
+def test_decode_predictions_top_bounds() -> None:
+    preds = np.zeros((1, 1000))
+    assert len(imagenet.decode_predictions(preds, top=1)[0]) == 1
+    assert len(imagenet.decode_predictions(preds, top=1000)[0]) == 1000
