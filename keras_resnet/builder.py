@@ -9,6 +9,7 @@ The signature is keras.applications' (``include_top``, ``weights``,
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import keras
@@ -108,6 +109,15 @@ def _check_options(spec: ResNetSpec, shortcut: str | None, pooling: Any, classes
     return shortcut
 
 
+def _allow_deep_graph(spec: ResNetSpec) -> None:
+    """Keras walks functional graphs recursively (building, saving, loading);
+    the 1202- and 1001-layer nets need more than Python's default 1000 frames,
+    so the limit is raised (never lowered) to what the net needs."""
+    needed = 40 * sum(spec.blocks) + 1000
+    if sys.getrecursionlimit() < needed:
+        sys.setrecursionlimit(needed)
+
+
 def build_resnet(
     spec: ResNetSpec,
     include_top: bool = True,
@@ -150,6 +160,8 @@ def build_resnet(
     """
     shortcut = _check_options(spec, shortcut, pooling, classes, include_top)
     weights_lib.check_weights_arg(spec, weights, include_top, classes, plain, shortcut)
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
     shape = _input_shape(spec, input_shape, include_top, weights)
     x, inputs = _inputs(input_tensor, shape)
 
@@ -179,6 +191,7 @@ def build_resnet(
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
 
     model_name = name or (f"plain_{spec.name}" if plain else spec.name)
+    _allow_deep_graph(spec)
     model = keras.Model(inputs, x, name=model_name)
     if weights is not None:
         weights_lib.load(model, spec, weights, include_top)
