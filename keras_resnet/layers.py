@@ -30,28 +30,21 @@ def _zero_pad_shortcut(x: Any, channels: int, stride: int) -> Any:
     return x
 
 
-def _validate(channels: int, stride: int) -> None:
-    if int(channels) < 1:
-        raise ValueError(f"`channels` must be >= 1; received channels={channels!r}")
-    if int(stride) < 1:
-        raise ValueError(f"`stride` must be >= 1; received stride={stride!r}")
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class ZeroPadShortcut(keras.layers.Layer):
-    """Parameter-free shortcut: subsample by ``stride``, zero-pad to ``channels``."""
+class _ZeroPadShortcutMixin:
+    """Behaviour shared by the Keras 3 layer and its tf_keras twin."""
 
     def __init__(self, channels: int, stride: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _validate(channels, stride)
+        if int(channels) < 1:
+            raise ValueError(f"`channels` must be >= 1; received channels={channels!r}")
+        if int(stride) < 1:
+            raise ValueError(f"`stride` must be >= 1; received stride={stride!r}")
         self.channels = int(channels)
         self.stride = int(stride)
 
     def call(self, inputs: Any) -> Any:
         if inputs.shape[-1] > self.channels:
-            raise ValueError(
-                f"ZeroPadShortcut cannot shrink {inputs.shape[-1]} channels to {self.channels}"
-            )
+            raise ValueError(f"ZeroPadShortcut cannot shrink {inputs.shape[-1]} channels to {self.channels}")
         return _zero_pad_shortcut(inputs, self.channels, self.stride)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -64,6 +57,11 @@ class ZeroPadShortcut(keras.layers.Layer):
         return {**super().get_config(), "channels": self.channels, "stride": self.stride}
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ZeroPadShortcut(_ZeroPadShortcutMixin, keras.layers.Layer):
+    """Parameter-free shortcut: subsample by ``stride``, zero-pad to ``channels``."""
+
+
 def tf_keras_custom_objects() -> dict[str, type]:
     """The tf_keras (Keras 2) twins of this package's layers, by registered name.
 
@@ -72,22 +70,9 @@ def tf_keras_custom_objects() -> dict[str, type]:
     import tf_keras
 
     name = f"{PACKAGE}>ZeroPadShortcut"
-    registered = tf_keras.saving.get_registered_object(name)
-    if registered is None:
-
-        @tf_keras.saving.register_keras_serializable(package=PACKAGE)
-        class ZeroPadShortcut(tf_keras.layers.Layer):  # noqa: F811 - Keras 2 twin
-            def __init__(self, channels: int, stride: int = 1, **kwargs: Any) -> None:
-                super().__init__(**kwargs)
-                _validate(channels, stride)
-                self.channels = int(channels)
-                self.stride = int(stride)
-
-            def call(self, inputs: Any) -> Any:
-                return _zero_pad_shortcut(inputs, self.channels, self.stride)
-
-            def get_config(self) -> dict[str, Any]:
-                return {**super().get_config(), "channels": self.channels, "stride": self.stride}
-
-        registered = ZeroPadShortcut
-    return {name: registered, "ZeroPadShortcut": registered}
+    twin = tf_keras.saving.get_registered_object(name)
+    if twin is None:
+        bases = (_ZeroPadShortcutMixin, tf_keras.layers.Layer)
+        twin = type("ZeroPadShortcut", bases, {"__doc__": ZeroPadShortcut.__doc__})
+        twin = tf_keras.saving.register_keras_serializable(package=PACKAGE)(twin)
+    return {name: twin, "ZeroPadShortcut": twin}
