@@ -238,7 +238,8 @@ def test_short_fit_on_real_fashion_mnist_reduces_loss():
     from keras_resnet.datasets import load_arrays
 
     x, y = load_arrays("fashion_mnist", "train", limit=512)
-    x = np.pad(np.repeat(x.astype("float32") / 255.0, 3, axis=-1), ((0, 0), (2, 2), (2, 2), (0, 0)))
+    assert x.shape == (512, 32, 32, 3)  # grayscale 28x28, padded to 32x32 RGB
+    x = x / 255.0
     model = kr.ResNet20(classes=10)
     model.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy")
     history = model.fit(x, y, batch_size=64, epochs=3, verbose=0)
