@@ -38,9 +38,14 @@ def _version(text: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def needed(strategy: tf.distribute.Strategy, keras_version: str = keras.__version__) -> bool:
-    """Whether ``fit`` under ``strategy`` needs the fix with this Keras."""
-    return is_multi_worker(strategy) and AFFECTED[0] <= _version(keras_version) < AFFECTED[1]
+def affected(keras_version: str = keras.__version__) -> bool:
+    """Whether this Keras version is one known to have the bug."""
+    return AFFECTED[0] <= _version(keras_version) < AFFECTED[1]
+
+
+def needed(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``fit`` under ``strategy`` needs the fix with the installed Keras."""
+    return is_multi_worker(strategy) and affected()
 
 
 def _local_replica(strategy: tf.distribute.Strategy, value: Any) -> Any:

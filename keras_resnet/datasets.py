@@ -58,9 +58,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 CROP_FRACTION = 0.875  # 224 / 256: ImageNet-style evaluation crop
 MAX_PAD = 8            # images at most this much smaller than the net are padded, not resized
 CIFAR_PAD = 4          # §4.2: "4 pixels are padded on each side"
-CACHE_BYTES = 2 << 30  # cache a split in memory when its records take at most this much
+CACHE_BYTES = 1 << 30  # cache (and permute whole) a split whose records take at most this much
 STATS_EXAMPLES = 50_000  # images averaged for the mean image
-SHUFFLE_BUFFER = 60_000
+SHUFFLE_BUFFER = 10_000  # for datasets too large to permute in memory
 CONNECT_TIMEOUT = 5.0
 
 
@@ -345,12 +345,11 @@ def _check_selection(info: DatasetInfo, classes: Sequence[int] | None, examples_
             raise ValueError(f"`{flag}` must be a positive integer or None; received {flag}={value!r}")
 
 
-def examples(source: Source, split: str, classes: Sequence[int] | None = None,
-             examples_per_class: int | None = None, limit: int | None = None) -> tuple[tf.data.Dataset, int]:
-    """Decoded ``(uint8 image, int64 label)`` examples of a split, in a fixed
-    order, and their count. With ``classes``, labels become positions in
-    ``classes`` (``classes=(5, 6)`` maps label 5 to 0 and 6 to 1). Cached in
-    memory when the records fit in :data:`CACHE_BYTES`."""
+def _records(source: Source, split: str, classes: Sequence[int] | None, examples_per_class: int | None,
+             limit: int | None) -> tuple[tf.data.Dataset, int, bool]:
+    """Undecoded ``(record, label)`` of the selected examples in a fixed
+    order, their count, and whether they are cached in memory (when they fit
+    in :data:`CACHE_BYTES`)."""
     _check_split(split)
     _check_selection(source.info, classes, examples_per_class, limit)
     ds = source.read(split)
@@ -372,10 +371,20 @@ def examples(source: Source, split: str, classes: Sequence[int] | None = None,
     if count == 0:
         raise ValueError(f"No {split} examples of {source.info.name!r} left after selecting classes={classes!r}, "
                          f"examples_per_class={examples_per_class!r}, limit={limit!r}")
-    if source.record_bytes is not None and count * source.record_bytes <= CACHE_BYTES:
+    in_memory = source.record_bytes is not None and count * source.record_bytes <= CACHE_BYTES
+    if in_memory:
         ds = ds.cache()
-    ds = ds.map(lambda record, label: (source.decode(record), label), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.apply(tf.data.experimental.assert_cardinality(count)), count
+    return ds.apply(tf.data.experimental.assert_cardinality(count)), count, in_memory
+
+
+def examples(source: Source, split: str, classes: Sequence[int] | None = None,
+             examples_per_class: int | None = None, limit: int | None = None) -> tuple[tf.data.Dataset, int]:
+    """Decoded ``(uint8 image, int64 label)`` examples of a split, in a fixed
+    order, and their count. With ``classes``, labels become positions in
+    ``classes`` (``classes=(5, 6)`` maps label 5 to 0 and 6 to 1); then the
+    first ``examples_per_class`` of each class, then the first ``limit``."""
+    ds, count, _ = _records(source, split, classes, examples_per_class, limit)
+    return ds.map(lambda record, label: (source.decode(record), label), num_parallel_calls=tf.data.AUTOTUNE), count
 
 
 def to_rgb(image: tf.Tensor) -> tf.Tensor:
@@ -427,40 +436,72 @@ def _imagenet_augment(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor
     return tf.image.stateless_random_flip_left_right(image, flip_seed)
 
 
+def _epochs(ds: tf.data.Dataset, count: int, in_memory: bool, seed: int, epoch: tf.Variable | None
+            ) -> tf.data.Dataset:
+    """``(record, label, per-example seed)`` for one training epoch, shuffled.
+
+    In-memory records are permuted whole, and the per-example augmentation
+    seeds derived, from ``(seed, epoch)`` with stateless ops; ``epoch`` is
+    read when an iterator is created (without it, each new iterator counts as
+    the next epoch). Larger datasets stream through a shuffle buffer of
+    :data:`SHUFFLE_BUFFER`, reshuffled each iteration from ``seed``.
+    """
+    counter = epoch if epoch is not None else tf.Variable(-1, dtype=tf.int64, trainable=False)
+
+    def one_epoch(_: tf.Tensor) -> tf.data.Dataset:
+        current = counter.read_value() if epoch is not None else counter.assign_add(1)
+        epoch_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(current, tf.int64)])
+        if in_memory:
+            records, labels = ds.batch(count).get_single_element()
+            order = tf.argsort(tf.random.stateless_uniform([count], epoch_seed))
+            shuffled = tf.data.Dataset.from_tensor_slices((tf.gather(records, order), tf.gather(labels, order)))
+        else:
+            shuffled = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+        return shuffled.enumerate().map(
+            lambda index, example: (*example, tf.random.experimental.stateless_fold_in(epoch_seed, index)))
+
+    return tf.data.Dataset.range(1).flat_map(one_epoch)
+
+
 def pipeline(source: Source, split: str, *, training: bool, batch_size: int, image_size: int,
              augment: str = "cifar", seed: int = 0, classes: Sequence[int] | None = None,
-             examples_per_class: int | None = None, limit: int | None = None) -> tuple[tf.data.Dataset, int]:
+             examples_per_class: int | None = None, limit: int | None = None,
+             epoch: tf.Variable | None = None) -> tuple[tf.data.Dataset, int]:
     """Batched ``(float32 RGB image in [0, 255], int64 label)`` and the example count.
 
-    Training: shuffle (seeded, reshuffled each epoch), augmentation
-    ``augment`` (one of :data:`AUGMENTATIONS`), ``drop_remainder`` batches.
-    Evaluation: :func:`fit_to_size` only, all examples, in order. Maps run in
-    parallel; the result is prefetched and deterministic for a given ``seed``.
+    Training: shuffle, augmentation ``augment`` (one of
+    :data:`AUGMENTATIONS`) and ``drop_remainder`` batches, all a function of
+    ``seed`` and the epoch: pass ``epoch``, an int64 ``tf.Variable`` set to
+    the epoch number before each epoch's iterator is created (as
+    :func:`keras_resnet.training.fit` does), and the order no longer depends
+    on how often the dataset was iterated (resumed runs, distribution
+    strategies that peek at a batch). Evaluation: :func:`fit_to_size` only,
+    all examples, in order. Maps run in parallel; batches are prefetched.
     """
     if augment not in AUGMENTATIONS:
         raise ValueError(f"`augment` must be one of {AUGMENTATIONS}; received augment={augment!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer; received batch_size={batch_size!r}")
-    ds, count = examples(source, split, classes, examples_per_class, limit)
+    ds, count, in_memory = _records(source, split, classes, examples_per_class, limit)
     if training and count < batch_size:
         raise ValueError(f"{count} {split} examples are fewer than one batch of {batch_size}; lower the batch "
                          "size or select more examples")
     if training:
-        ds = ds.shuffle(min(count, SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds))
         transform = {"cifar": _cifar_augment, "imagenet": _imagenet_augment,
                      "none": lambda image, size, _: fit_to_size(image, size)}[augment]
-        ds = ds.map(lambda example, s: (transform(to_rgb(example[0]), image_size, s), example[1]),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = _epochs(ds, count, in_memory, seed, epoch).map(
+            lambda record, label, s: (transform(to_rgb(source.decode(record)), image_size, s), label),
+            num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size, drop_remainder=True)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(count // batch_size))
     else:
-        ds = ds.map(lambda image, label: (fit_to_size(to_rgb(image), image_size), label),
+        ds = ds.map(lambda record, label: (fit_to_size(to_rgb(source.decode(record)), image_size), label),
                     num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size)
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(options), count
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options), count
 
 
 def pixel_stats(source: Source, image_size: int, classes: Sequence[int] | None = None,

@@ -30,7 +30,7 @@ def split_cpu(num_devices: int) -> None:
         raise ValueError(f"`logical_cpus` must be a positive integer; received logical_cpus={num_devices!r}")
     cpu = tf.config.list_physical_devices("CPU")[0]
     current = tf.config.get_logical_device_configuration(cpu)
-    if current is not None and len(current) == num_devices:
+    if len(current or [None]) == num_devices:  # unconfigured: one logical CPU
         return
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
@@ -71,13 +71,12 @@ def create_strategy(name: str = "default", tpu: str = "") -> tf.distribute.Strat
     """
     if name not in STRATEGIES:
         raise ValueError(f"`strategy` must be one of {STRATEGIES}; received strategy={name!r}")
-    gpus = tf.config.list_logical_devices("GPU")
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-    if name == "mirrored":
-        devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+    if name in ("one_device", "mirrored"):
+        devices = [d.name for d in tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")]
+        if name == "one_device":
+            return tf.distribute.OneDeviceStrategy(devices[0])
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi_worker":
         _check_tf_config()

@@ -1,0 +1,46 @@
+"""How long and how big each benchmark runs: the full settings, and tiny ones for smoke tests."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Sizes and repetitions of one benchmark run.
+
+    Attributes:
+        windows: Timed windows per candidate (the median is reported).
+        window_seconds: Target length of one window.
+        warmup: Untimed steps before sizing the windows (compilation happens here).
+        train_batch: Training batch size (CIFAR ResNet-20, 32x32).
+        inference_size: ResNet-50 input side.
+        inference_batches: Batch sizes timed for ResNet-50 inference.
+        litert_models: Models exported to LiteRT (``"resnet20"``, ``"resnet50"``).
+        litert_size: ResNet-50 input side for LiteRT.
+        calibration_images: Representative images for the int8 export.
+        torch_compile: Include ``torch.compile`` candidates (slow to compile).
+        pipeline_jpegs: JPEG files written for the ImageNet-style input-pipeline measurement.
+        gemm_size: Side of the float32 matrix product that measures the practical FLOP/s ceiling.
+    """
+
+    windows: int = 5
+    window_seconds: float = 2.0
+    warmup: int = 2
+    train_batch: int = 128
+    inference_size: int = 224
+    inference_batches: tuple[int, ...] = (1, 32)
+    litert_models: tuple[str, ...] = ("resnet20", "resnet50")
+    litert_size: int = 224
+    calibration_images: int = 16
+    torch_compile: bool = True
+    pipeline_jpegs: int = 256
+    gemm_size: int = 2048
+
+
+FULL = Settings()
+
+#: Everything runs, on tiny sizes: checks the plumbing and the outputs, not the speed.
+TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, inference_size=32, inference_batches=(1, 2),
+                litert_models=("resnet20",), litert_size=32, calibration_images=2, torch_compile=False,
+                pipeline_jpegs=16, gemm_size=256)

@@ -1,0 +1,113 @@
+"""Training throughput, CIFAR ResNet-20 at 32x32: keras_resnet's ``model.fit`` vs the same net in PyTorch.
+
+Both sides train on the same in-memory batch (random images, random labels)
+with SGD, momentum 0.9 and weight decay 1e-4, so the figure is the model's
+training step alone; the input pipeline is measured on its own in
+:mod:`benchmarks.scaling`. keras_resnet trains as its users do:
+``keras_resnet.training.compile_model`` (loss, top-1 and top-k metrics) and
+``model.fit``, timed from a callback between batch ends, so per-``fit``-call
+set-up is left out. Candidates: Keras with and without XLA; PyTorch in its
+default NCHW layout, in ``channels_last`` and, if enabled, ``torch.compile``d.
+The headline compares each side's fastest float32 candidate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+import torch
+import torch.nn.functional as F
+
+import keras_resnet
+from benchmarks import torch_resnet
+from benchmarks.settings import Settings
+from benchmarks.timing import Candidate, interleaved, summarise
+from keras_resnet import training
+
+MODEL = "resnet20"
+CLASSES = 10
+SIZE = 32
+LEARNING_RATE = 0.1
+MOMENTUM = 0.9
+WEIGHT_DECAY = 1e-4
+BACKWARD_FACTOR = 3  # a training step costs about 3 forward passes (forward + 2x for the backward)
+
+
+class _BatchEndTimes(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.times.append(time.perf_counter())
+
+
+def keras_model(strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False) -> keras.Model:
+    """ResNet-20 compiled with keras_resnet's training recipe (optionally inside ``strategy``'s scope)."""
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = keras_resnet.get_model(MODEL, input_shape=(SIZE, SIZE, 3), classes=CLASSES)
+        training.apply_weight_decay(model, WEIGHT_DECAY)
+        training.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile)
+    return model
+
+
+def fit_window(model: keras.Model, dataset: tf.data.Dataset) -> Callable[[int], float]:
+    """A window function: ``model.fit`` for ``steps + 1`` steps, seconds from the first batch end to the last."""
+    def window(steps: int) -> float:
+        timer = _BatchEndTimes()
+        model.fit(dataset, epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[timer])
+        return timer.times[-1] - timer.times[0]
+
+    return window
+
+
+def _keras_candidate(name: str, jit_compile: bool, images: np.ndarray, labels: np.ndarray) -> Candidate:
+    model = keras_model(jit_compile=jit_compile)
+    dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    return Candidate(name, len(images), window=fit_window(model, dataset),
+                     info={"framework": "keras", "xla": jit_compile, "precision": "fp32"})
+
+
+def _torch_candidate(name: str, images: np.ndarray, labels: np.ndarray, channels_last: bool,
+                     compiled: bool) -> Candidate:
+    net = torch_resnet.resnet20(CLASSES).train()
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    y = torch.from_numpy(labels)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    forward = torch.compile(net) if compiled else net
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(forward(x), y).backward()
+        optimizer.step()
+
+    return Candidate(name, len(images), step=step, info={"framework": "torch", "channels_last": channels_last,
+                                                         "torch_compile": compiled, "precision": "fp32"})
+
+
+def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Time every candidate, interleaved; return the measurements and the headline ratio."""
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((settings.train_batch, SIZE, SIZE, 3), dtype=np.float32)
+    labels = rng.integers(0, CLASSES, settings.train_batch)
+    candidates = [
+        _keras_candidate("keras_resnet fit", False, images, labels),
+        _keras_candidate("keras_resnet fit + XLA", True, images, labels),
+        _torch_candidate("torch NCHW", images, labels, channels_last=False, compiled=False),
+        _torch_candidate("torch channels_last", images, labels, channels_last=True, compiled=False),
+    ]
+    if settings.torch_compile:
+        candidates.append(_torch_candidate("torch channels_last + compile", images, labels, True, True))
+    log(f"training: CIFAR ResNet-20, batch {settings.train_batch}")
+    results = interleaved(candidates, settings.windows, settings.window_seconds, settings.warmup, log)
+    flops = 2 * BACKWARD_FACTOR * keras_resnet.count_macs(
+        keras_resnet.get_model(MODEL, input_shape=(SIZE, SIZE, 3), classes=CLASSES))
+    return summarise(results, flops, "keras", ("torch",))

@@ -1,0 +1,122 @@
+"""Quantization-aware training with tensorflow-model-optimization (tfmot).
+
+1. The Keras 3 model is rebuilt in tf_keras with its weights
+   (:mod:`export.tf_keras_rebuild`) and shown equal to it on sample images
+   (max abs diff <= :data:`REBUILD_TOLERANCE`), before any training.
+2. The whole model is annotated (``quantize_annotate_model``) for tfmot's
+   default 8-bit scheme, whose registry is extended to layers it does not
+   cover: custom layers get a no-op ``QuantizeConfig`` (they must be
+   parameter-free and range-preserving, like zero-padding shortcuts: the
+   converter gives them their input's scale); built-in ones (a
+   BatchNormalization that follows no convolution, as in pre-activation
+   nets, a Normalization layer, ...) get their output quantized. After a
+   convolution, BatchNormalization is folded as tfmot always does.
+3. ``quantize_apply``, then a short fine-tuning on labelled training data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow_model_optimization as tfmot
+import tf_keras
+
+from export.data import Data
+from export.tf_keras_rebuild import rebuild
+
+REBUILD_TOLERANCE = 1e-5
+
+_quant = tfmot.quantization.keras
+
+
+class NoOpQuantizeConfig(_quant.QuantizeConfig):
+    """Quantize nothing in or around the layer."""
+
+    def get_weights_and_quantizers(self, layer: Any) -> list:
+        return []
+
+    def get_activations_and_quantizers(self, layer: Any) -> list:
+        return []
+
+    def set_quantize_weights(self, layer: Any, quantize_weights: list) -> None:
+        pass
+
+    def set_quantize_activations(self, layer: Any, quantize_activations: list) -> None:
+        pass
+
+    def get_output_quantizers(self, layer: Any) -> list:
+        return []
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+
+class OutputQuantizeConfig(NoOpQuantizeConfig):
+    """Quantize only the layer's output (8 bits, asymmetric, moving-average range)."""
+
+    def get_output_quantizers(self, layer: Any) -> list:
+        return [_quant.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False,
+                                                         narrow_range=False)]
+
+
+def _is_custom(layer: Any) -> bool:
+    return not type(layer).__module__.startswith("tf_keras.")
+
+
+class _Registry(_quant.default_8bit.Default8BitQuantizeRegistry):
+    """tfmot's default 8-bit registry, extended to every layer.
+
+    Layers it does not cover get a no-op config when custom and an
+    output-only config when built in (e.g. a BatchNormalization that follows
+    no convolution, or a Normalization layer).
+    """
+
+    def supports(self, layer: Any) -> bool:
+        return True
+
+    def get_quantize_config(self, layer: Any) -> Any:
+        if super().supports(layer):
+            return super().get_quantize_config(layer)
+        return NoOpQuantizeConfig() if _is_custom(layer) else OutputQuantizeConfig()
+
+
+class _Scheme(_quant.default_8bit.Default8BitQuantizeScheme):
+    def get_quantize_registry(self) -> _Registry:
+        return _Registry()
+
+
+@dataclasses.dataclass(frozen=True)
+class QatModel:
+    """The fine-tuned quantization-aware tf_keras model and its training history."""
+
+    model: tf_keras.Model
+    history: dict[str, list[float]]
+
+
+def rebuild_checked(model: keras.Model, images: np.ndarray) -> tuple[tf_keras.Model, float]:
+    """The tf_keras twin of ``model`` and its max abs output diff from ``model`` on ``images``."""
+    twin = rebuild(model)
+    diff = float(np.max(np.abs(model.predict(images, verbose=0) - twin.predict(images, verbose=0))))
+    if not diff <= REBUILD_TOLERANCE:
+        raise RuntimeError(f"the tf_keras rebuild differs from the Keras 3 model by {diff:.3g} "
+                           f"(tolerance {REBUILD_TOLERANCE})")
+    return twin, diff
+
+
+def fine_tune(twin: tf_keras.Model, train: Data, epochs: int, batch_size: int, learning_rate: float,
+              seed: int) -> QatModel:
+    """Quantize the tf_keras ``twin`` (a copy; ``twin`` is left as is) and fine-tune it on labelled ``train``."""
+    annotated = _quant.quantize_annotate_model(twin)
+    custom = {tf_keras.saving.get_registered_name(type(layer)): type(layer)
+              for layer in twin.layers if _is_custom(layer)}
+    scope = {**custom, "NoOpQuantizeConfig": NoOpQuantizeConfig, "OutputQuantizeConfig": OutputQuantizeConfig}
+    with _quant.quantize_scope(scope):
+        quantized = _quant.quantize_apply(annotated, scheme=_Scheme())
+    tf_keras.utils.set_random_seed(seed)
+    quantized.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = quantized.fit(train.x, train.y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    return QatModel(quantized, {k: [float(v) for v in vs] for k, vs in history.history.items()})

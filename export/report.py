@@ -1,0 +1,187 @@
+"""The retention report: every artifact against the Keras model, and the targets met or missed.
+
+Written as ``report.json`` (everything, machine-readable), ``report.md`` (one
+table to read at a glance, then the targets) and ``report.png`` (top-1
+accuracy against file size per variant). Metrics per artifact, on the
+evaluation set: top-1 accuracy and its drop from Keras (percentage points),
+top-1 agreement with Keras, max abs difference of the probabilities, size,
+and for TFLite files the median batch-1 latency per thread count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - after choosing the headless backend
+import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+KERAS = "keras"
+SAVEDMODEL = "savedmodel"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """``metric`` of ``variant`` must be <= ``limit``."""
+
+    variant: str
+    metric: str  # "max_abs_diff", "accuracy_drop" (points) or "size_ratio" (vs the fp32 file)
+    limit: float
+
+    @property
+    def label(self) -> str:
+        names = {"max_abs_diff": "max abs diff", "accuracy_drop": "top-1 drop (points)",
+                 "size_ratio": "size / fp32 size"}
+        return f"{self.variant} {names[self.metric]} <= {self.limit:g}"
+
+
+TARGETS = (
+    Target(SAVEDMODEL, "max_abs_diff", 1e-5),
+    Target("fp32", "max_abs_diff", 1e-4),
+    Target("fp16", "max_abs_diff", 1e-2),
+    Target("dynamic", "accuracy_drop", 1.0),
+    Target("int8", "accuracy_drop", 1.0),
+    Target("qat", "accuracy_drop", 0.5),
+    Target("int8", "size_ratio", 0.3),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One artifact measured on the evaluation set."""
+
+    variant: str
+    path: str  # relative to the output folder ("" for the Keras model)
+    size_bytes: int | None
+    accuracy: float
+    accuracy_drop: float  # percentage points below Keras
+    agreement: float  # fraction of images with the same top-1 class as Keras
+    max_abs_diff: float
+    latency_ms: dict[str, float]  # threads -> median batch-1 latency
+
+
+def measure(variant: str, path: str, size_bytes: int | None, probabilities: np.ndarray,
+            reference: np.ndarray, labels: np.ndarray, latency_ms: dict[str, float]) -> Row:
+    """A row from an artifact's ``probabilities`` and the Keras ``reference`` on the same images."""
+    predicted = probabilities.argmax(axis=1)
+    accuracy = float(np.mean(predicted == labels))
+    return Row(
+        variant=variant,
+        path=path,
+        size_bytes=size_bytes,
+        accuracy=accuracy,
+        accuracy_drop=100.0 * (float(np.mean(reference.argmax(axis=1) == labels)) - accuracy),
+        agreement=float(np.mean(predicted == reference.argmax(axis=1))),
+        max_abs_diff=float(np.max(np.abs(probabilities - reference))),
+        latency_ms=latency_ms,
+    )
+
+
+def _measured(target: Target, rows: dict[str, Row]) -> float | None:
+    row = rows.get(target.variant)
+    if row is None:
+        return None
+    if target.metric == "size_ratio":
+        fp32 = rows.get("fp32")
+        return None if fp32 is None else row.size_bytes / fp32.size_bytes
+    return getattr(row, target.metric)
+
+
+def build(rows: list[Row], info: dict[str, Any]) -> dict[str, Any]:
+    """The report as a JSON-able dict: ``info`` (model, data, settings), rows and targets."""
+    by_variant = {row.variant: row for row in rows}
+    targets = []
+    for target in TARGETS:
+        value = _measured(target, by_variant)
+        met = None if value is None else value <= target.limit
+        targets.append({"target": target.label, "variant": target.variant, "metric": target.metric,
+                        "limit": target.limit, "measured": value, "met": met})
+    return {**info, "rows": [dataclasses.asdict(row) for row in rows], "targets": targets}
+
+
+def _size(size_bytes: int | None) -> str:
+    return "—" if size_bytes is None else f"{size_bytes / 1024:,.1f} KB"
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "**MISSED**", None: "not measured"}[met]
+
+
+def table(report: dict[str, Any]) -> str:
+    """The per-artifact Markdown table (also what the CLI prints)."""
+    threads = sorted({t for row in report["rows"] for t in row["latency_ms"]}, key=int)
+    fp32 = next((row["size_bytes"] for row in report["rows"] if row["variant"] == "fp32"), None)
+    head = ["variant", "file", "size", "size/fp32", "top-1 %", "drop (pts)", "agree %", "max abs diff"]
+    head += [f"latency {t} thr (ms)" for t in threads]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in report["rows"]:
+        tflite = fp32 and row["size_bytes"] and row["path"].endswith(".tflite")
+        ratio = f"{row['size_bytes'] / fp32:.2f}" if tflite else "—"
+        cells = [row["variant"], f"`{row['path']}`" if row["path"] else "—", _size(row["size_bytes"]), ratio,
+                 f"{100 * row['accuracy']:.2f}", f"{row['accuracy_drop']:+.2f}", f"{100 * row['agreement']:.2f}",
+                 f"{row['max_abs_diff']:.2e}"]
+        cells += [f"{row['latency_ms'][t]:.2f}" if t in row["latency_ms"] else "—" for t in threads]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def targets_table(report: dict[str, Any]) -> str:
+    """The targets, each met, missed or not measured."""
+    lines = ["| target | measured | verdict |", "|---|---|---|"]
+    for target in report["targets"]:
+        value = "—" if target["measured"] is None else f"{target['measured']:.3g}"
+        lines.append(f"| {target['target']} | {value} | {_verdict(target['met'])} |")
+    return "\n".join(lines)
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    missed = [t["target"] for t in report["targets"] if t["met"] is False]
+    summary = "All measured targets met." if not missed else f"Targets missed: {', '.join(missed)}."
+    qat = report.get("qat")
+    qat_note = "" if not qat else (
+        f"\nQAT: the tf_keras rebuild matched the Keras 3 model to {qat['rebuild_max_abs_diff']:.2e} "
+        f"(max abs diff) before fine-tuning; fine-tuned {qat['epochs']} epoch(s) on {qat['samples']} images.\n")
+    return (
+        f"# Export retention report: {report['model_name']}\n\n"
+        f"Every artifact against the Keras model on {report['eval_samples']} evaluation images "
+        f"(Keras top-1: {100 * report['keras_accuracy']:.2f} %). Drop = Keras top-1 minus the artifact's, in "
+        f"percentage points; agree = same top-1 class as Keras; max abs diff over all class probabilities; "
+        f"latency = median of {report['latency_runs']} batch-1 LiteRT invocations.\n\n"
+        f"{table(report)}\n\n## Targets\n\n{summary}\n\n{targets_table(report)}\n{qat_note}\n"
+        f"![accuracy vs size](report.png)\n"
+    )
+
+
+def _plot(report: dict[str, Any], path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    markers = "osD^v<>ph*"
+    for index, row in enumerate(r for r in report["rows"] if r["size_bytes"] is not None):
+        size, accuracy = row["size_bytes"] / 1024, 100 * row["accuracy"]
+        axes.scatter(size, accuracy, marker=markers[index % len(markers)], s=60,
+                     label=f"{row['variant']}: {size:,.0f} KB, {accuracy:.2f} %")
+    axes.axhline(100 * report["keras_accuracy"], linestyle="--", color="grey",
+                 label=f"Keras model: {100 * report['keras_accuracy']:.2f} %")
+    axes.set_xscale("log")
+    axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("file size (KB, log scale)")
+    axes.set_ylabel("top-1 accuracy (%)")
+    axes.set_title(f"{report['model_name']}: accuracy vs size ({report['eval_samples']} eval images)")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write(report: dict[str, Any], folder: Path) -> None:
+    """Write ``report.json``, ``report.md`` and ``report.png`` into ``folder``."""
+    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (folder / "report.md").write_text(_markdown(report), encoding="utf-8")
+    _plot(report, folder / "report.png")

@@ -1,0 +1,93 @@
+"""SavedModels written with Keras' ``ExportArchive``: the TF Serving model and the TFLite converter's source.
+
+The serving model lives at ``<model_name>/<version>/`` (TF Serving's layout)
+and has two signatures:
+
+* ``serving_default``: ``images`` float32 ``(batch, H, W, C)``, preprocessed
+  as in training -> ``probabilities`` ``(batch, classes)``, ``top_k_ids``
+  int32, ``top_k_probabilities`` and ``top_k_names`` (strings),
+  ``(batch, k)`` each, best first;
+* ``image_bytes``: ``image_bytes`` string ``(batch,)`` of encoded JPEG/PNG
+  images -> the same outputs, after :class:`~export.preprocessing.Preprocessing`.
+
+Everything is traced into the graph (class names are a constant), so the
+SavedModel loads with TensorFlow alone: no Keras, no model code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from export.preprocessing import Preprocessing
+
+IMAGES = "images"
+IMAGE_BYTES = "image_bytes"
+PROBABILITIES = "probabilities"
+SERVING_DEFAULT = "serving_default"
+BATCH = 256
+
+
+def images_spec(model: Any) -> tf.TensorSpec:
+    """``images`` input of any batch size, shaped like the model's (Keras 3 or tf_keras) input."""
+    return tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32, name=IMAGES)
+
+
+def _archive(model: Any, endpoints: dict[str, tf.types.experimental.GenericFunction], path: Path) -> None:
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, fn in endpoints.items():
+        archive.add_endpoint(name, fn)
+    archive.write_out(str(path), verbose=False)
+
+
+def write_probabilities_model(model: Any, path: Path) -> None:
+    """One signature, ``serving_default``: ``images`` -> ``probabilities`` (what TFLite files expose)."""
+
+    @tf.function(input_signature=[images_spec(model)])
+    def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {PROBABILITIES: model(images, training=False)}
+
+    _archive(model, {SERVING_DEFAULT: serve}, path)
+
+
+def write_serving_model(model: keras.Model, path: Path, labels: list[str], top_k: int,
+                        preprocessing: Preprocessing) -> None:
+    """The TF Serving SavedModel with ``serving_default`` and ``image_bytes`` signatures."""
+    names = tf.constant(labels)
+
+    def classify(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        probabilities = model(images, training=False)
+        best = tf.math.top_k(probabilities, k=top_k)
+        return {
+            PROBABILITIES: probabilities,
+            "top_k_ids": best.indices,
+            "top_k_probabilities": best.values,
+            "top_k_names": tf.gather(names, best.indices),
+        }
+
+    @tf.function(input_signature=[images_spec(model)])
+    def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        return classify(images)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)])
+    def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+        shape = tuple(model.inputs[0].shape[1:])
+        images = tf.map_fn(lambda encoded: preprocessing.decode(encoded, shape), image_bytes,
+                           fn_output_signature=tf.TensorSpec(shape, tf.float32))
+        return classify(images)
+
+    _archive(model, {SERVING_DEFAULT: serve, IMAGE_BYTES: serve_bytes}, path)
+
+
+def predict(path: Path, images: np.ndarray) -> np.ndarray:
+    """``probabilities`` of a SavedModel's ``serving_default`` signature, in batches."""
+    signature = tf.saved_model.load(str(path)).signatures[SERVING_DEFAULT]
+    return np.concatenate([
+        signature(**{IMAGES: tf.constant(images[i:i + BATCH])})[PROBABILITIES].numpy()
+        for i in range(0, len(images), BATCH)
+    ])

@@ -1,0 +1,179 @@
+"""Evaluate a saved model: ``python -m keras_resnet.evaluate --model PATH --dataset NAME``.
+
+Reports top-1 and top-5 accuracy (the paper's ImageNet metrics, Table 3/4)
+and the cross-entropy loss, optionally per-class accuracy and a confusion
+matrix PNG. The model is a ``.keras`` file trained here (it takes raw RGB
+pixels; its input size decides the evaluation resize/crop).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from absl import app, flags
+
+from keras_resnet import datasets
+from keras_resnet.training import atomic_path, write_json
+
+EPSILON = 1e-7  # Keras' clip for cross-entropy
+
+
+def _check_model_path(path: str) -> None:
+    if not isinstance(path, str) or not path.endswith(".keras"):
+        raise ValueError(f"`model` must be a path to a .keras file; received model={path!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"`model` file not found: {path!r}")
+
+
+def predict(model: keras.Model, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and labels for every batch of ``data``."""
+    probs, labels = [], []
+    for images, batch_labels in data.as_numpy_iterator():
+        probs.append(np.asarray(model.predict_on_batch(images), np.float64))
+        labels.append(batch_labels)
+    return np.concatenate(probs), np.concatenate(labels)
+
+
+def metrics(probs: np.ndarray, labels: np.ndarray, top_k: int = 5) -> dict[str, Any]:
+    """Top-1, top-k accuracy, mean cross-entropy, per-class accuracy and the
+    confusion matrix (rows: true class, columns: predicted)."""
+    num_classes = probs.shape[1]
+    k = min(top_k, num_classes)
+    ranked = np.argsort(-probs, axis=1, kind="stable")
+    top1 = ranked[:, 0]
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(confusion, (labels, top1), 1)
+    support = confusion.sum(axis=1)
+    per_class = np.divide(np.diag(confusion), support, out=np.full(num_classes, np.nan), where=support > 0)
+    picked = np.clip(probs[np.arange(len(labels)), labels], EPSILON, 1.0)
+    return {
+        "accuracy": float(np.mean(top1 == labels)),
+        f"top{k}": float(np.mean(np.any(ranked[:, :k] == labels[:, None], axis=1))),
+        "loss": float(-np.mean(np.log(picked))),
+        "examples": len(labels),
+        "per_class_accuracy": [None if np.isnan(a) else float(a) for a in per_class],
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def save_confusion_png(confusion: np.ndarray, class_names: Sequence[str], path: str) -> None:
+    """Row-normalized confusion matrix as a PNG (atomically written)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    confusion = np.asarray(confusion, np.float64)
+    rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(2 + 0.6 * n, 1.5 + 0.6 * n))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true", title="confusion matrix (row %)")
+    ax.set_xticklabels(class_names, rotation=90)
+    ax.set_yticklabels(class_names)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{100 * rates[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = None, split: str = "test",
+             batch_size: int = 256, limit: int | None = None, classes: Sequence[int] | None = None,
+             confusion_matrix: str | None = None) -> dict[str, Any]:
+    """Evaluate the ``.keras`` model at ``model`` on a dataset split.
+
+    ``classes`` selects and renumbers labels as in training (a model trained
+    with ``classes=(5, ..., 9)`` needs the same here). ``confusion_matrix``:
+    write a PNG there. Returns :func:`metrics` plus ``class_names``.
+    """
+    _check_model_path(model)
+    if confusion_matrix is not None and not str(confusion_matrix).endswith(".png"):
+        raise ValueError(f"`confusion_matrix` must be a .png path; received confusion_matrix={confusion_matrix!r}")
+    net = keras.models.load_model(model, compile=False)
+    source = datasets.load(dataset, data_dir)
+    names = [source.info.class_names[c] for c in classes] if classes else list(source.info.class_names)
+    if net.output_shape[-1] != len(names):
+        raise ValueError(f"The model predicts {net.output_shape[-1]} classes but {dataset!r} has {len(names)}"
+                         f"{' selected' if classes else ''}; pass the `classes` it was trained on")
+    data, _ = datasets.pipeline(source, split, training=False, batch_size=batch_size,
+                                image_size=net.input_shape[1], classes=classes, limit=limit)
+    result = metrics(*predict(net, data))
+    result["class_names"] = names
+    if confusion_matrix:
+        save_confusion_png(np.asarray(result["confusion_matrix"]), names, confusion_matrix)
+    return result
+
+
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+    """Define the evaluation flags in ``fv``."""
+    flags.DEFINE_string("model", None, "Path of a .keras model trained with keras_resnet.train.", flag_values=fv)
+    flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist, a tensorflow-datasets name or a folder of "
+                        "class sub-folders.", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Folder of the Fashion-MNIST IDX files or tensorflow-datasets' data_dir.",
+                        flag_values=fv)
+    flags.DEFINE_enum("split", "test", list(datasets.SPLITS), "Split to evaluate.", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 256, "Batch size.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("limit", None, "Evaluate the first N images only.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_list("classes", None, "Labels the model was trained on (e.g. 5,6,7,8,9).", flag_values=fv)
+    flags.DEFINE_bool("per_class", False, "Print per-class accuracy.", flag_values=fv)
+    flags.DEFINE_string("confusion_matrix", None, "Write the confusion matrix as a PNG here.", flag_values=fv)
+    flags.DEFINE_string("output", None, "Write all results as JSON here.", flag_values=fv)
+    flags.mark_flag_as_required("model", flag_values=fv)
+
+
+def _classes(fv: flags.FlagValues) -> tuple[int, ...] | None:
+    if fv.classes is None:
+        return None
+    try:
+        return tuple(int(c) for c in fv.classes)
+    except ValueError as err:
+        raise ValueError(f"--classes must be a comma-separated list of integers; received {fv.classes!r}") from err
+
+
+def report(result: dict[str, Any], per_class: bool) -> str:
+    """Human-readable summary of :func:`evaluate`'s result."""
+    top = next(k for k in result if k.startswith("top"))
+    lines = [f"top-1 accuracy: {result['accuracy']:.4f}  {top[:3]}-{top[3:]}: {result[top]:.4f}  "
+             f"loss: {result['loss']:.4f}  ({result['examples']} images)"]
+    if per_class:
+        for name, accuracy in zip(result["class_names"], result["per_class_accuracy"], strict=True):
+            lines.append(f"  {name:>20s}: {'-' if accuracy is None else f'{accuracy:.4f}'}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    fv = flags.FLAGS
+    try:
+        result = evaluate(fv.model, fv.dataset, fv.data_dir, fv.split, fv.batch_size, fv.limit, _classes(fv),
+                          fv.confusion_matrix)
+    except (ValueError, FileNotFoundError, datasets.DatasetUnavailableError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(report(result, fv.per_class))
+    if fv.output:
+        write_json(fv.output, result)
+    if fv.confusion_matrix:
+        print(f"confusion matrix: {fv.confusion_matrix}")
+    return 0
+
+
+def run() -> None:
+    """Entry point: define the flags, parse ``sys.argv`` and evaluate."""
+    define_flags()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,163 @@
+"""Command line: ``python -m keras_resnet.train [--flags]`` (``--help`` lists them).
+
+A thin shell over :func:`keras_resnet.training.fit`: every flag is a field of
+:class:`keras_resnet.training.TrainConfig`. With no flags it trains CIFAR
+ResNet-20 (§4.2) on the embedded Fashion-MNIST for 3 epochs and prints the
+test accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from absl import app, flags
+
+from keras_resnet import datasets, distribute, training
+from keras_resnet.specs import SHORTCUTS
+
+_DEFAULTS = training.TrainConfig()
+
+
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+    """Define the training flags in ``fv``."""
+    d = _DEFAULTS
+    # Model.
+    flags.DEFINE_string("model", d.model, "Network: resnet18..152(v2), resnet20/32/44/56/110/1202 or any CIFAR "
+                        "resnet<6n+2>, preact_resnet110/164/1001.", flag_values=fv)
+    flags.DEFINE_bool("plain", d.plain, "Train the plain twin (no shortcuts, paper §4.1).", flag_values=fv)
+    flags.DEFINE_enum("shortcut", d.shortcut, list(SHORTCUTS), "Shortcut option (§3.3); default: A for CIFAR "
+                      "nets, B otherwise.", flag_values=fv)
+    flags.DEFINE_float("width_multiplier", d.width_multiplier, "Width multiplier of CIFAR nets.", flag_values=fv)
+    flags.DEFINE_integer("image_size", d.image_size, "Input side; default 32 for CIFAR nets, 224 for ImageNet "
+                         "nets.", lower_bound=1, flag_values=fv)
+    # Data.
+    flags.DEFINE_string("dataset", d.dataset, "fashion_mnist (embedded default), a tensorflow-datasets name "
+                        "(cifar10, imagenet2012, ...) or a folder of class sub-folders of images.", flag_values=fv)
+    flags.DEFINE_string("data_dir", d.data_dir, "Folder of the Fashion-MNIST IDX files or tensorflow-datasets' "
+                        "data_dir.", flag_values=fv)
+    flags.DEFINE_list("classes", None, "Train on these labels only (renumbered 0..k-1), e.g. 5,6,7,8,9.",
+                      flag_values=fv)
+    flags.DEFINE_integer("examples_per_class", d.examples_per_class, "Use the first N training images of each "
+                         "class.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("train_examples", d.train_examples, "Use the first N training images.", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_integer("eval_examples", d.eval_examples, "Evaluate on the first N test images.", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_enum("augment", d.augment, list(training.AUGMENT_CHOICES), "Augmentation: cifar (pad 4, crop, "
+                      "flip; §4.2), imagenet (random-resized crop, flip; §3.4), none; auto picks by net.",
+                      flag_values=fv)
+    # Recipe.
+    flags.DEFINE_integer("epochs", d.epochs, "Epochs to train (after transfer learning's head phase: of it).",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("global_batch_size", d.global_batch_size, "Mini-batch over all replicas (paper: 128 on "
+                         "CIFAR, 256 on ImageNet).", lower_bound=1, flag_values=fv)
+    flags.DEFINE_float("learning_rate", d.learning_rate, "Initial learning rate (paper: 0.1).", flag_values=fv)
+    flags.DEFINE_float("momentum", d.momentum, "SGD momentum (paper: 0.9).", flag_values=fv)
+    flags.DEFINE_float("weight_decay", d.weight_decay, "L2 weight decay on conv/dense kernels (paper: 1e-4).",
+                       flag_values=fv)
+    flags.DEFINE_float("bn_momentum", d.bn_momentum, "Momentum of BatchNormalization's moving statistics "
+                       "(0.9 as in Torch; Keras' 0.99 lags in short runs).", flag_values=fv)
+    flags.DEFINE_bool("sync_batch_norm", d.sync_batch_norm, "BatchNormalization statistics over the global batch "
+                      "(all replicas); --nosync_batch_norm: per replica, as the paper's per-GPU BN.", flag_values=fv)
+    flags.DEFINE_enum("lr_schedule", d.lr_schedule, list(training.LR_SCHEDULES), "step: /10 at --lr_decay_epochs "
+                      "(paper); cosine: cosine decay to 0.", flag_values=fv)
+    flags.DEFINE_list("lr_decay_epochs", None, "Epochs (may be fractional) where the step schedule divides the "
+                      "learning rate by 10; default 50% and 75% of --epochs (paper: 32k/48k of 64k iterations).",
+                      flag_values=fv)
+    flags.DEFINE_integer("warmup_steps", d.warmup_steps, "Steps at --warmup_learning_rate first (paper: ~400 for "
+                         "ResNet-110).", lower_bound=0, flag_values=fv)
+    flags.DEFINE_float("warmup_learning_rate", d.warmup_learning_rate, "Warm-up learning rate (paper: 0.01).",
+                       flag_values=fv)
+    # Transfer learning.
+    flags.DEFINE_string("init_weights", d.init_weights, "Start from a .keras model trained here or 'imagenet' "
+                        "and train a new head for this dataset's classes.", flag_values=fv)
+    flags.DEFINE_string("freeze", d.freeze, "With --init_weights: backbone (train the head only), a stage "
+                        "(conv1..conv5: freeze up to it) or none.", flag_values=fv)
+    flags.DEFINE_integer("fine_tune_epochs", d.fine_tune_epochs, "With --init_weights: epochs of a second phase "
+                         "that unfreezes the top --fine_tune_stages stages.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("fine_tune_stages", d.fine_tune_stages, "Top stages unfrozen for fine-tuning.",
+                         lower_bound=0, flag_values=fv)
+    flags.DEFINE_float("fine_tune_learning_rate", d.fine_tune_learning_rate, "Fine-tuning learning rate; default "
+                       "--learning_rate / 10.", flag_values=fv)
+    # Run.
+    flags.DEFINE_string("model_dir", d.model_dir, "Output folder: final.keras, best.keras, history.csv, logs/, "
+                        "backup/ (resume by rerunning the same command).", flag_values=fv)
+    flags.DEFINE_enum("strategy", d.strategy, list(distribute.STRATEGIES), "tf.distribute strategy; multi_worker "
+                      "reads TF_CONFIG.", flag_values=fv)
+    flags.DEFINE_integer("logical_cpus", d.logical_cpus, "Split the CPU into N logical devices (e.g. for "
+                         "--strategy=mirrored without GPUs); 0: don't.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_string("tpu", d.tpu, "TPU name or grpc:// address for --strategy=tpu.", flag_values=fv)
+    flags.DEFINE_enum("mixed_precision", d.mixed_precision, list(training.MIXED_PRECISION), "Keras dtype policy "
+                      "(mixed_float16 for GPUs, mixed_bfloat16 for TPUs and recent CPUs).", flag_values=fv)
+    flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile train steps with XLA.", flag_values=fv)
+    flags.DEFINE_integer("seed", d.seed, "Random seed (weights, shuffling, augmentation).", lower_bound=0,
+                         flag_values=fv)
+    flags.DEFINE_string("backup_freq", str(d.backup_freq), "Checkpoint for resuming every 'epoch' or every N "
+                        "steps.", flag_values=fv)
+
+
+def _parse_list(fv: flags.FlagValues, name: str, kind: Callable[[str], Any]) -> tuple | None:
+    values = fv[name].value
+    if values is None:
+        return None
+    try:
+        return tuple(kind(v) for v in values)
+    except ValueError as err:
+        raise ValueError(f"--{name} must be a comma-separated list of {kind.__name__}s; received {values!r}") from err
+
+
+def _backup_freq(text: str) -> str | int:
+    if text == "epoch":
+        return text
+    try:
+        return int(text)
+    except ValueError as err:
+        raise ValueError(f"--backup_freq must be 'epoch' or a number of steps; received {text!r}") from err
+
+
+def config_from_flags(fv: flags.FlagValues = flags.FLAGS) -> training.TrainConfig:
+    """The :class:`~keras_resnet.training.TrainConfig` the parsed flags describe."""
+    special = {"classes", "lr_decay_epochs", "backup_freq"}
+    plain = {f.name: fv[f.name].value for f in dataclasses.fields(training.TrainConfig)
+             if f.name not in special}
+    return training.TrainConfig(
+        **plain,
+        classes=_parse_list(fv, "classes", int),
+        lr_decay_epochs=_parse_list(fv, "lr_decay_epochs", float),
+        backup_freq=_backup_freq(fv["backup_freq"].value),
+    )
+
+
+def parse(argv: Sequence[str]) -> training.TrainConfig:
+    """Parse a command line (``argv[0]`` is the program) into a config."""
+    fv = flags.FlagValues()
+    define_flags(fv)
+    fv(list(argv))
+    return config_from_flags(fv)
+
+
+USER_ERRORS = (ValueError, FileNotFoundError, ConnectionError, FloatingPointError, datasets.DatasetUnavailableError)
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        training.fit(config_from_flags())
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run() -> None:
+    """Entry point: define the flags, parse ``sys.argv`` and train."""
+    define_flags()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,159 @@
+"""Transfer learning: a trained backbone, a new classifier head, frozen stages.
+
+The usual advice (small data: use the net as a fixed feature extractor;
+medium data: also fine-tune the top layers) as a two-phase recipe:
+
+1. ``--init_weights`` loads a backbone: a ``.keras`` model trained here (its
+   ``preprocess`` layer comes along) or ``imagenet`` (keras.applications'
+   published weights for ResNet-50/101/152 and their V2s, with their own
+   preprocessing built into the model). Its classifier is replaced by a new
+   ``predictions`` layer for the new classes; ``--freeze`` freezes the
+   backbone, or the stem and the stages up to a named one (``conv3``), and
+   the head is trained.
+2. With ``--fine_tune_epochs``, the top ``--fine_tune_stages`` stages are
+   unfrozen and trained on, at a lower learning rate.
+
+Frozen layers are non-trainable, which in Keras 3 also keeps their
+BatchNormalization layers in inference mode (moving statistics are used and
+not updated), as fine-tuning needs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import keras
+import numpy as np
+
+from keras_resnet import datasets
+from keras_resnet.models import get_model
+from keras_resnet.specs import SPECS
+
+HEAD = "predictions"
+_STAGE = re.compile(r"^conv(\d+)_")
+
+# keras.applications' preprocessing of its ImageNet weights, as (mean, std) on RGB [0, 255]:
+# ResNet ("caffe": BGR minus the mean; the BGR order is folded into conv1) and ResNetV2 ("tf": [-1, 1]).
+_CAFFE_RGB_MEAN = (123.68, 116.779, 103.939)
+_TF_MODE = (127.5, 127.5)
+
+
+def add_head(features: keras.Model, classes: int) -> keras.Model:
+    """A new ``predictions`` layer (float32 softmax over ``classes``) on a
+    model whose output is pooled features."""
+    if not isinstance(classes, int) or classes < 1:
+        raise ValueError(f"`classes` must be a positive integer; received classes={classes!r}")
+    outputs = keras.layers.Dense(classes, activation="softmax", dtype="float32", name=HEAD)(features.output)
+    return keras.Model(features.inputs, outputs, name=features.name)
+
+
+def stages(model: keras.Model) -> tuple[str, ...]:
+    """Stage names in order, e.g. ``("conv1", "conv2", "conv3", "conv4")``; ``conv1`` is the stem."""
+    found = {int(m.group(1)) for layer in model.layers if (m := _STAGE.match(layer.name))}
+    if not found:
+        raise ValueError(f"`model` {model.name!r} is not a keras_resnet network (no conv<N>_ layers)")
+    return tuple(f"conv{n}" for n in sorted(found))
+
+
+def freeze_choices(model: keras.Model) -> tuple[str, ...]:
+    """Allowed ``freeze`` values for ``model``."""
+    return ("none", "backbone", *stages(model))
+
+
+def freeze(model: keras.Model, until: str) -> None:
+    """Set which layers train: ``"none"`` (all), ``"backbone"`` (only the
+    head) or a stage name (everything up to and including that stage,
+    input preprocessing and stem included, is frozen). Recompile afterwards."""
+    choices = freeze_choices(model)
+    if until not in choices:
+        raise ValueError(f"`freeze` must be one of {choices}; received freeze={until!r}")
+    last = int(until[4:]) if until.startswith("conv") else None
+    in_stem = True
+    for layer in model.layers:
+        match = _STAGE.match(layer.name)
+        stage = int(match.group(1)) if match else None
+        in_stem = in_stem and (stage is None or stage == 1)
+        if until == "none":
+            frozen = False
+        elif until == "backbone":
+            frozen = layer.name != HEAD
+        else:
+            frozen = in_stem or (stage is not None and stage <= last)
+        layer.trainable = not frozen
+
+
+def fine_tune_freeze(model: keras.Model, top_stages: int) -> str:
+    """The ``freeze`` value that leaves the top ``top_stages`` stages (and the
+    head) trainable: ``"backbone"`` for 0, the stem only for all of them."""
+    names = stages(model)
+    blocks = len(names) - 1  # conv1 is the stem
+    if not isinstance(top_stages, int) or not 0 <= top_stages <= blocks:
+        raise ValueError(f"`fine_tune_stages` must be in 0..{blocks} for {model.name}; "
+                         f"received fine_tune_stages={top_stages!r}")
+    return "backbone" if top_stages == 0 else names[blocks - top_stages]
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Copy every weighted layer of ``source`` into the layer of ``target`` with the same name."""
+    for layer in source.layers:
+        if layer.weights:
+            target.get_layer(layer.name).set_weights(layer.get_weights())
+
+
+def from_keras_file(path: str, classes: int, image_size: int | None = None) -> keras.Model:
+    """A model trained here (``.keras``) with its head replaced for ``classes``."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"`init_weights` file not found: {path!r} (expected a .keras model or 'imagenet')")
+    model = keras.models.load_model(path, compile=False)
+    names = {layer.name for layer in model.layers}
+    if "avg_pool" not in names:
+        raise ValueError(f"`init_weights` model {path!r} has no 'avg_pool' layer to put a new head on")
+    size = model.input_shape[1]
+    if image_size is not None and image_size != size:
+        raise ValueError(f"`image_size`={image_size} differs from the `init_weights` model's input size {size}")
+    features = keras.Model(model.inputs, model.get_layer("avg_pool").output, name=model.name)
+    return add_head(features, classes)
+
+
+def from_imagenet(model_name: str, classes: int, image_size: int | None = None) -> keras.Model:
+    """keras.applications' ImageNet weights for ``model_name``, with their
+    preprocessing as the model's ``preprocess`` layer (raw RGB in [0, 255] in)
+    and a new head for ``classes``."""
+    spec = SPECS.get(model_name)
+    if spec is None or spec.stem != "imagenet":
+        raise ValueError(f"`init_weights='imagenet'` needs an ImageNet net as `model`; received model={model_name!r}")
+    size = image_size or spec.default_size
+    shape = (size, size, 3)
+    pretrained = get_model(model_name, weights="imagenet", include_top=False, pooling="avg", input_shape=shape)
+    return imagenet_preprocessed(pretrained, model_name, classes)
+
+
+def imagenet_preprocessed(pretrained: keras.Model, model_name: str, classes: int) -> keras.Model:
+    """Rebuild ``pretrained`` (keras.applications layout, expecting its
+    preprocessed input) to take raw RGB pixels: ResNetV2 gets a [-1, 1]
+    ``preprocess`` layer; ResNet gets the mean subtraction and its BGR
+    channel order folded into ``conv1_conv``'s kernel."""
+    spec = SPECS[model_name]
+    shape = tuple(pretrained.input_shape[1:])
+    mean, std = _TF_MODE if spec.preact else (_CAFFE_RGB_MEAN, 1.0)
+    inputs = keras.Input(shape, name="image")
+    x = datasets.normalization_layer(np.broadcast_to(np.float32(mean), (3,)), std)(inputs)
+    features = get_model(model_name, include_top=False, pooling="avg", input_shape=shape, input_tensor=x)
+    copy_weights(pretrained, features)
+    if not spec.preact:
+        conv1 = features.get_layer("conv1_conv")
+        kernel, *rest = conv1.get_weights()
+        conv1.set_weights([kernel[:, :, ::-1, :], *rest])
+    return add_head(features, classes)
+
+
+def load_init_weights(init_weights: str, model_name: str, classes: int, image_size: int | None = None
+                      ) -> keras.Model:
+    """``init_weights``: ``"imagenet"`` or a path to a ``.keras`` model."""
+    if init_weights == "imagenet":
+        return from_imagenet(model_name, classes, image_size)
+    if not str(init_weights).endswith(".keras"):
+        raise ValueError(f"`init_weights` must be 'imagenet' or a path to a .keras model; "
+                         f"received init_weights={init_weights!r}")
+    return from_keras_file(init_weights, classes, image_size)

@@ -1,0 +1,231 @@
+"""Bad input -> one clear error naming the argument (or CLI flag), and nothing written; atomic output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+from absl import flags
+from export_support import PYTHON, fashion_mnist, run_cli, run_process, small_net, write_npz
+
+import export
+from export import ExportError, Preprocessing, export_model
+
+FAST = {"quantizations": ["fp32"], "latency_runs": 1, "threads": [1]}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("export_inputs")
+    small_net().save(tmp / "model.keras")
+    x, y = fashion_mnist("test", 32)
+    return {"model": tmp / "model.keras", "x": x, "y": y, "eval": write_npz(tmp / "eval.npz", x, y),
+            "calibration": write_npz(tmp / "calibration.npz", x, y), "tmp": tmp}
+
+
+def saved(tmp_path: Path, model: keras.Model) -> Path:
+    model.save(tmp_path / "other.keras")
+    return tmp_path / "other.keras"
+
+
+def corrupt(tmp_path: Path, name: str) -> Path:
+    (tmp_path / name).write_bytes(b"not a zip file")
+    return tmp_path / name
+
+
+def unregistered_layer_model(tmp_path: Path) -> Path:
+    """A .keras file whose custom layer no imported module registers."""
+
+    @keras.saving.register_keras_serializable(package="export_tests")
+    class Twice(keras.layers.Layer):
+        def call(self, x: Any) -> Any:
+            return 2 * x
+
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(Twice()(inputs)))
+    path = saved(tmp_path, keras.Model(inputs, outputs))
+    del keras.saving.get_custom_objects()["export_tests>Twice"]
+    return path
+
+
+def lambda_model(tmp_path: Path) -> Path:
+    inputs = keras.Input((32, 32, 3))
+    flat = keras.layers.Flatten()(keras.layers.Lambda(lambda t: t * 2)(inputs))
+    return saved(tmp_path, keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(flat)))
+
+
+def two_output_model(tmp_path: Path) -> Path:
+    inputs = keras.Input((32, 32, 3))
+    flat = keras.layers.Flatten()(inputs)
+    outputs = [keras.layers.Dense(10, activation="softmax")(flat), keras.layers.Dense(2)(flat)]
+    return saved(tmp_path, keras.Model(inputs, outputs))
+
+
+def logits_model(tmp_path: Path) -> Path:
+    inputs = keras.Input((32, 32, 3))
+    return saved(tmp_path, keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs))))
+
+
+def grey_model(tmp_path: Path) -> Path:
+    inputs = keras.Input((32, 32, 1))
+    flat = keras.layers.Flatten()(inputs)
+    return saved(tmp_path, keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(flat)))
+
+
+def npz_without_x(tmp_path: Path, inputs: dict) -> Path:
+    np.savez(tmp_path / "bad.npz", images=inputs["x"])
+    return tmp_path / "bad.npz"
+
+
+def empty_folder(tmp_path: Path) -> str:
+    (tmp_path / "no_classes").mkdir()
+    return str(tmp_path / "no_classes")
+
+
+# (argument named in the error, keyword arguments replacing the valid ones; callables get (tmp_path, inputs))
+CASES = {
+    "missing model file": ("model", {"model": lambda t, i: t / "nope.keras"}),
+    "corrupt model file": ("model", {"model": lambda t, i: corrupt(t, "bad.keras")}),
+    "unknown model format": ("model", {"model": lambda t, i: corrupt(t, "model.h5")}),
+    "unregistered custom layer": ("model", {"model": lambda t, i: unregistered_layer_model(t)}),
+    "lambda refused by safe_mode": ("model", {"model": lambda t, i: lambda_model(t)}),
+    "not a classifier": ("model", {"model": lambda t, i: two_output_model(t)}),
+    "logits, not probabilities": ("model", {"model": lambda t, i: logits_model(t)}),
+    "not a Keras model": ("model", {"model": lambda t, i: 42}),
+    "custom module not importable": ("custom_modules", {"custom_modules": ["no_such_module_for_export"]}),
+    "unknown format": ("formats", {"formats": ["savedmodel", "onnx"]}),
+    "no format": ("formats", {"formats": []}),
+    "unknown quantization": ("quantizations", {"quantizations": ["int4"]}),
+    "int8 without calibration data": ("calibration_data", {"quantizations": ["int8"], "calibration_data": None}),
+    "qat without labels": ("calibration_data", {"quantizations": ["qat"], "calibration_data": lambda t, i: i["x"]}),
+    "calibration data of the wrong shape": (
+        "calibration_data", {"quantizations": ["int8"], "calibration_data": lambda t, i: i["x"][:, :28, :28, :1]}),
+    "calibration data of the wrong dtype": (
+        "calibration_data", {"quantizations": ["int8"], "calibration_data": lambda t, i: i["x"].astype(np.uint8)}),
+    "calibration data with NaN": (
+        "calibration_data", {"quantizations": ["int8"], "calibration_data": lambda t, i: i["x"] * np.nan}),
+    "calibration npz without x": (
+        "calibration_data", {"quantizations": ["int8"], "calibration_data": npz_without_x}),
+    "corrupt calibration npz": (
+        "calibration_data", {"quantizations": ["int8"], "calibration_data": lambda t, i: corrupt(t, "c.npz")}),
+    "too many calibration steps": ("calibration_steps", {"quantizations": ["int8"], "calibration_steps": 33}),
+    "zero calibration steps": ("calibration_steps", {"calibration_steps": 0}),
+    "no eval data": ("eval_data", {"eval_data": None}),
+    "missing eval npz": ("eval_data", {"eval_data": lambda t, i: t / "missing.npz"}),
+    "eval labels out of range": ("eval_data", {"eval_data": lambda t, i: (i["x"], i["y"] + 10)}),
+    "eval labels not integers": ("eval_data", {"eval_data": lambda t, i: (i["x"], i["y"] * 0.5)}),
+    "eval_samples zero": ("eval_samples", {"eval_samples": 0}),
+    "dataset and npz together": ("dataset", {"dataset": "fashion_mnist"}),
+    "dataset that is no dataset": ("dataset", {"dataset": lambda t, i: empty_folder(t), "eval_data": None}),
+    "dataset for a grey model": (
+        "dataset", {"dataset": "fashion_mnist", "eval_data": None, "model": lambda t, i: grey_model(t)}),
+    "wrong number of labels": ("labels", {"labels": ["a", "b"]}),
+    "missing labels file": ("labels", {"labels": lambda t, i: t / "labels.txt"}),
+    "bad model name": ("model_name", {"model_name": "../escape"}),
+    "top_k above classes": ("top_k", {"top_k": 11}),
+    "version zero": ("version", {"version": 0}),
+    "no threads": ("threads", {"threads": [0]}),
+    "latency_runs zero": ("latency_runs", {"latency_runs": 0}),
+    "qat_epochs zero": ("qat_epochs", {"qat_epochs": 0}),
+    "qat_samples zero": ("qat_samples", {"qat_samples": 0}),
+    "qat_batch_size zero": ("qat_batch_size", {"qat_batch_size": 0}),
+    "negative qat learning rate": ("qat_learning_rate", {"qat_learning_rate": -1.0}),
+    "unknown resize": ("resize", {"preprocessing": Preprocessing(resize="lanczos7")}),
+    "mean per wrong channel count": ("pixel_mean", {"preprocessing": Preprocessing(pixel_mean=(1.0, 2.0))}),
+    "zero std": ("pixel_std", {"preprocessing": Preprocessing(pixel_std=(0.0,))}),
+    "zero scale": ("pixel_scale", {"preprocessing": Preprocessing(pixel_scale=0.0)}),
+    "output under a file": ("output_dir", {"output_dir": lambda t, i: corrupt(t, "file") / "out"}),
+    "output is a file": ("output_dir", {"output_dir": lambda t, i: corrupt(t, "file"), "overwrite": True}),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_names_the_argument_and_writes_nothing(case: str, inputs: dict, tmp_path: Path) -> None:
+    argument, changes = CASES[case]
+    kwargs = {"model": inputs["model"], "output_dir": tmp_path / "exports" / "out", "eval_data": inputs["eval"],
+              "calibration_data": inputs["calibration"], **FAST}
+    kwargs.update({k: v(tmp_path, inputs) if callable(v) else v for k, v in changes.items()})
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(ExportError) as raised:
+        export_model(**kwargs)
+    assert raised.value.argument == argument, raised.value
+    assert str(raised.value).startswith(f"`{argument}`: ")
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, not even the parent folder
+
+
+def test_existing_output_is_refused_then_replaced_with_overwrite(inputs: dict, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="already exists") as raised:
+        export_model(inputs["model"], out, eval_data=inputs["eval"], **FAST)
+    assert raised.value.argument == "output_dir" and (out / "keep.txt").read_text() == "mine"
+    export_model(inputs["model"], out, eval_data=inputs["eval"], overwrite=True, **FAST)
+    assert not (out / "keep.txt").exists() and (out / "report.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_failure_midway_leaves_nothing_and_keeps_the_old_output(inputs: dict, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> bytes:
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr(export.tflite, "convert", broken)
+    new = tmp_path / "a" / "b" / "out"
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        export_model(inputs["model"], new, eval_data=inputs["eval"], **FAST)
+    assert list(tmp_path.iterdir()) == []  # the SavedModel written before the crash and a/b/ are gone
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "keep.txt").write_text("mine")
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        export_model(inputs["model"], old, eval_data=inputs["eval"], overwrite=True, **FAST)
+    assert [p.name for p in tmp_path.iterdir()] == ["old"] and (old / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (["--formats=savedmodel,onnx"], "formats"),
+    (["--quantizations=int4"], "quantizations"),
+    (["--quantizations=int8", "--calibration_data="], "calibration_data"),
+    (["--eval_data=missing.npz"], "eval_data"),
+    (["--custom_modules=no_such_module_for_export"], "custom_modules"),
+    (["--pixel_mean=1,2"], "pixel_mean"),
+])
+def test_cli_error_is_one_line_naming_the_flag(args: list[str], flag: str, inputs: dict, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    base = [f"--model={inputs['model']}", f"--output_dir={tmp_path / 'out'}", f"--eval_data={inputs['eval']}",
+            f"--calibration_data={inputs['calibration']}"]
+    assert run_cli(*base, *args) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith(f"error: --{flag}: ")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [["--resize=lanczos"], ["--threads=one"], ["--pixel_std=x"], ["--int8_io=maybe"]])
+def test_cli_rejects_malformed_flag_values(args: list[str], tmp_path: Path) -> None:
+    with pytest.raises(flags.IllegalFlagValueError):
+        run_cli("--model=m.keras", f"--output_dir={tmp_path}", *args)
+
+
+def test_cli_entry_point(inputs: dict, tmp_path: Path) -> None:
+    """``python -m export``: --help lists every flag; an error exits 2 with one line on stderr."""
+    shown = run_process(PYTHON, "-m", "export", "--help")  # (absl exits 1 after --help)
+    fv = flags.FlagValues()
+    export.cli.define_flags(fv)
+    for name in fv:
+        assert f"--{name}" in shown.stdout or f"--[no]{name}" in shown.stdout
+    failed = run_process(PYTHON, "-m", "export", f"--model={inputs['model']}", f"--output_dir={tmp_path / 'o'}",
+                         "--formats=pdf")
+    assert failed.returncode == 2
+    assert "error: --formats: unknown name(s) ['pdf']" in failed.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_npz_is_read_without_pickle(tmp_path: Path, inputs: dict) -> None:
+    np.savez(tmp_path / "objects.npz", x=np.array([object()]), y=inputs["y"][:1])
+    with pytest.raises(ExportError, match="cannot read") as raised:
+        export_model(inputs["model"], tmp_path / "out", eval_data=tmp_path / "objects.npz", **FAST)
+    assert raised.value.argument == "eval_data"

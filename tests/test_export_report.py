@@ -1,0 +1,88 @@
+"""Retention report arithmetic and verdicts, and the image_bytes preprocessing, without any export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export import TARGETS, Preprocessing, report
+
+
+def row(variant: str, accuracy_drop: float = 0.0, diff: float = 0.0, size: int | None = 1000) -> report.Row:
+    path = "" if variant == "keras" else f"tflite/m_{variant}.tflite"
+    return report.Row(variant, path, size, 0.9 - accuracy_drop / 100, accuracy_drop, 1.0, diff,
+                      {"1": 1.5, "2": 1.0})
+
+
+def test_measure_compares_with_the_keras_model() -> None:
+    reference = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    candidate = np.array([[0.7, 0.3], [0.6, 0.4], [0.6, 0.4], [0.3, 0.7]])
+    labels = np.array([0, 1, 1, 1])
+    measured = report.measure("int8", "tflite/m.tflite", 123, candidate, reference, labels, {"1": 2.0})
+    assert measured.accuracy == 0.5  # right on images 0 and 3
+    assert measured.accuracy_drop == pytest.approx(25.0)  # Keras: 75 %
+    assert measured.agreement == 0.75  # image 1 flips
+    assert measured.max_abs_diff == pytest.approx(0.4)
+    assert measured.size_bytes == 123 and measured.latency_ms == {"1": 2.0}
+
+
+def test_targets_met_missed_and_not_measured() -> None:
+    rows = [row("savedmodel", diff=0.0), row("fp32", diff=5e-5, size=1000), row("fp16", diff=0.02),
+            row("dynamic", accuracy_drop=0.4), row("int8", accuracy_drop=1.5, size=250)]
+    built = report.build(rows, {"model_name": "m"})
+    verdicts = {t["target"]: (t["measured"], t["met"]) for t in built["targets"]}
+    assert len(verdicts) == len(TARGETS)
+    assert verdicts["fp32 max abs diff <= 0.0001"] == (5e-5, True)
+    assert verdicts["fp16 max abs diff <= 0.01"] == (0.02, False)
+    assert verdicts["dynamic top-1 drop (points) <= 1"] == (0.4, True)
+    assert verdicts["int8 top-1 drop (points) <= 1"] == (1.5, False)
+    assert verdicts["int8 size / fp32 size <= 0.3"] == (0.25, True)
+    assert verdicts["qat top-1 drop (points) <= 0.5"] == (None, None)
+
+
+def test_written_report_says_what_was_missed(tmp_path: Path) -> None:
+    info = {"model_name": "m", "eval_samples": 4, "keras_accuracy": 0.9, "latency_runs": 50}
+    built = report.build([row("keras", size=None), row("fp32"), row("int8", accuracy_drop=2.0, size=400)], info)
+    report.write(built, tmp_path)
+    assert json.loads((tmp_path / "report.json").read_text()) == built
+    markdown = (tmp_path / "report.md").read_text()
+    assert "Targets missed: int8 top-1 drop (points) <= 1, int8 size / fp32 size <= 0.3." in markdown
+    assert "| int8 top-1 drop (points) <= 1 | 2 | **MISSED** |" in markdown
+    assert "| qat top-1 drop (points) <= 0.5 | — | not measured |" in markdown
+    assert "| int8 | `tflite/m_int8.tflite` | 0.4 KB | 0.40 | 88.00 | +2.00 | 100.00 | 0.00e+00 | 1.50 | 1.00 |" \
+        in markdown
+    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_table_lists_every_row() -> None:
+    built = report.build([row("keras", size=None), row("fp32")], {"model_name": "m"})
+    lines = report.table(built).splitlines()
+    assert lines[0].startswith("| variant | file | size |") and "latency 2 thr (ms)" in lines[0]
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| keras", "| fp32"]
+
+
+def encode(image: np.ndarray) -> tf.Tensor:
+    return tf.io.encode_png(tf.constant(image, tf.uint8))
+
+
+def test_preprocessing_pads_converts_and_normalises() -> None:
+    grey = np.random.default_rng(0).integers(0, 256, (28, 28, 1))
+    prep = Preprocessing(resize="pad", pixel_scale=0.5, pixel_mean=(1.0, 2.0, 3.0), pixel_std=(2.0,))
+    got = prep.decode(encode(grey), (32, 32, 3)).numpy()
+    padded = np.zeros((32, 32, 3))
+    padded[2:30, 2:30] = grey  # grey -> RGB by repetition, zero border as in training
+    np.testing.assert_allclose(got, (padded * 0.5 - np.array([1.0, 2.0, 3.0])) / 2.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["bilinear", "nearest", "area"])
+def test_preprocessing_resizes_only_when_needed(method: str) -> None:
+    image = np.random.default_rng(1).integers(0, 256, (20, 24, 3))
+    prep = Preprocessing(resize=method)
+    got = prep.decode(encode(image), (16, 16, 3)).numpy()
+    np.testing.assert_allclose(got, tf.image.resize(image, (16, 16), method=method).numpy(), rtol=1e-5)
+    same = prep.decode(encode(image), (20, 24, 3)).numpy()  # raw pixel values by default
+    np.testing.assert_array_equal(same, image)

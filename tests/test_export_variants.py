@@ -1,0 +1,112 @@
+"""The tf_keras rebuild behind QAT (any functional graph, weights carried over) and the
+net variants the issue names: option-A shortcuts, plain twins and pre-activation nets convert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import tf_keras
+from export_support import fashion_mnist, small_net
+
+from export import ExportError, export_model
+from export.qat import REBUILD_TOLERANCE
+from export.tf_keras_rebuild import rebuild
+from keras_resnet.layers import ZeroPadShortcut
+
+
+def with_random_statistics(model: keras.Model) -> keras.Model:
+    """Move every BatchNormalization away from the identity, so equality is not trivial."""
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.set_weights([w + rng.uniform(0.1, 0.5, w.shape).astype("float32") for w in layer.get_weights()])
+    return model
+
+
+def max_diff(model: keras.Model, twin: tf_keras.Model, x: np.ndarray) -> float:
+    return float(np.abs(model.predict(x, verbose=0) - twin.predict(x, verbose=0)).max())
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [
+    ("resnet8", {"shortcut": "A"}), ("resnet8", {"shortcut": "B"}), ("resnet8", {"shortcut": "C"}),
+    ("resnet8", {"plain": True}), ("preact_resnet8", {}),
+])
+def test_rebuild_equals_the_keras3_net(name: str, kwargs: dict[str, Any]) -> None:
+    model = with_random_statistics(small_net(name, **kwargs))
+    twin = rebuild(model)
+    assert isinstance(twin, tf_keras.Model)
+    assert [w.shape for w in twin.weights] == [tuple(w.shape) for w in model.weights]
+    assert max_diff(model, twin, fashion_mnist("test", 32)[0]) <= REBUILD_TOLERANCE
+    custom = [type(layer).__name__ for layer in twin.layers if not type(layer).__module__.startswith("tf_keras")]
+    assert set(custom) == ({"ZeroPadShortcut"} if kwargs.get("shortcut") == "A" else set())
+
+
+def test_rebuild_inlines_nested_and_sequential_models() -> None:
+    inner = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, kernel_regularizer="l2"),
+                              keras.layers.BatchNormalization(), ZeroPadShortcut(6, 2)], name="inner")
+    inputs = keras.Input((8, 8, 3))
+    shared = keras.layers.Dense(5, activation="softmax", name="shared")
+    features = keras.layers.GlobalAveragePooling2D()(inner(keras.layers.Rescaling(0.5)(inputs)))
+    functional = keras.Model(inputs, shared(features), name="wrapped")
+    outer = keras.Model(inputs, functional(inputs), name="outer")
+    twin = rebuild(with_random_statistics(outer))
+    assert not any(isinstance(layer, tf_keras.Model) for layer in twin.layers)  # one flat graph for tfmot
+    assert max_diff(outer, twin, np.random.default_rng(1).normal(size=(4, 8, 8, 3)).astype("float32")) <= 1e-6
+
+
+class Subclassed(keras.Model):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense = keras.layers.Dense(10, activation="softmax")
+
+    def call(self, x: Any) -> Any:
+        return self.dense(keras.ops.mean(x, axis=(1, 2)))
+
+
+@keras.saving.register_keras_serializable(package="export_tests")
+class NoTwin(keras.layers.Layer):
+    def call(self, x: Any) -> Any:
+        return x
+
+
+def no_twin_model() -> keras.Model:
+    inputs = keras.Input((32, 32, 3))
+    flat = keras.layers.GlobalAveragePooling2D()(NoTwin()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(flat))
+
+
+def subclassed_model() -> keras.Model:
+    model = Subclassed()
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    return model
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (no_twin_model, "tf_keras has no layer registered as 'export_tests>NoTwin'"),
+    (subclassed_model, "is not a functional or Sequential model"),
+])
+def test_rebuild_failure_is_a_clear_error(build: Any, message: str) -> None:
+    with pytest.raises(ExportError, match=message) as raised:
+        rebuild(build())
+    assert raised.value.argument == "model"
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [("resnet8", {"plain": True}), ("preact_resnet8", {})])
+def test_plain_and_preact_nets_quantize_with_float_io(name: str, kwargs: dict[str, Any], tmp_path: Path) -> None:
+    x, y = fashion_mnist("train", 256)
+    out = tmp_path / "parents" / "made" / "out"
+    report = export_model(small_net(name, **kwargs), out, formats=["tflite"],
+                          quantizations=["int8", "qat"], eval_data=fashion_mnist("test", 64),
+                          calibration_data=(x, y), calibration_steps=8, qat_epochs=1, qat_samples=128,
+                          latency_runs=2, threads=[1])
+    rows = {row["variant"]: row for row in report["rows"]}
+    assert list(rows) == ["keras", "int8", "qat"]
+    assert report["qat"]["rebuild_max_abs_diff"] <= REBUILD_TOLERANCE
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md", "report.png", "tflite"]
+    for variant in ("int8", "qat"):
+        assert np.isfinite(rows[variant]["max_abs_diff"]) and rows[variant]["max_abs_diff"] < 1
+        assert (out / rows[variant]["path"]).is_file()
