@@ -18,6 +18,7 @@ class Settings:
         inference_batches: Batch sizes timed for ResNet-50 inference.
         litert_models: Models exported to LiteRT (``"resnet20"``, ``"resnet50"``).
         litert_size: ResNet-50 input side for LiteRT.
+        litert_window_seconds: Target length of one LiteRT latency window (many files are timed).
         calibration_images: Representative images for the int8 export.
         torch_compile: Include ``torch.compile`` candidates (slow to compile).
         pipeline_jpegs: JPEG files written for the ImageNet-style input-pipeline measurement.
@@ -32,6 +33,7 @@ class Settings:
     inference_batches: tuple[int, ...] = (1, 32)
     litert_models: tuple[str, ...] = ("resnet20", "resnet50")
     litert_size: int = 224
+    litert_window_seconds: float = 1.0
     calibration_images: int = 16
     torch_compile: bool = True
     pipeline_jpegs: int = 256
@@ -42,5 +44,6 @@ FULL = Settings()
 
 #: Everything runs, on tiny sizes: checks the plumbing and the outputs, not the speed.
 TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, inference_size=32, inference_batches=(1, 2),
-                litert_models=("resnet20",), litert_size=32, calibration_images=2, torch_compile=False,
+                litert_models=("resnet20",), litert_size=32, litert_window_seconds=0.05,
+                calibration_images=2, torch_compile=False,
                 pipeline_jpegs=16, gemm_size=256)

@@ -109,8 +109,9 @@ def copy_keras_weights(net: ResNet, model: keras.Model) -> ResNet:
         if isinstance(module, nn.Conv2d):
             module.weight.copy_(_numpy(layer.kernel).permute(3, 2, 0, 1))  # HWIO -> OIHW
         elif isinstance(module, nn.BatchNorm2d):
-            for target, source in ((module.weight, layer.gamma), (module.bias, layer.beta),
-                                   (module.running_mean, layer.moving_mean), (module.running_var, layer.moving_variance)):
+            pairs = ((module.weight, layer.gamma), (module.bias, layer.beta),
+                     (module.running_mean, layer.moving_mean), (module.running_var, layer.moving_variance))
+            for target, source in pairs:
                 target.copy_(_numpy(source))
         else:
             module.weight.copy_(_numpy(layer.kernel).T)

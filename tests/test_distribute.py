@@ -138,9 +138,10 @@ _KERAS_ONLY_WORKER = textwrap.dedent("""
 def test_plain_keras_fit_fails_under_multi_worker_without_the_fix() -> None:
     """keras-team/keras#20585: what :mod:`keras_resnet._compat` mends (see the next test with it)."""
     results = _run_workers(["-c", _KERAS_ONLY_WORKER])
-    for result in results:
-        assert result.returncode != 0
-        assert "Attempt to convert a value (PerReplica" in result.stderr, result.stderr[-2000:]
+    assert all(result.returncode != 0 for result in results)
+    # The first worker to fail may take the other down with a different (collective) error.
+    assert any("Attempt to convert a value (PerReplica" in result.stderr for result in results), \
+        results[0].stderr[-2000:]
 
 
 def test_two_localhost_workers_train_with_backups_and_end_identical(tmp_path: Path) -> None:

@@ -214,6 +214,5 @@ def test_seed_statistics_and_curves(tmp_path: Path) -> None:
     table = studies._error_table(studies._by_net(records))
     assert "| plain-20 | 1,000 | 25.0 ± 7.1 | 40.0 ± 0.0 | 30.0, 20.0 |" in table
     assert records[0].seconds_per_step == pytest.approx(0.25)  # median after the 2 compiling steps
-    assert not records[0].diverged
     plots.training_curves(records, tmp_path / "c.png", "fake")
     check_png(tmp_path / "c.png")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import shutil
 import time
@@ -137,12 +136,6 @@ class RunRecord:
         seconds = self.iterations["seconds"]
         return float(np.median(seconds[TIMING_WARMUP_STEPS:] or seconds))
 
-    @property
-    def diverged(self) -> bool:
-        """Whether the loss stopped being finite (training then stops, see
-        :class:`keras_resnet.training.TerminateOnNaN`)."""
-        return not all(math.isfinite(v) for v in self.iterations["loss"])
-
 
 class IterationLog(keras.callbacks.Callback):
     """Per-iteration training error, loss and step time for Fig. 6-style curves.
@@ -189,7 +182,7 @@ class IterationLog(keras.callbacks.Callback):
 
 def read_iterations(path: Path) -> dict[str, list[float]]:
     """The columns of an :class:`IterationLog` file."""
-    table = np.atleast_2d(np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2))
+    table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     return {name: table[:, i].tolist() for i, name in enumerate(IterationLog.COLUMNS)}
 
 

@@ -18,6 +18,7 @@ finished runs are reused) and replaces its output folder atomically.
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -209,7 +210,8 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
 
     Writes ``summary.md`` (layers, params, time per step, errors, first and
     last loss; claims: the deepest ResNet trains at least as well as the
-    shallowest, and every deep model's loss stays finite and falls) and
+    shallowest, and every deep model's loss stays finite and falls; a deep
+    model whose loss becomes NaN is reported, not raised) and
     ``results.csv``. Returns the claims.
     """
     nets = [Net(f"resnet{d}", False, shortcut) for d in sorted(depths)]
@@ -218,7 +220,13 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
                                 lr_schedule="none", lr_decay_epochs=None,
                                 warmup_steps=min(recipe.warmup_steps, deep_steps // 2))
     extra = [Net(name) for name in deep_models]
-    runs += iter_runs(extra, short, seeds[:1], work_dir)
+    diverged = {}
+    for net in extra:
+        try:
+            runs.append(train(net, short, seeds[0], work_dir))
+        except FloatingPointError as err:  # training.TerminateOnNaN: the loss became NaN / infinite
+            print(err, flush=True)
+            diverged[net] = str(err)
     groups = _by_net(runs)
     columns = [("steps", lambda rs: str(len(rs[0].iterations["loss"]))),
                ("time / step (s)", lambda rs: f"{np.mean([r.seconds_per_step for r in rs]):.3f}"),
@@ -229,9 +237,8 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
         claims.append(compare(f"{nets[-1].label} train error <= {nets[0].label}", _errors(groups, nets[-1]),
                               _errors(groups, nets[0]), operator.le))
     for net in extra:
-        run = groups[net][0]
-        first, last = _mean_ends(run.iterations["loss"])
-        trains = not run.diverged and last < first
+        first, last = _mean_ends(groups[net][0].iterations["loss"]) if net in groups else (math.nan, math.nan)
+        trains = net not in diverged and last < first
         claims.append(Claim(f"{net.label} trains without diverging (finite loss, last steps' loss < first steps')",
                             trains, (trains,), first, last, unit=""))
     summary = (f"# Depth: from 20 to 1000+ layers (paper Table 6, §4.2)\n\n{_setup(recipe, seeds, command)}"

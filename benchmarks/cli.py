@@ -1,0 +1,117 @@
+"""``python -m benchmarks``: run every benchmark in one process and write BENCHMARKS.md and results.json."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import shlex
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import keras_resnet
+from benchmarks import inference, litert, machine, report, scaling, training
+from benchmarks.settings import FULL, TINY, Settings
+from keras_resnet import distribute
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINING_TARGET = 1.2
+INFERENCE_TARGET = 1.0
+PACKAGES = ("tensorflow", "keras", "torch", "onnxruntime", "tf2onnx", "ai-edge-litert", "numpy")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes and windows: a smoke test of the plumbing")
+    parser.add_argument("--windows", type=int, help="timed windows per candidate (default 5; tiny 2)")
+    parser.add_argument("--window-seconds", type=float, help="target seconds per window (default 2)")
+    parser.add_argument("--no-torch-compile", action="store_true", help="leave out the torch.compile candidates")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md", help="where to write the report")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json",
+                        help="where to write the raw results")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The settings the flags select."""
+    settings = TINY if args.tiny else FULL
+    overrides: dict[str, Any] = {}
+    if args.windows is not None:
+        overrides["windows"] = args.windows
+    if args.window_seconds is not None:
+        overrides["window_seconds"] = args.window_seconds
+    if args.no_torch_compile:
+        overrides["torch_compile"] = False
+    return dataclasses.replace(settings, **overrides)
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target ratio of the issue with its measured value."""
+    rows = [("training: keras_resnet vs PyTorch (ResNet-20, batch 128)", "training",
+             results["training"]["ratios"]["torch"], TRAINING_TARGET)]
+    inference = results["inference"]
+    big = f"batch_{max(int(k.split('_')[1]) for k in inference if k.startswith('batch_'))}"
+    for peer, label in (("keras", "keras.applications"), ("torch", "PyTorch"), ("onnxruntime", "onnxruntime")):
+        rows.append((f"inference ResNet-50 {big.replace('_', ' ')}: keras_resnet vs {label}", peer,
+                     inference[big]["ratios"][peer], INFERENCE_TARGET))
+    for model, section in results["litert"].items():
+        for threads, speedup in section["int8_speedup"].items():
+            rows.append((f"LiteRT {model} batch 1, {threads} thread(s): int8 vs fp32", "litert", speedup,
+                         litert.TARGET_INT8_SPEEDUP))
+    return [{"name": n, "kind": k, "ratio": r, "target": t, "met": r >= t} for n, k, r, t in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, then write the JSON and the Markdown report; returns the exit status."""
+    args = _parser().parse_args(argv)
+    settings = settings_from(args)
+    started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
+    load_start = machine.load_average()
+
+    distribute.split_cpu(max(scaling.REPLICA_COUNTS))  # before any TensorFlow op: the scaling benchmark's replicas
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - clock:6.0f} s] {message}", flush=True)
+
+    description = machine.describe()
+    log("machine: " + description["peak_formula"])
+    description.update(gemm_gflops=round(machine.measured_gemm_gflops(settings.gemm_size), 1),
+                       gemm_size=settings.gemm_size)
+    results: dict[str, Any] = {
+        "command": shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)]),
+        "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "settings": dataclasses.asdict(settings), "versions": _versions(), "machine": description,
+        "load_average_start": load_start,
+    }
+    results["training"] = training.run(settings, log)
+    results["inference"] = inference.run(settings, description["physical_cores"], log)
+    results["litert"] = litert.run(settings, log)
+    results["scaling"] = scaling.run(settings, log)
+    results["scaling"]["projection"] = scaling.projection(
+        results["scaling"], description["physical_cores"], keras_resnet.ResNet50(weights=None).count_params())
+    results["targets"] = targets(results)
+    results["load_average_end"] = machine.load_average()
+    results["duration_s"] = round(time.perf_counter() - clock, 1)
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    args.markdown.write_text(report.render(results))
+    for target in results["targets"]:
+        verdict = "met" if target["met"] else "MISSED"
+        print(f"{target['name']}: {target['ratio']:.2f}x (target >= {target['target']:.1f}x) {verdict}")
+    log(f"wrote {args.markdown} and {args.json}")
+    return 0

@@ -1,0 +1,144 @@
+"""ResNet-50 inference, batch 1 and 32: keras_resnet vs keras.applications vs PyTorch vs onnxruntime.
+
+Every candidate runs the same weights: keras_resnet's ResNet-50 is given
+keras.applications' (randomly initialised) weights with ``set_weights``, the
+PyTorch twin gets them copied by layer name and onnxruntime runs a tf2onnx
+conversion; their outputs are checked against keras.applications before
+timing. Candidates, each with its own framework's best known CPU settings:
+
+* keras_resnet: :func:`keras_resnet.inference.optimize_for_inference`
+  (batch norm folded into the convolutions), with and without XLA;
+* keras.applications: ``predict_on_batch`` as it comes (Keras turns XLA off
+  on CPU-only machines) and compiled with ``jit_compile=True``;
+* PyTorch: default NCHW, ``channels_last``, ``channels_last`` traced and
+  frozen (TorchScript, oneDNN fusions) and, if enabled,
+  ``torch.compile`` (Inductor with weight freezing), all under
+  ``torch.inference_mode``;
+* onnxruntime: all graph optimisations, one intra-op thread per core.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import onnxruntime as ort
+import tensorflow as tf
+import tf2onnx
+import torch
+import torch._inductor.config as inductor_config
+
+import keras_resnet
+from benchmarks import torch_resnet
+from benchmarks.settings import Settings
+from benchmarks.timing import Candidate, interleaved, summarise
+from keras_resnet.inference import optimize_for_inference
+
+ONNX_OPSET = 17
+CHECK_TOLERANCE = 1e-3  # probabilities; float32 reassociation across frameworks stays far below this
+
+
+def onnx_session(model: keras.Model, threads: int) -> ort.InferenceSession:
+    """tf2onnx conversion of ``model`` (any batch size), in an onnxruntime session with all optimisations."""
+    spec = (tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="images"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=ONNX_OPSET)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _torch_predict(net: torch.nn.Module, images: np.ndarray, channels_last: bool, mode: str
+                   ) -> Callable[[], np.ndarray]:
+    """A batch predictor on a copy of ``net``: ``mode`` is ``"eager"``, ``"script"`` (trace + freeze) or
+    ``"compile"``."""
+    net = copy.deepcopy(net)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    if mode == "script":
+        with torch.inference_mode():
+            net = torch.jit.freeze(torch.jit.trace(net, x))
+    elif mode == "compile":
+        inductor_config.freezing = True
+        net = torch.compile(net)
+
+    def predict() -> np.ndarray:
+        with torch.inference_mode():
+            return torch.softmax(net(x), dim=-1).numpy()
+
+    return predict
+
+
+def _candidates(batch: int, size: int, models: dict[str, Any], settings: Settings) -> list[Candidate]:
+    images = np.random.default_rng(batch).uniform(-120, 150, (batch, size, size, 3)).astype(np.float32)
+    keras_info = {"framework": "keras"}
+    session = models["onnx"]
+    predictors: list[tuple[str, Callable[[], np.ndarray], dict[str, Any]]] = [
+        ("keras_resnet folded BN", lambda: models["folded"].predict_on_batch(images),
+         {**keras_info, "framework": "keras_resnet", "xla": False}),
+        ("keras_resnet folded BN + XLA", lambda: models["folded_xla"].predict_on_batch(images),
+         {**keras_info, "framework": "keras_resnet", "xla": True}),
+        ("keras.applications", lambda: models["applications"].predict_on_batch(images), {**keras_info, "xla": False}),
+        ("keras.applications + XLA", lambda: models["applications_xla"].predict_on_batch(images),
+         {**keras_info, "xla": True}),
+        ("torch NCHW", _torch_predict(models["torch"], images, False, "eager"), {"framework": "torch"}),
+        ("torch channels_last", _torch_predict(models["torch"], images, True, "eager"), {"framework": "torch"}),
+        ("torch channels_last TorchScript frozen", _torch_predict(models["torch"], images, True, "script"),
+         {"framework": "torch"}),
+        ("onnxruntime", lambda: session.run(None, {"images": images})[0], {"framework": "onnxruntime"}),
+    ]
+    if settings.torch_compile:
+        predictors.append(("torch channels_last + compile", _torch_predict(models["torch"], images, True, "compile"),
+                           {"framework": "torch"}))
+    reference = models["applications"].predict_on_batch(images)
+    candidates = []
+    for name, predict, info in predictors:
+        error = float(np.abs(predict() - reference).max())
+        if error > CHECK_TOLERANCE:
+            raise AssertionError(f"{name} disagrees with keras.applications: max |diff| {error:.2e}")
+        candidates.append(Candidate(name, batch, step=predict, info={**info, "max_abs_diff_vs_applications": error}))
+    return candidates
+
+
+def _models(size: int, threads: int) -> dict[str, Any]:
+    """Every contender's ResNet-50, all with keras.applications' weights (random BN statistics too)."""
+    applications = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3))
+    rng = np.random.default_rng(0)
+    for layer in applications.layers:  # non-trivial BN statistics, so folding is really exercised
+        if isinstance(layer, keras.layers.BatchNormalization):
+            channels = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.normal(0.0, 0.1, channels).astype(np.float32))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, channels).astype(np.float32))
+    ours = keras_resnet.ResNet50(weights=None, input_shape=(size, size, 3))
+    ours.set_weights(applications.get_weights())
+    applications_xla = keras.models.clone_model(applications)
+    applications_xla.set_weights(applications.get_weights())
+    applications_xla.compile(jit_compile=True)
+    folded = optimize_for_inference(ours, jit_compile=False)
+    return {
+        "applications": applications, "applications_xla": applications_xla, "folded": folded,
+        "folded_xla": optimize_for_inference(ours), "torch": torch_resnet.copy_keras_weights(
+            torch_resnet.resnet50(), ours).eval(), "onnx": onnx_session(folded, threads),
+        "flops": 2 * keras_resnet.count_macs(ours),
+    }
+
+
+def run(settings: Settings, threads: int, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Per batch size: every candidate timed, interleaved; ratios of keras_resnet's best to each peer's best."""
+    size = settings.inference_size
+    log(f"inference: ResNet-50 at {size}x{size}, building and converting the models")
+    models = _models(size, threads)
+    out: dict[str, Any] = {"image_size": size}
+    for batch in settings.inference_batches:
+        log(f"inference: batch {batch}")
+        results = interleaved(_candidates(batch, size, models, settings), settings.windows, settings.window_seconds,
+                              settings.warmup, log)
+        out[f"batch_{batch}"] = summarise(results, models["flops"], "keras_resnet",
+                                          ("keras", "torch", "onnxruntime"))
+    return out

@@ -1,0 +1,86 @@
+"""Smoke test: ``python -m benchmarks --tiny`` runs end to end and writes well-formed outputs.
+
+No timing is asserted: tiny settings only check the plumbing. Needs the
+benchmark-only packages (``pip install -r requirements-bench.txt``); skipped
+without them.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+for _module in ("torch", "onnxruntime", "tf2onnx"):
+    pytest.importorskip(_module, reason="benchmark-only package: pip install -r requirements-bench.txt")
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 600
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    folder = tmp_path_factory.mktemp("benchmarks")
+    markdown, results = folder / "BENCHMARKS.md", folder / "results.json"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.run([sys.executable, "-m", "benchmarks", "--tiny", "--markdown", str(markdown),
+                          "--json", str(results)], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=TIMEOUT_S)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return json.loads(results.read_text()), markdown.read_text()
+
+
+def _finite_positive(value: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_results_have_every_section(outputs: tuple[dict, str]) -> None:
+    results, _ = outputs
+    for key in ("machine", "versions", "settings", "training", "inference", "litert", "scaling", "targets"):
+        assert key in results
+    assert _finite_positive(results["machine"]["peak_gflops_fp32"])
+    assert _finite_positive(results["machine"]["gemm_gflops"])
+    assert results["settings"]["windows"] == 2
+
+
+def test_every_row_has_its_windows(outputs: tuple[dict, str]) -> None:
+    results, _ = outputs
+    sections = [results["training"], *(v for k, v in results["inference"].items() if k.startswith("batch_")),
+                *results["litert"].values()]
+    rows = [row for section in sections for row in section["rows"]]
+    rows += results["scaling"]["replicas"] + results["scaling"]["pipelines"]
+    names = {row["name"] for row in results["training"]["rows"]}
+    assert {"keras_resnet fit", "torch channels_last"} <= names
+    for row in rows:
+        assert len(row["windows_items_per_s"]) == 2
+        assert all(_finite_positive(v) for v in row["windows_items_per_s"])
+        assert row["min_items_per_s"] <= row["median_items_per_s"] <= row["max_items_per_s"]
+
+
+def test_inference_candidates_agree_and_ratios_are_printed(outputs: tuple[dict, str]) -> None:
+    results, markdown = outputs
+    for key in ("batch_1", "batch_2"):
+        section = results["inference"][key]
+        assert set(section["ratios"]) == {"keras", "torch", "onnxruntime"}
+        assert all(row["max_abs_diff_vs_applications"] <= 1e-3 for row in section["rows"])
+    assert {t["kind"] for t in results["targets"]} == {"training", "keras", "torch", "onnxruntime", "litert"}
+    for target in results["targets"]:
+        assert _finite_positive(target["ratio"]) and target["met"] == (target["ratio"] >= target["target"])
+        assert f"{target['ratio']:.2f}×" in markdown
+
+
+def test_litert_files_and_scale_plan(outputs: tuple[dict, str]) -> None:
+    results, markdown = outputs
+    section = results["litert"]["resnet20"]
+    variants = {row["variant"] for row in section["rows"]}
+    assert variants == {"fp32", "dynamic", "fp16", "int8"}
+    assert all(row["size_bytes"] > 0 for row in section["rows"])
+    assert set(section["int8_speedup"]) == {"1", "2"}
+    assert [row["replicas"] for row in results["scaling"]["replicas"]] == [1, 2]
+    assert results["scaling"]["projection"]["rows"]
+    for heading in ("# Benchmarks", "## Targets", "## Machine", "## Training", "## Inference", "## LiteRT",
+                    "## Scale plan"):
+        assert heading in markdown
