@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--windows", type=int, help="timed windows per candidate (default 5; tiny 2)")
     parser.add_argument("--window-seconds", type=float, help="target seconds per window (default 2)")
     parser.add_argument("--no-torch-compile", action="store_true", help="leave out the torch.compile candidates")
+    parser.add_argument("--from-json", action="store_true",
+                        help="measure nothing: rewrite the report from --json (e.g. of an interrupted run)")
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md", help="where to write the report")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json",
                         help="where to write the raw results")
@@ -60,24 +62,47 @@ def _versions() -> dict[str, str]:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every target ratio of the issue with its measured value."""
-    rows = [("training: keras_resnet vs PyTorch (ResNet-20, batch 128)", "training",
-             results["training"]["ratios"]["torch"], TRAINING_TARGET)]
-    inference = results["inference"]
-    big = f"batch_{max(int(k.split('_')[1]) for k in inference if k.startswith('batch_'))}"
-    for peer, label in (("keras", "keras.applications"), ("torch", "PyTorch"), ("onnxruntime", "onnxruntime")):
-        rows.append((f"inference ResNet-50 {big.replace('_', ' ')}: keras_resnet vs {label}", peer,
-                     inference[big]["ratios"][peer], INFERENCE_TARGET))
-    for model, section in results["litert"].items():
+    """Every target ratio of the issue with its measured value (for the sections that ran)."""
+    rows = []
+    if "training" in results:
+        rows.append((f"training: keras_resnet vs PyTorch (ResNet-20, batch {results['settings']['train_batch']})",
+                     "training", results["training"]["ratios"]["torch"], TRAINING_TARGET))
+    if "inference" in results:
+        inference = results["inference"]
+        big = f"batch_{max(int(k.split('_')[1]) for k in inference if k.startswith('batch_'))}"
+        for peer, label in (("keras", "keras.applications"), ("torch", "PyTorch"), ("onnxruntime", "onnxruntime")):
+            rows.append((f"inference ResNet-50 {big.replace('_', ' ')}: keras_resnet vs {label}", peer,
+                         inference[big]["ratios"][peer], INFERENCE_TARGET))
+    for model, section in results.get("litert", {}).items():
         for threads, speedup in section["int8_speedup"].items():
             rows.append((f"LiteRT {model} batch 1, {threads} thread(s): int8 vs fp32", "litert", speedup,
                          litert.TARGET_INT8_SPEEDUP))
     return [{"name": n, "kind": k, "ratio": r, "target": t, "met": r >= t} for n, k, r, t in rows]
 
 
+def finish(results: dict[str, Any], markdown: Path) -> None:
+    """Add the scale projection and the targets to ``results``, write ``markdown`` and print the ratios."""
+    if "scaling" in results:
+        results["scaling"]["projection"] = scaling.projection(
+            results["scaling"], results["machine"]["physical_cores"],
+            keras_resnet.ResNet50(weights=None).count_params())
+    results["targets"] = targets(results)
+    markdown.write_text(report.render(results))
+    for target in results["targets"]:
+        verdict = "met" if target["met"] else "MISSED"
+        print(f"{target['name']}: {target['ratio']:.2f}x (target >= {target['target']:.1f}x) {verdict}")
+
+
+def _write_json(path: Path, results: dict[str, Any]) -> None:
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run, then write the JSON and the Markdown report; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.from_json:
+        finish(json.loads(args.json.read_text()), args.markdown)
+        return 0
     settings = settings_from(args)
     started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
     load_start = machine.load_average()
@@ -95,23 +120,18 @@ def main(argv: list[str] | None = None) -> int:
         "command": shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)]),
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "settings": dataclasses.asdict(settings), "versions": _versions(), "machine": description,
-        "load_average_start": load_start,
+        "load_average_start": load_start, "load_average_after": {},
     }
-    results["training"] = training.run(settings, log)
-    results["inference"] = inference.run(settings, description["physical_cores"], log)
-    results["litert"] = litert.run(settings, log)
-    results["scaling"] = scaling.run(settings, log)
-    results["scaling"]["projection"] = scaling.projection(
-        results["scaling"], description["physical_cores"], keras_resnet.ResNet50(weights=None).count_params())
-    results["targets"] = targets(results)
-    results["load_average_end"] = machine.load_average()
-    results["duration_s"] = round(time.perf_counter() - clock, 1)
-
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    args.markdown.write_text(report.render(results))
-    for target in results["targets"]:
-        verdict = "met" if target["met"] else "MISSED"
-        print(f"{target['name']}: {target['ratio']:.2f}x (target >= {target['target']:.1f}x) {verdict}")
+    sections = {"training": lambda: training.run(settings, log),
+                "inference": lambda: inference.run(settings, description["physical_cores"], log),
+                "litert": lambda: litert.run(settings, log), "scaling": lambda: scaling.run(settings, log)}
+    for name, section in sections.items():
+        results[name] = section()
+        results["load_average_after"][name] = machine.load_average()
+        _write_json(args.json, results)  # partial results survive an interrupted run (see --from-json)
+    results["duration_s"] = round(time.perf_counter() - clock, 1)
+    finish(results, args.markdown)
+    _write_json(args.json, results)
     log(f"wrote {args.markdown} and {args.json}")
     return 0

@@ -120,10 +120,10 @@ def _models(size: int, threads: int) -> dict[str, Any]:
     applications_xla = keras.models.clone_model(applications)
     applications_xla.set_weights(applications.get_weights())
     applications_xla.compile(jit_compile=True)
-    folded = optimize_for_inference(ours, jit_compile=False)
+    folded = optimize_for_inference(ours)
     return {
         "applications": applications, "applications_xla": applications_xla, "folded": folded,
-        "folded_xla": optimize_for_inference(ours), "torch": torch_resnet.copy_keras_weights(
+        "folded_xla": optimize_for_inference(ours, jit_compile=True), "torch": torch_resnet.copy_keras_weights(
             torch_resnet.resnet50(), ours).eval(), "onnx": onnx_session(folded, threads),
         "flops": 2 * keras_resnet.count_macs(ours),
     }

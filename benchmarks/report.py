@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+DGX_A100_CORES = 128  # 2x AMD EPYC 7742 (NVIDIA's DGX A100 datasheet)
+TEN_GBE = 10.0  # Gb/s
+
 
 def _rate(row: dict[str, Any]) -> str:
     return f"{row['median_items_per_s']:.1f} ({row['min_items_per_s']:.1f}–{row['max_items_per_s']:.1f})"
@@ -31,7 +34,8 @@ def _machine(results: dict[str, Any]) -> str:
         ["clock", f"{m['clock_mhz']:.0f} MHz ({m['clock_source']})"],
         ["peak fp32 (formula)", m["peak_formula"]],
         ["measured fp32 GEMM", f"{m['gemm_gflops']:.0f} GFLOP/s (NumPy BLAS, {m['gemm_size']}³, best of 5)"],
-        ["load average (1/5/15 min)", f"start {results['load_average_start']}, end {results['load_average_end']}"],
+        ["load average (1/5/15 min)", f"start {results['load_average_start']}, "
+                                      + ", ".join(f"after {k} {v}" for k, v in results["load_average_after"].items())],
         ["software", ", ".join(f"{k} {v}" for k, v in results["versions"].items())],
     ]
     return _table(["", ""], rows)
@@ -77,7 +81,7 @@ def _inference(results: dict[str, Any], peak: float, gemm: float) -> str:
     return "\n\n".join(parts)
 
 
-def _litert(results: dict[str, Any]) -> str:
+def _litert(results: dict[str, Any], peak: float, gemm: float) -> str:
     parts = ["## LiteRT (ai-edge-litert), batch 1 latency",
              "Files from `export.export_model` (TFLite builtin ops). Latency: median ms per `invoke()` "
              "(min–max of the windows' medians), XNNPACK delegate unless noted."]
@@ -92,7 +96,7 @@ def _litert(results: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def _scaling(results: dict[str, Any]) -> str:
+def _scaling(results: dict[str, Any], peak: float, gemm: float) -> str:
     s = results["scaling"]
     parts = ["## Scale plan"]
     if "replicas" in s:
@@ -110,6 +114,8 @@ def _scaling(results: dict[str, Any]) -> str:
              f"{r['scaling_efficiency_8']:.2f}", r["pipeline_img_s_needed"], r["cores_needed_at_measured_rate"],
              f"{r['allreduce_gb_s_per_gpu']:.2f}"] for r in p["rows"]]
     best = max(p["rows"], key=lambda r: r["gpus_8"])
+    fits = best["cores_needed_at_measured_rate"] <= DGX_A100_CORES
+    link = 8 * best["allreduce_gb_s_per_gpu"]  # GB/s -> Gb/s between servers
     efficiencies = [r["scaling_efficiency_8"] for r in p["rows"]]
     parts += [
         f"Published ResNet-50 TensorFlow training throughput ({s['published']['source']}; cited, not measured) "
@@ -123,13 +129,15 @@ def _scaling(results: dict[str, Any]) -> str:
         "in that range if, and only if, the input pipeline keeps up. At the fastest published rate, "
         f"{best['gpus_8']} img/s, the JPEG pipeline measured here ({p['jpeg_pipeline_img_s_per_core']:.0f} img/s "
         f"per core) needs about {best['cores_needed_at_measured_rate']:.0f} CPU cores per 8-GPU server just for "
-        "decoding and augmentation; a DGX A100 has 128, so tf.data can keep up there, but on smaller hosts decode "
-        "on the GPU (DALI) or pre-resized records are needed. Across workers "
-        "(`strategy=\"multi_worker\"`), each step all-reduces ResNet-50's float32 gradients: the table's GB/s per GPU "
-        "is what the interconnect must sustain (NVLink inside a server; between servers, at 8 GPUs each, a few tens "
-        "of Gb/s per host with hierarchical all-reduce, so 100 Gb/s-class networking keeps weak scaling near the "
-        "single-server figure, while 10 GbE would bound it). On CPU-only workers the per-replica compute is the "
-        "limit: the 1-vs-2 replica figure above shows what synchronisation costs on shared cores.",
+        f"decoding and augmentation ({'within' if fits else 'more than'} the {DGX_A100_CORES} cores of a DGX "
+        "A100); hosts with fewer cores per GPU need decoding on the GPU (e.g. DALI) or pre-resized records. "
+        "Across workers (`strategy=\"multi_worker\"`), every step all-reduces ResNet-50's float32 gradients: the "
+        "table's GB/s per GPU is what the interconnect must sustain; with hierarchical all-reduce (NVLink inside "
+        f"a server) that is about {link:.0f} Gb/s between servers at the fastest rate, so 100 Gb/s-class "
+        "networking keeps weak scaling near the single-server figure"
+        f"{', while 10 GbE would bound it' if link > TEN_GBE else ' and even 10 GbE suffices'}. "
+        "On CPU-only workers the per-replica compute is the limit, and the 1-vs-2 replica figure above "
+        "is what synchronisation costs on shared cores.",
     ]
     return "\n\n".join(parts)
 
@@ -167,18 +175,36 @@ def _misses(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _load_warning(results: dict[str, Any]) -> str:
+    cpus = results["machine"]["logical_cpus"]
+    samples = [results["load_average_start"], *results["load_average_after"].values()]
+    load = max(sample[0] for sample in samples)
+    if load <= cpus:
+        return f"The machine was otherwise idle (1-minute load at most {load} on {cpus} CPUs)."
+    return (f"**This run shared the machine** (1-minute load up to {load} on {cpus} CPUs, see Machine): absolute "
+            "figures are low and noisy. Interleaving spreads the load over all candidates, but not evenly: "
+            "PyTorch's OpenMP threads wait at spinning barriers and slow down far more than TensorFlow's thread "
+            "pool when other processes take their cores, so ratios against PyTorch overstate keras_resnet's lead.")
+
+
 def render(results: dict[str, Any]) -> str:
-    """The whole BENCHMARKS.md."""
+    """The whole BENCHMARKS.md (the sections that ran, if the run was interrupted)."""
     peak, gemm = results["machine"]["peak_gflops_fp32"], results["machine"]["gemm_gflops"]
+    sections = {"training": _training, "inference": _inference, "litert": _litert, "scaling": _scaling}
+    missing = [name for name in sections if name not in results]
+    duration = (f"in {results['duration_s'] / 60:.1f} min" if "duration_s" in results
+                else f"(interrupted: no {', '.join(missing)} section{'s' if len(missing) > 1 else ''})")
+    body = [sections[name](results, peak, gemm) for name in sections if name in results]
     return "\n\n".join([
         "# Benchmarks",
-        f"Generated by `{results['command']}` on {results['started']} in {results['duration_s'] / 60:.1f} min; "
+        f"Generated by `{results['command']}` on {results['started']} {duration}; "
         "raw numbers in `benchmarks/results.json`. All comparisons of a table ran interleaved in one process "
         "(window after window, order rotating), after warm-up; figures are the median of "
         f"{results['settings']['windows']} windows, with the min–max of the windows. Ratios are throughput ratios "
         "(higher = keras_resnet faster).",
+        _load_warning(results),
         "## Targets", _targets(results),
         "## Machine", _machine(results),
-        _training(results, peak, gemm), _inference(results, peak, gemm), _litert(results), _scaling(results),
+        *body,
         _misses(results),
     ]) + "\n"

@@ -43,7 +43,7 @@ class Settings:
 FULL = Settings()
 
 #: Everything runs, on tiny sizes: checks the plumbing and the outputs, not the speed.
-TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, inference_size=32, inference_batches=(1, 2),
+TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, inference_size=32, inference_batches=(2,),
                 litert_models=("resnet20",), litert_size=32, litert_window_seconds=0.05,
                 calibration_images=2, torch_compile=False,
-                pipeline_jpegs=16, gemm_size=256)
+                pipeline_jpegs=24, gemm_size=256)

@@ -4,8 +4,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
-import logging  # noqa: E402
-
 from absl import app, flags  # noqa: E402
 
 from export import cli  # noqa: E402
@@ -13,5 +11,4 @@ from export import cli  # noqa: E402
 if __name__ == "__main__":
     cli.define_flags()
     flags.adopt_module_key_flags(cli)  # list the export flags in --help
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # keep INFO for the export's own progress
     app.run(cli.main)

@@ -18,6 +18,7 @@ It prints the retention table and writes everything atomically to
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -85,7 +86,8 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("qat_samples", 4096, "Training images for QAT (drawn from the calibration data).",
                          flag_values=fv)
     flags.DEFINE_integer("qat_batch_size", 64, "QAT batch size.", flag_values=fv)
-    flags.DEFINE_float("qat_learning_rate", 1e-4, "QAT Adam learning rate.", flag_values=fv)
+    flags.DEFINE_float("qat_learning_rate", 1e-5, "QAT Adam learning rate (small: QAT fine-tunes, it does not "
+                       "retrain).", flag_values=fv)
     flags.DEFINE_integer("latency_runs", 50, "Batch-1 LiteRT invocations whose median is the latency.",
                          flag_values=fv)
     typed_list("threads", (1, 2), int, "LiteRT thread counts to time.")
@@ -93,6 +95,11 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                       "keras_resnet.layers.", flag_values=fv)
     flags.DEFINE_bool("overwrite", False, "Replace an existing --output_dir.", flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Seed of the calibration/QAT sampling and fine-tuning.", flag_values=fv)
+
+
+def _warnings_only(record: logging.LogRecord) -> bool:
+    """A filter (unlike a level, Keras' temporary verbosity changes cannot reset it)."""
+    return record.levelno >= logging.WARNING
 
 
 _API_FLAGS = ("model", "output_dir", "eval_data", "calibration_data", "dataset", "formats", "quantizations",
@@ -105,6 +112,8 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
     """Run the export the parsed flags ``fv`` describe; print the retention report. Returns the exit status."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    for chatty in ("tensorflow", "absl"):  # TensorFlow's INFO lines; the export's own progress stays
+        logging.getLogger(chatty).addFilter(_warnings_only)
     preprocessing = Preprocessing(fv.resize, fv.pixel_scale, tuple(fv.pixel_mean), tuple(fv.pixel_std))
     arguments = {name: fv[name].value for name in _API_FLAGS}
     try:

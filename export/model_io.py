@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 
 import keras
 
@@ -20,15 +20,13 @@ from export.errors import ExportError
 ModelSource = keras.Model | str | os.PathLike
 
 
-def import_custom_modules(names: tuple[str, ...] | list[str]) -> list[ModuleType]:
+def import_custom_modules(names: Sequence[str]) -> None:
     """Import the modules that register the model's custom layers."""
-    modules = []
     for name in names:
         try:
-            modules.append(importlib.import_module(name))
+            importlib.import_module(name)
         except ImportError as exc:
             raise ExportError("custom_modules", f"cannot import {name!r}: {exc}") from exc
-    return modules
 
 
 def _load_file(path: Path) -> keras.Model:

@@ -81,7 +81,7 @@ def export_model(
     qat_epochs: int = 2,
     qat_samples: int = 4096,
     qat_batch_size: int = 64,
-    qat_learning_rate: float = 1e-4,
+    qat_learning_rate: float = 1e-5,
     latency_runs: int = 50,
     threads: Sequence[int] = (1, 2),
     custom_modules: Sequence[str] = (),
@@ -140,7 +140,7 @@ def export_model(
         raise ExportError("threads", f"need thread counts >= 1; received {threads!r}")
     staging.check_destination(Path(output_dir).absolute(), overwrite)
 
-    model_io.import_custom_modules(list(custom_modules))
+    model_io.import_custom_modules(custom_modules)
     model = model_io.load_model(model)
     model_name = model_name or model.name
     if not _NAME.match(model_name):

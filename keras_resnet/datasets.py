@@ -447,16 +447,17 @@ def _epochs(ds: tf.data.Dataset, count: int, in_memory: bool, seed: int, epoch: 
     :data:`SHUFFLE_BUFFER`, reshuffled each iteration from ``seed``.
     """
     counter = epoch if epoch is not None else tf.Variable(-1, dtype=tf.int64, trainable=False)
+    # Created here, once, so that its shuffle order advances from one iteration to the next.
+    streamed = None if in_memory else ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
 
     def one_epoch(_: tf.Tensor) -> tf.data.Dataset:
         current = counter.read_value() if epoch is not None else counter.assign_add(1)
         epoch_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(current, tf.int64)])
+        shuffled = streamed
         if in_memory:
             records, labels = ds.batch(count).get_single_element()
             order = tf.argsort(tf.random.stateless_uniform([count], epoch_seed))
             shuffled = tf.data.Dataset.from_tensor_slices((tf.gather(records, order), tf.gather(labels, order)))
-        else:
-            shuffled = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         return shuffled.enumerate().map(
             lambda index, example: (*example, tf.random.experimental.stateless_fold_in(epoch_seed, index)))
 

@@ -9,14 +9,15 @@ that convolution's kernel and bias::
     kernel' = kernel * scale            (per output channel)
     bias'   = (bias - mean) * scale + beta
 
-which removes one full read and write of every activation tensor per block
-(ResNet-50 has 53 such pairs). :func:`optimize_for_inference` does this and,
-by default, compiles the result's ``predict`` with XLA (``jit_compile``):
-Keras turns XLA off on CPU-only machines unless asked, and on this package's
-nets XLA fuses the remaining element-wise ops (ReLU, the residual additions)
-into their producers. The copy computes the same function as the original
-to float32 rounding (tested to 1e-4), keeps layer names (the folded BN
-layers become ``Identity`` layers) and can be saved or exported like any
+which removes one full read and write of an activation tensor per folded convolution
+(ResNet-50 has 53 such pairs). :func:`optimize_for_inference` does this and
+compiles the copy for ``predict``/``predict_on_batch``. XLA (``jit_compile``)
+is off by default, as Keras has it on CPU-only machines: XLA:CPU lowers
+convolutions to Eigen kernels that are slower than the oneDNN kernels
+TensorFlow's graph executor uses (``python -m benchmarks`` measures both).
+The copy computes the same function as the original to float32 rounding
+(tested to 1e-4), keeps layer names (each folded BN becomes a
+:class:`FoldedBatchNorm` identity layer) and can be saved or exported like any
 Keras model. It is for inference only: training it would train a different
 parametrisation without batch statistics.
 """
@@ -117,7 +118,7 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     return copy
 
 
-def optimize_for_inference(model: keras.Model, *, fold: bool = True, jit_compile: bool = True) -> keras.Model:
+def optimize_for_inference(model: keras.Model, *, fold: bool = True, jit_compile: bool = False) -> keras.Model:
     """The fastest inference copy of ``model`` on this package's defaults.
 
     Args:
@@ -125,7 +126,8 @@ def optimize_for_inference(model: keras.Model, *, fold: bool = True, jit_compile
             keras.applications' ResNet50).
         fold: Fold batch norm into the preceding convolutions
             (:func:`fold_batchnorm`).
-        jit_compile: Compile ``predict``/``predict_on_batch`` with XLA.
+        jit_compile: Compile ``predict``/``predict_on_batch`` with XLA (slower
+            than oneDNN on CPU; may pay off on GPU).
 
     Returns:
         A new model; call ``predict`` or ``predict_on_batch`` on it.

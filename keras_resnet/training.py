@@ -17,6 +17,7 @@ TensorBoard logs, the run's ``config.json`` and the test ``metrics.json``.
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import json
 import math
@@ -383,6 +384,37 @@ def _valid_json(path: Path) -> bool:
     return True
 
 
+class CSVHistory(keras.callbacks.Callback):
+    """The per-epoch logs as a CSV file, rewritten atomically after each epoch.
+
+    Unlike ``keras.callbacks.CSVLogger`` it never holds a half-written row,
+    and a resumed run drops the rows of the epochs it trains again, so every
+    epoch appears once however the run was interrupted.
+    """
+
+    def __init__(self, path: Path, keep_existing: bool) -> None:
+        super().__init__()
+        self.path = path
+        self.keep_existing = keep_existing
+        self.rows: list[dict[str, str]] = []
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.keep_existing and self.path.exists():
+            with open(self.path, newline="") as f:
+                self.rows = list(csv.DictReader(f))
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.rows = [row for row in self.rows if int(row["epoch"]) < epoch]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.rows.append({"epoch": str(epoch), **{k: repr(float(v)) for k, v in (logs or {}).items()}})
+        columns = list(dict.fromkeys(key for row in self.rows for key in row))
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
 class SetEpoch(keras.callbacks.Callback):
     """Tell the input pipeline which epoch starts (its shuffle and
     augmentation are a function of the seed and the epoch)."""
@@ -507,80 +539,98 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
          extra_callbacks: Sequence[keras.callbacks.Callback]) -> FitResult:
     task = distribute.non_chief_name(strategy)
     out = Path(config.model_dir) / task if task else Path(config.model_dir)
-    backup = out / "backup"
-    resuming = backup.is_dir()
     source = datasets.load(config.dataset, config.data_dir)
     num_classes = len(config.classes) if config.classes else source.info.num_classes
-
     with strategy.scope():
         model = _initial_model(config, source, num_classes)
         apply_weight_decay(model, config.weight_decay)
-        configure_batch_norm(model, config.bn_momentum,
-                             config.sync_batch_norm and strategy.num_replicas_in_sync > 1)
+        configure_batch_norm(model, config.bn_momentum, config.sync_batch_norm and strategy.num_replicas_in_sync > 1)
     size = model.input_shape[1]
-    batch = config.global_batch_size
-    epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     train, train_count = datasets.pipeline(
-        source, "train", training=True, batch_size=batch, image_size=size, augment=config.resolved_augment,
-        seed=config.seed, classes=config.classes, examples_per_class=config.examples_per_class,
-        limit=config.train_examples, epoch=epoch_variable)
-    test, test_count = datasets.pipeline(source, "test", training=False, batch_size=batch, image_size=size,
-                                         classes=config.classes, limit=config.eval_examples)
-    steps = train_count // batch
+        source, "train", training=True, batch_size=config.global_batch_size, image_size=size,
+        augment=config.resolved_augment, seed=config.seed, classes=config.classes,
+        examples_per_class=config.examples_per_class, limit=config.train_examples, epoch=epoch)
+    test, test_count = datasets.pipeline(source, "test", training=False, batch_size=config.global_batch_size,
+                                         image_size=size, classes=config.classes, limit=config.eval_examples)
+    run = _Run(config, strategy, out, (out / "backup").is_dir(), num_classes,
+               train_count // config.global_batch_size, epoch, tuple(extra_callbacks))
+    names = source.info.class_names
     write_json(out / "config.json", {**config.to_dict(), "image_size": size, "num_classes": num_classes,
-                                     "class_names": _class_names(source, config.classes),
-                                     "train_examples_used": train_count, "steps_per_epoch": steps,
+                                     "class_names": [names[c] for c in config.classes or range(num_classes)],
+                                     "train_examples_used": train_count, "steps_per_epoch": run.steps,
                                      "replicas": strategy.num_replicas_in_sync})
-    if resuming:
-        print(f"Resuming from the checkpoint in {backup}", flush=True)
-
-    best_json = out / "best.json"
-    best = json.loads(best_json.read_text())["val_accuracy"] if resuming and best_json.exists() else -math.inf
-    saver = SaveBest(out / "best.keras", best)
-    history: dict[str, list[float]] = {}
-    epoch = 0
-    run_phases = phases(config, model)
-    for index, phase in enumerate(run_phases):
-        done = backup / f"{phase.name}.weights.h5"
-        last = index == len(run_phases) - 1
-        if not last and done.exists():
-            model.load_weights(done)
-            epoch += phase.epochs
-            continue
-        with strategy.scope():
-            transfer.freeze(model, phase.freeze)
-            compile_model(model, _schedule(config, phase, steps), config.momentum, num_classes,
-                          config.jit_compile)
-        callbacks = [
-            SetEpoch(epoch_variable),
-            TerminateOnNaN(),
-            BackupAndRestore(str(backup / phase.name), save_freq=config.backup_freq),
-            saver,
-            keras.callbacks.CSVLogger(str(out / "history.csv"), append=resuming or index > 0),
-            keras.callbacks.TensorBoard(str(out / "logs")),
-            *extra_callbacks,
-        ]
-        model._initial_epoch = None  # Keras keeps BackupAndRestore's restored epoch across fit() calls
-        logs = model.fit(train, epochs=epoch + phase.epochs, initial_epoch=epoch, validation_data=test,
-                         callbacks=callbacks, shuffle=False, verbose=_progress_verbosity())
-        for key, values in logs.history.items():
-            history.setdefault(key, []).extend(float(v) for v in values)
-        if not last:
-            with atomic_path(done) as tmp:
-                model.save_weights(tmp)
-        epoch += phase.epochs
+    history = run.train(model, train, test)
 
     final = out / "final.keras"
     save_model(model, final)
     metrics = {k: float(v) for k, v in model.evaluate(test, verbose=0, return_dict=True).items()}
     write_json(out / "metrics.json", {**metrics, "test_examples": test_count})
-    shutil.rmtree(backup, ignore_errors=True)
+    shutil.rmtree(run.backup, ignore_errors=True)
     k = min(5, num_classes)
     print(f"test accuracy: {metrics['accuracy']:.4f}  top-{k}: {metrics[f'top{k}']:.4f}  "
           f"loss: {metrics['loss']:.4f}  ({test_count} test images; model: {final})", flush=True)
     return FitResult(history, metrics, str(out), str(final), str(out / "best.keras"))
 
 
-def _class_names(source: datasets.Source, classes: Sequence[int] | None) -> list[str]:
-    names = source.info.class_names
-    return [names[c] for c in classes] if classes else list(names)
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One worker's training run: its phases, callbacks and output folder."""
+
+    config: TrainConfig
+    strategy: tf.distribute.Strategy
+    out: Path
+    resuming: bool  # a backup of an interrupted run exists
+    num_classes: int
+    steps: int
+    epoch: tf.Variable
+    extra_callbacks: tuple[keras.callbacks.Callback, ...]
+
+    @property
+    def backup(self) -> Path:
+        return self.out / "backup"
+
+    def callbacks(self, phase: Phase, first: bool, saver: SaveBest) -> list[keras.callbacks.Callback]:
+        """Order matters: the NaN check raises before anything is saved, and
+        the backup comes last, once the epoch's outputs are written."""
+        return [
+            SetEpoch(self.epoch),
+            TerminateOnNaN(),
+            saver,
+            CSVHistory(self.out / "history.csv", keep_existing=self.resuming or not first),
+            keras.callbacks.TensorBoard(str(self.out / "logs")),
+            *self.extra_callbacks,
+            BackupAndRestore(str(self.backup / phase.name), save_freq=self.config.backup_freq),
+        ]
+
+    def train(self, model: keras.Model, train: tf.data.Dataset, test: tf.data.Dataset) -> dict[str, list[float]]:
+        """Run every phase not finished yet; return the logs of the epochs run."""
+        if self.resuming:
+            print(f"Resuming from the checkpoint in {self.backup}", flush=True)
+        best_json = self.out / "best.json"
+        best = json.loads(best_json.read_text())["val_accuracy"] if self.resuming and best_json.exists() else -math.inf
+        saver = SaveBest(self.out / "best.keras", best)
+        history: dict[str, list[float]] = {}
+        epoch = 0
+        run_phases = phases(self.config, model)
+        for index, phase in enumerate(run_phases):
+            done = self.backup / f"{phase.name}.weights.h5"  # a finished phase that is not the last
+            if done.exists() and index < len(run_phases) - 1:
+                model.load_weights(done)
+                epoch += phase.epochs
+                continue
+            with self.strategy.scope():
+                transfer.freeze(model, phase.freeze)
+                compile_model(model, _schedule(self.config, phase, self.steps), self.config.momentum,
+                              self.num_classes, self.config.jit_compile)
+            model._initial_epoch = None  # Keras keeps BackupAndRestore's restored epoch across fit() calls
+            logs = model.fit(train, epochs=epoch + phase.epochs, initial_epoch=epoch, validation_data=test,
+                             callbacks=self.callbacks(phase, index == 0, saver), shuffle=False,
+                             verbose=_progress_verbosity())
+            for key, values in logs.history.items():
+                history.setdefault(key, []).extend(float(v) for v in values)
+            if index < len(run_phases) - 1:
+                with atomic_path(done) as tmp:
+                    model.save_weights(tmp)
+            epoch += phase.epochs
+        return history

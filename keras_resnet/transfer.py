@@ -7,7 +7,8 @@ medium data: also fine-tune the top layers) as a two-phase recipe:
    ``preprocess`` layer comes along) or ``imagenet`` (keras.applications'
    published weights for ResNet-50/101/152 and their V2s, with their own
    preprocessing built into the model). Its classifier is replaced by a new
-   ``predictions`` layer for the new classes; ``--freeze`` freezes the
+   head for the new classes (``head_bn`` + ``predictions``, see
+   :func:`add_head`); ``--freeze`` freezes the
    backbone, or the stem and the stages up to a named one (``conv3``), and
    the head is trained.
 2. With ``--fine_tune_epochs``, the top ``--fine_tune_stages`` stages are
@@ -31,6 +32,7 @@ from keras_resnet.models import get_model
 from keras_resnet.specs import SPECS
 
 HEAD = "predictions"
+HEAD_BN = "head_bn"
 _STAGE = re.compile(r"^conv(\d+)_")
 
 # keras.applications' preprocessing of its ImageNet weights, as (mean, std) on RGB [0, 255]:
@@ -39,12 +41,21 @@ _CAFFE_RGB_MEAN = (123.68, 116.779, 103.939)
 _TF_MODE = (127.5, 127.5)
 
 
-def add_head(features: keras.Model, classes: int) -> keras.Model:
+def add_head(features: keras.Model, classes: int, normalize: bool = False) -> keras.Model:
     """A new ``predictions`` layer (float32 softmax over ``classes``) on a
-    model whose output is pooled features."""
+    model whose output is pooled features (the paper's head, §3.4).
+
+    ``normalize`` puts a ``head_bn`` BatchNormalization before it, as linear
+    probes of frozen features do: the pooled ReLU features of another task
+    are far from zero-mean and unit-scale, and a plain linear head on them
+    needs many more epochs to fit.
+    """
     if not isinstance(classes, int) or classes < 1:
         raise ValueError(f"`classes` must be a positive integer; received classes={classes!r}")
-    outputs = keras.layers.Dense(classes, activation="softmax", dtype="float32", name=HEAD)(features.output)
+    x = features.output
+    if normalize:
+        x = keras.layers.BatchNormalization(name=HEAD_BN)(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", dtype="float32", name=HEAD)(x)
     return keras.Model(features.inputs, outputs, name=features.name)
 
 
@@ -77,7 +88,7 @@ def freeze(model: keras.Model, until: str) -> None:
         if until == "none":
             frozen = False
         elif until == "backbone":
-            frozen = layer.name != HEAD
+            frozen = layer.name not in (HEAD, HEAD_BN)
         else:
             frozen = in_stem or (stage is not None and stage <= last)
         layer.trainable = not frozen
@@ -113,7 +124,7 @@ def from_keras_file(path: str, classes: int, image_size: int | None = None) -> k
     if image_size is not None and image_size != size:
         raise ValueError(f"`image_size`={image_size} differs from the `init_weights` model's input size {size}")
     features = keras.Model(model.inputs, model.get_layer("avg_pool").output, name=model.name)
-    return add_head(features, classes)
+    return add_head(features, classes, normalize=True)
 
 
 def from_imagenet(model_name: str, classes: int, image_size: int | None = None) -> keras.Model:
@@ -145,7 +156,7 @@ def imagenet_preprocessed(pretrained: keras.Model, model_name: str, classes: int
         conv1 = features.get_layer("conv1_conv")
         kernel, *rest = conv1.get_weights()
         conv1.set_weights([kernel[:, :, ::-1, :], *rest])
-    return add_head(features, classes)
+    return add_head(features, classes, normalize=True)
 
 
 def load_init_weights(init_weights: str, model_name: str, classes: int, image_size: int | None = None

@@ -41,7 +41,7 @@ np.savez(sys.argv[3], **arrays)
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("export_cli")
-    model = small_net(train_images=1024)
+    model = small_net(train_images=512)
     model.save(tmp / "model.keras")
     x, y = fashion_mnist("test", 200)
     train_x, train_y = fashion_mnist("train", 512)

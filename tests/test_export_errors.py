@@ -14,7 +14,7 @@ from export_support import PYTHON, fashion_mnist, run_cli, run_process, small_ne
 import export
 from export import ExportError, Preprocessing, export_model
 
-FAST = {"quantizations": ["fp32"], "latency_runs": 1, "threads": [1]}
+FAST = {"formats": ["tflite"], "quantizations": ["fp32"], "latency_runs": 1, "threads": [1]}
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,7 @@ def test_failure_midway_leaves_nothing_and_keeps_the_old_output(inputs: dict, tm
     new = tmp_path / "a" / "b" / "out"
     with pytest.raises(RuntimeError, match="converter crashed"):
         export_model(inputs["model"], new, eval_data=inputs["eval"], **FAST)
-    assert list(tmp_path.iterdir()) == []  # the SavedModel written before the crash and a/b/ are gone
+    assert list(tmp_path.iterdir()) == []  # tflite/ and labels.txt, written before the crash, and a/b/ are gone
     old = tmp_path / "old"
     old.mkdir()
     (old / "keep.txt").write_text("mine")

@@ -12,7 +12,7 @@ import pytest
 import tf_keras
 from export_support import fashion_mnist, small_net
 
-from export import ExportError, export_model
+from export import ExportError, export_model, qat
 from export.qat import REBUILD_TOLERANCE
 from export.tf_keras_rebuild import rebuild
 from keras_resnet.layers import ZeroPadShortcut
@@ -56,6 +56,18 @@ def test_rebuild_inlines_nested_and_sequential_models() -> None:
     twin = rebuild(with_random_statistics(outer))
     assert not any(isinstance(layer, tf_keras.Model) for layer in twin.layers)  # one flat graph for tfmot
     assert max_diff(outer, twin, np.random.default_rng(1).normal(size=(4, 8, 8, 3)).astype("float32")) <= 1e-6
+
+
+def test_rebuild_that_differs_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def off(model: keras.Model) -> tf_keras.Model:
+        twin = rebuild(model)
+        dense = twin.get_layer("predictions")
+        dense.set_weights([2 * w for w in dense.get_weights()])
+        return twin
+
+    monkeypatch.setattr(qat, "rebuild", off)
+    with pytest.raises(RuntimeError, match="the tf_keras rebuild differs from the Keras 3 model"):
+        qat.rebuild_checked(small_net(), fashion_mnist("test", 8)[0])
 
 
 class Subclassed(keras.Model):

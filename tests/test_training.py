@@ -134,6 +134,8 @@ def test_imagenet_style_resize_center_crop_and_random_resized_crop() -> None:
     crops = next(ds.as_numpy_iterator())[0]
     assert crops.shape == (8, 64, 64, 3)
     assert len({c.tobytes() for c in crops}) == 8  # every crop differs
+    labels = [next(iter(ds))[1].numpy().tolist() for _ in range(4)]  # too big to cache: streamed and reshuffled
+    assert len({tuple(order) for order in labels}) > 1
 
 
 def test_class_selection_renumbers_labels_and_limits_per_class(fashion: datasets.Source) -> None:
@@ -386,11 +388,19 @@ def test_sigkill_mid_epoch_then_rerun_resumes_from_the_last_checkpoint(tmp_path:
             f"--train_examples={steps * 16}", "--global_batch_size=16", "--eval_examples=32", "--backup_freq=3",
             f"--model_dir={tmp_path}"]
     metadata = tmp_path / "backup" / "train" / "training_metadata.json"
+
+    def saved_mid_epoch() -> bool:  # a step-level checkpoint after the first epoch
+        try:
+            state = json.loads(metadata.read_text())
+        except (OSError, ValueError):
+            return False
+        return state["epoch"] >= 1 and state["batch"] > 0
+
     process = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=ENV, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
-        while not (metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 1):
+        while not saved_mid_epoch():
             assert process.poll() is None and time.monotonic() < deadline, "training ended before being killed"
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
@@ -398,14 +408,13 @@ def test_sigkill_mid_epoch_then_rerun_resumes_from_the_last_checkpoint(tmp_path:
         process.kill()
         process.wait()
     assert not (tmp_path / "final.keras").exists()
-    killed_at = json.loads(metadata.read_text())
 
     done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=ENV, timeout=300,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Resuming from the checkpoint in {tmp_path / 'backup'}" in done.stdout
     epoch_lines = [line for line in done.stdout.splitlines() if line.startswith(f"{steps}/{steps} - ")]
-    assert len(epoch_lines) == epochs - killed_at["epoch"]  # only the epochs not finished before the kill
+    assert 1 <= len(epoch_lines) < epochs  # only the epochs not finished before the kill
     with open(tmp_path / "history.csv") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == [str(e) for e in range(epochs)]
     model = keras.models.load_model(tmp_path / "final.keras")

@@ -52,10 +52,12 @@ def test_frozen_layers_keep_weights_and_batchnorm_statistics(tmp_path: Path) -> 
     rng = np.random.default_rng(0)
     new.fit(rng.uniform(0, 255, (32, 32, 32, 3)).astype("float32"), rng.integers(0, 5, 32), epochs=2, verbose=0)
     changed = {path for path, value in before.items() if not np.array_equal(value, variables[path].numpy())}
-    # Only the head learns; BN moving means/variances were not updated, i.e. BN ran in inference mode.
-    assert changed == {"predictions/kernel", "predictions/bias"}
+    # Only the new head learns; the backbone's BN moving means/variances were not updated (inference mode).
+    assert changed == {"predictions/kernel", "predictions/bias", "head_bn/gamma", "head_bn/beta",
+                       "head_bn/moving_mean", "head_bn/moving_variance"}
+    features = keras.Model(new.inputs, new.get_layer("avg_pool").output)
     x = rng.uniform(0, 255, (4, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(new(x, training=True), new(x, training=False), atol=1e-6)
+    np.testing.assert_allclose(features(x, training=True), features(x, training=False), atol=1e-6)
 
 
 def test_init_weights_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,20 +80,22 @@ def test_imagenet_weights_get_keras_applications_preprocessing_built_in(name: st
     features = keras.Model(rebuilt.inputs, rebuilt.get_layer("avg_pool").output)
     x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     expected = pretrained.predict(imagenet.preprocess_input(x, mode), verbose=0)
-    np.testing.assert_allclose(features.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-4)
+    # Random-init ResNet-50 features reach ~1e4: compare at float32 round-off of that scale.
+    np.testing.assert_allclose(features.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
 def test_transfer_from_classes_0_4_beats_scratch_on_100_labels_per_class(tmp_path: Path) -> None:
     """A backbone trained on Fashion-MNIST classes 0-4, transferred to 5-9 with 100 images per class."""
-    common = {"model": "resnet8", "eval_examples": 2000, "seed": 0}
-    source = training.fit(**common, classes=(0, 1, 2, 3, 4), train_examples=10000, epochs=3, global_batch_size=64,
+    common = {"model": "resnet8", "eval_examples": 1000, "seed": 0}
+    source = training.fit(**common, classes=(0, 1, 2, 3, 4), train_examples=5000, epochs=3, global_batch_size=64,
                           model_dir=str(tmp_path / "source"))
     assert source.test["accuracy"] > 0.7
     few = {**common, "classes": (5, 6, 7, 8, 9), "examples_per_class": 100, "global_batch_size": 50}
+    # Same budget, 10 epochs: 5 on the new head over the frozen backbone, then 5 fine-tuning all 3 stages.
     transferred = training.fit(**few, init_weights=source.final_model, epochs=5, fine_tune_epochs=5,
                                fine_tune_stages=3, model_dir=str(tmp_path / "transfer"))
     scratch = training.fit(**few, epochs=10, model_dir=str(tmp_path / "scratch"))
     print(f"\ntransfer {transferred.test['accuracy']:.4f} vs scratch {scratch.test['accuracy']:.4f} "
-          "(Fashion-MNIST classes 5-9, 500 training images, 2000 test images)")
+          "(Fashion-MNIST classes 5-9, 500 training images, 1000 test images)")
     assert transferred.test["accuracy"] > scratch.test["accuracy"]
     assert len(transferred.history["loss"]) == 10  # head phase + fine-tuning phase

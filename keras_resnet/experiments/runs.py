@@ -43,14 +43,14 @@ class Recipe:
 
     dataset: str = "fashion_mnist"
     data_dir: str | None = None
-    train_examples: int | None = 6000
+    train_examples: int | None = 5000
     eval_examples: int | None = 2000
     epochs: int = 4
     batch_size: int = 128
     learning_rate: float = 0.1
     lr_schedule: str = "none"
     lr_decay_epochs: tuple[float, ...] | None = None
-    warmup_steps: int = 0
+    warmup_steps: int = 40  # §4.2's warm-up at 0.01 (there for ResNet-110), here for every net
     width_multiplier: float = 0.5
     jit_compile: bool = False
 
