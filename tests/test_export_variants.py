@@ -3,6 +3,7 @@ net variants the issue names: option-A shortcuts, plain twins and pre-activation
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,12 @@ import keras
 import numpy as np
 import pytest
 import tf_keras
-from export_support import fashion_mnist, small_net
+from export_support import fashion_mnist, run_cli, small_net
 
 from export import ExportError, export_model, qat
 from export.qat import REBUILD_TOLERANCE
 from export.tf_keras_rebuild import rebuild
+from keras_resnet import datasets
 from keras_resnet.layers import ZeroPadShortcut
 
 
@@ -122,3 +124,17 @@ def test_plain_and_preact_nets_quantize_with_float_io(name: str, kwargs: dict[st
     for variant in ("int8", "qat"):
         assert np.isfinite(rows[variant]["max_abs_diff"]) and rows[variant]["max_abs_diff"] < 1
         assert (out / rows[variant]["path"]).is_file()
+
+
+def test_dataset_flag_reads_test_and_train_splits_and_class_names(tmp_path: Path) -> None:
+    model = small_net()
+    model.save(tmp_path / "model.keras")
+    assert run_cli(f"--model={tmp_path / 'model.keras'}", f"--output_dir={tmp_path / 'out'}",
+                   "--dataset=fashion_mnist", "--eval_samples=64", "--formats=tflite", "--quantizations=int8",
+                   "--calibration_steps=4", "--latency_runs=1", "--threads=1") == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["eval_samples"] == 64 and report["labels"] == list(datasets.FASHION_MNIST_CLASSES)
+    x, y = fashion_mnist("test", 64)
+    accuracy = float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == y))
+    assert report["keras_accuracy"] == pytest.approx(accuracy)  # the test split, as the training pipeline feeds it
+    assert (tmp_path / "out" / "tflite" / "labels.txt").read_text().splitlines() == report["labels"]
