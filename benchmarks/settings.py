@@ -23,6 +23,7 @@ class Settings:
         torch_compile: Include ``torch.compile`` candidates (slow to compile).
         pipeline_jpegs: JPEG files written for the ImageNet-style input-pipeline measurement.
         gemm_size: Side of the float32 matrix product that measures the practical FLOP/s ceiling.
+        profile_steps: Training steps traced per framework by the profile section.
     """
 
     windows: int = 5
@@ -38,6 +39,7 @@ class Settings:
     torch_compile: bool = True
     pipeline_jpegs: int = 256
     gemm_size: int = 2048
+    profile_steps: int = 5
 
 
 FULL = Settings()
@@ -46,4 +48,4 @@ FULL = Settings()
 TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, inference_size=32, inference_batches=(2,),
                 litert_models=("resnet20",), litert_size=32, litert_window_seconds=0.05,
                 calibration_images=2, torch_compile=False,
-                pipeline_jpegs=24, gemm_size=256)
+                pipeline_jpegs=24, gemm_size=256, profile_steps=1)

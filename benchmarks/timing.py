@@ -93,18 +93,22 @@ def interleaved(candidates: Sequence[Candidate], windows: int, window_seconds: f
     return {c.name: Measurement(c.name, c.items, steps[c.name], rates[c.name], c.info) for c in candidates}
 
 
-def best(results: dict[str, Measurement], framework: str) -> Measurement:
-    """The fastest measurement whose ``info["framework"]`` is ``framework``."""
-    return max((m for m in results.values() if m.info.get("framework") == framework), key=lambda m: m.median)
+def best(results: dict[str, Measurement], framework: str, precision: str = "fp32") -> Measurement:
+    """The fastest measurement whose ``info["framework"]`` is ``framework`` and whose ``info["precision"]``
+    (default fp32) is ``precision``."""
+    return max((m for m in results.values()
+                if m.info.get("framework") == framework and m.info.get("precision", "fp32") == precision),
+               key=lambda m: m.median)
 
 
-def summarise(results: dict[str, Measurement], flops_per_item: int, ours: str, peers: tuple[str, ...]
-              ) -> dict[str, Any]:
-    """Rows (with achieved GFLOP/s) and, for each peer framework, ``ours``' best over the peer's best."""
-    winner = best(results, ours)
+def summarise(results: dict[str, Measurement], flops_per_item: int, ours: str, peers: tuple[str, ...],
+              precision: str = "fp32") -> dict[str, Any]:
+    """Rows (with achieved GFLOP/s) and, for each peer framework, ``ours``' best over the peer's best, both
+    among the candidates of ``precision``."""
+    winner = best(results, ours, precision)
     return {
         "flops_per_image": flops_per_item,
         "rows": [{**m.to_dict(), "gflops": round(m.median * flops_per_item / 1e9, 1)} for m in results.values()],
-        "best": {ours: winner.name, **{p: best(results, p).name for p in peers}},
-        "ratios": {p: round(winner.median / best(results, p).median, 3) for p in peers},
+        "best": {ours: winner.name, **{p: best(results, p, precision).name for p in peers}},
+        "ratios": {p: round(winner.median / best(results, p, precision).median, 3) for p in peers},
     }

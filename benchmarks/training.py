@@ -7,8 +7,11 @@ training step alone; the input pipeline is measured on its own in
 ``keras_resnet.training.compile_model`` (loss, top-1 and top-k metrics) and
 ``model.fit``, timed from a callback between batch ends, so per-``fit``-call
 set-up is left out. Candidates: Keras with and without XLA; PyTorch in its
-default NCHW layout, in ``channels_last`` and, if enabled, ``torch.compile``d.
-The headline compares each side's fastest float32 candidate.
+default NCHW layout, in ``channels_last`` and, if enabled, ``torch.compile``d;
+and each side in bfloat16 (Keras' ``mixed_bfloat16`` policy, PyTorch's CPU
+autocast), which this CPU runs natively (AVX512_BF16). The headline compares
+each side's fastest float32 candidate; a second ratio compares bfloat16 with
+bfloat16.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import keras_resnet
 from benchmarks import torch_resnet
 from benchmarks.settings import Settings
 from benchmarks.timing import Candidate, interleaved, summarise
-from keras_resnet import training
+from keras_resnet import training, transfer
 
 MODEL = "resnet20"
 CLASSES = 10
@@ -47,10 +50,13 @@ class _BatchEndTimes(keras.callbacks.Callback):
         self.times.append(time.perf_counter())
 
 
-def keras_model(strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False) -> keras.Model:
-    """ResNet-20 compiled with keras_resnet's training recipe (optionally inside ``strategy``'s scope)."""
-    with (strategy or tf.distribute.get_strategy()).scope():
-        model = keras_resnet.get_model(MODEL, input_shape=(SIZE, SIZE, 3), classes=CLASSES)
+def keras_model(strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False,
+                precision: str = "none") -> keras.Model:
+    """ResNet-20 compiled with keras_resnet's training recipe (optionally inside ``strategy``'s scope), in
+    ``precision`` (``training.MIXED_PRECISION``) with a float32 softmax head, as ``keras_resnet.train`` builds it."""
+    with (strategy or tf.distribute.get_strategy()).scope(), training.dtype_policy(precision):
+        features = keras_resnet.get_model(MODEL, include_top=False, pooling="avg", input_shape=(SIZE, SIZE, 3))
+        model = transfer.add_head(features, CLASSES)
         training.apply_weight_decay(model, WEIGHT_DECAY)
         training.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile)
     return model
@@ -66,15 +72,17 @@ def fit_window(model: keras.Model, dataset: tf.data.Dataset) -> Callable[[int], 
     return window
 
 
-def _keras_candidate(name: str, jit_compile: bool, images: np.ndarray, labels: np.ndarray) -> Candidate:
-    model = keras_model(jit_compile=jit_compile)
+def _keras_candidate(name: str, jit_compile: bool, images: np.ndarray, labels: np.ndarray,
+                     bf16: bool = False) -> Candidate:
+    model = keras_model(jit_compile=jit_compile, precision="mixed_bfloat16" if bf16 else "none")
     dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
     return Candidate(name, len(images), window=fit_window(model, dataset),
-                     info={"framework": "keras", "xla": jit_compile, "precision": "fp32"})
+                     info={"framework": "keras", "xla": jit_compile, "precision": "bf16" if bf16 else "fp32"})
 
 
-def _torch_candidate(name: str, images: np.ndarray, labels: np.ndarray, channels_last: bool,
-                     compiled: bool) -> Candidate:
+def torch_step(images: np.ndarray, labels: np.ndarray, channels_last: bool, compiled: bool = False,
+               bf16: bool = False) -> Callable[[], None]:
+    """One SGD step of the PyTorch ResNet-20 on ``images`` (NHWC, converted), as configured."""
     net = torch_resnet.resnet20(CLASSES).train()
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     y = torch.from_numpy(labels)
@@ -86,11 +94,19 @@ def _torch_candidate(name: str, images: np.ndarray, labels: np.ndarray, channels
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(forward(x), y).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(forward(x), y)
+        loss.backward()
         optimizer.step()
 
-    return Candidate(name, len(images), step=step, info={"framework": "torch", "channels_last": channels_last,
-                                                         "torch_compile": compiled, "precision": "fp32"})
+    return step
+
+
+def _torch_candidate(name: str, images: np.ndarray, labels: np.ndarray, channels_last: bool,
+                     compiled: bool, bf16: bool = False) -> Candidate:
+    return Candidate(name, len(images), step=torch_step(images, labels, channels_last, compiled, bf16),
+                     info={"framework": "torch", "channels_last": channels_last, "torch_compile": compiled,
+                           "precision": "bf16" if bf16 else "fp32"})
 
 
 def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -103,11 +119,17 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
         _keras_candidate("keras_resnet fit + XLA", True, images, labels),
         _torch_candidate("torch NCHW", images, labels, channels_last=False, compiled=False),
         _torch_candidate("torch channels_last", images, labels, channels_last=True, compiled=False),
+        _keras_candidate("keras_resnet fit, mixed_bfloat16", False, images, labels, bf16=True),
+        _torch_candidate("torch channels_last, autocast bf16", images, labels, True, False, bf16=True),
     ]
     if settings.torch_compile:
         candidates.append(_torch_candidate("torch channels_last + compile", images, labels, True, True))
+        candidates.append(_torch_candidate("torch channels_last + compile, autocast bf16", images, labels,
+                                           True, True, bf16=True))
     log(f"training: CIFAR ResNet-20, batch {settings.train_batch}")
     results = interleaved(candidates, settings.windows, settings.window_seconds, settings.warmup, log)
     flops = 2 * BACKWARD_FACTOR * keras_resnet.count_macs(
         keras_resnet.get_model(MODEL, input_shape=(SIZE, SIZE, 3), classes=CLASSES))
-    return summarise(results, flops, "keras", ("torch",))
+    summary = summarise(results, flops, "keras", ("torch",))
+    bf16 = summarise(results, flops, "keras", ("torch",), precision="bf16")
+    return {**summary, "best_bf16": bf16["best"], "ratios_bf16": bf16["ratios"]}

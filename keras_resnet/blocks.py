@@ -12,7 +12,7 @@ from typing import Any
 
 from keras import layers
 
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.layers import BatchNormalization, ZeroPadShortcut
 
 BN_EPSILON = 1.001e-5  # keras.applications' value, needed to reuse its weights
 
@@ -33,8 +33,9 @@ class BlockOptions:
         return 4 if self.bottleneck else 1
 
 
-def _bn(x: Any, name: str, zero: bool = False) -> Any:
-    return layers.BatchNormalization(
+def batch_norm(x: Any, name: str, zero: bool = False) -> Any:
+    """Batch norm over channels (§3.4) with keras.applications' epsilon; ``zero``: gamma starts at 0."""
+    return BatchNormalization(
         axis=-1,
         epsilon=BN_EPSILON,
         gamma_initializer="zeros" if zero else "ones",
@@ -84,7 +85,7 @@ def _shortcut(x: Any, source: Any, out: int, stride: int, name: str, opts: Block
     width_changes = x.shape[-1] != out
     if opts.shortcut == "C" or (opts.shortcut == "B" and width_changes):
         s = _conv(source, out, 1, f"{name}_0", opts, stride=stride)
-        return s if opts.preact else _bn(s, f"{name}_0_bn")
+        return s if opts.preact else batch_norm(s, f"{name}_0_bn")
     if opts.shortcut == "A" and (width_changes or stride > 1):
         return ZeroPadShortcut(out, stride, name=f"{name}_0_zeropad")(x)
     if stride > 1:
@@ -108,7 +109,7 @@ def residual_block(x: Any, width: int, stride: int, name: str, opts: BlockOption
     """One block: post-activation (CVPR 2016 Fig. 2/5) or pre-activation (ECCV 2016 Fig. 1b)."""
     out = width * opts.expansion
     if opts.preact:
-        source = _bn(x, f"{name}_preact_bn")
+        source = batch_norm(x, f"{name}_preact_bn")
         source = layers.Activation("relu", name=f"{name}_preact_relu")(source)
     else:
         source = x
@@ -126,7 +127,7 @@ def residual_block(x: Any, width: int, stride: int, name: str, opts: BlockOption
         y = _conv(y, filters, kernel, prefix, opts, conv_stride, bias, zero and opts.preact, opts.preact)
         if last and opts.preact:
             break
-        y = _bn(y, f"{prefix}_bn", zero=zero)
+        y = batch_norm(y, f"{prefix}_bn", zero=zero)
         if not last:
             y = layers.Activation("relu", name=f"{prefix}_relu")(y)
 

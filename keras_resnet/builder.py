@@ -16,7 +16,7 @@ import keras
 from keras import layers
 
 from keras_resnet import weights as weights_lib
-from keras_resnet.blocks import BN_EPSILON, BlockOptions, residual_block
+from keras_resnet.blocks import BlockOptions, batch_norm, residual_block
 from keras_resnet.specs import SHORTCUTS, ResNetSpec
 
 POOLINGS = (None, "avg", "max")
@@ -78,7 +78,7 @@ def _stem(x: Any, spec: ResNetSpec, width: int, kernel_initializer: Any) -> Any:
                              kernel_initializer=kernel_initializer, name="conv1_conv")
     x = conv(x)
     if not spec.preact:
-        x = layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, name="conv1_bn")(x)
+        x = batch_norm(x, "conv1_bn")
         x = layers.Activation("relu", name="conv1_relu")(x)
     if spec.stem == "imagenet":
         x = layers.ZeroPadding2D(padding=1, name="pool1_pad")(x)
@@ -179,7 +179,7 @@ def build_resnet(
         for block, stride in enumerate(stage_strides(spec, stage, blocks), start=1):
             x = residual_block(x, width, stride, f"conv{stage + 2}_block{block}", opts)
     if spec.preact:
-        x = layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, name="post_bn")(x)
+        x = batch_norm(x, "post_bn")
         x = layers.Activation("relu", name="post_relu")(x)
 
     if include_top:

@@ -1,4 +1,6 @@
-"""Option-A shortcut (paper §3.3): identity with zero-padded channels.
+"""The package's two custom layers: the option-A shortcut and a fused batch norm.
+
+Option-A shortcut (paper §3.3): identity with zero-padded channels.
 
 "(A) zero-padding shortcuts are used for increasing dimensions, and all
 shortcuts are parameter-free" — the input is subsampled by the block's stride
@@ -6,9 +8,22 @@ shortcuts are parameter-free" — the input is subsampled by the block's stride
 block's output width. Only builtin ops (STRIDED_SLICE, PAD) are used, so the
 layer converts to TFLite and runs on phones.
 
-The same layer exists for tf_keras (Keras 2), registered under the same
-name, so a Keras 3 model can be rebuilt in tf_keras for quantization-aware
-training without a second copy of any architecture.
+Batch normalization (paper §3.4, "BN right after each convolution and
+before activation"): Keras 3 computes training-mode BN from separate
+moments / normalize ops; on TensorFlow this package's
+:class:`BatchNormalization` runs the same maths as one ``FusedBatchNormV3``
+op (and its fused gradient), which oneDNN implements in one pass.
+ResNet-20's ``model.fit`` runs about 1.3x faster on this package's 2-core
+CPU (``python -m benchmarks``). Weights, config, inference and moving
+statistics are those of ``keras.layers.BatchNormalization``; it keeps that
+class name too, because Keras 3 ``.weights.h5`` files address a functional
+model's layers by class name (``batch_normalization_12``), so
+keras.applications' files still load.
+
+Both layers exist for tf_keras (Keras 2) under the same names, so a Keras 3
+model can be rebuilt in tf_keras for quantization-aware training without a
+second copy of any architecture; there the batch norm is tf_keras' own, which
+tfmot folds into the convolution before it.
 """
 
 from __future__ import annotations
@@ -62,6 +77,44 @@ class ZeroPadShortcut(_ZeroPadShortcutMixin, keras.layers.Layer):
     """Parameter-free shortcut: subsample by ``stride``, zero-pad to ``channels``."""
 
 
+# FusedBatchNormV3 rejects smaller epsilons (keras.applications' 1.001e-5 exists for this reason).
+_FUSED_MIN_EPSILON = 1.001e-5
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` whose training step is TensorFlow's fused op
+    (registered as ``keras_resnet>BatchNormalization``).
+
+    Used where the fused op computes exactly what the parent does: TensorFlow
+    backend, training mode, 4-D channels-last input of float16/bfloat16/float32,
+    no mask, no renormalization and no cross-replica (synchronized) statistics;
+    everywhere else the parent's ``call`` runs. The moving variance is updated
+    with the biased batch variance, as the parent does (the op returns the
+    unbiased one).
+    """
+
+    def _fuses(self, inputs: Any, training: Any, mask: Any) -> bool:
+        return bool(
+            training and self.trainable and mask is None and keras.backend.backend() == "tensorflow"
+            and len(inputs.shape) == 4 and self.axis in (-1, 3) and not self.synchronized and not self.renorm
+            and self.scale and self.center and self.epsilon >= _FUSED_MIN_EPSILON
+            and keras.backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16", "float32"))
+
+    def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        if not self._fuses(inputs, training, mask):
+            return super().call(inputs, training=training, mask=mask)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32"), epsilon=self.epsilon,
+            data_format="NHWC", is_training=True)
+        count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), "float32")
+        variance = variance * tf.maximum(count - 1.0, 0.0) / count
+        decay = 1.0 - self.momentum
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * decay)
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * decay)
+        return tf.cast(outputs, self.compute_dtype)
+
+
 def tf_keras_custom_objects() -> dict[str, type]:
     """The tf_keras (Keras 2) twins of this package's layers, by registered name.
 
@@ -75,4 +128,6 @@ def tf_keras_custom_objects() -> dict[str, type]:
         bases = (_ZeroPadShortcutMixin, tf_keras.layers.Layer)
         twin = type("ZeroPadShortcut", bases, {"__doc__": ZeroPadShortcut.__doc__})
         twin = tf_keras.saving.register_keras_serializable(package=PACKAGE)(twin)
-    return {name: twin, "ZeroPadShortcut": twin}
+    batch_norm = tf_keras.layers.BatchNormalization
+    return {name: twin, "ZeroPadShortcut": twin,
+            f"{PACKAGE}>BatchNormalization": batch_norm, "BatchNormalization": batch_norm}

@@ -490,7 +490,8 @@ def _schedule(config: TrainConfig, phase: Phase, steps_per_epoch: int) -> Any:
 # --- fit -------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _dtype_policy(name: str) -> Iterator[None]:
+def dtype_policy(name: str) -> Iterator[None]:
+    """Keras' global dtype policy set to ``name`` (one of ``MIXED_PRECISION``) inside the block."""
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32" if name == "none" else name)
     try:
@@ -531,7 +532,7 @@ def fit(config: TrainConfig | None = None, *, callbacks: Sequence[keras.callback
         distribute.split_cpu(config.logical_cpus)
     strategy = distribute.create_strategy(config.strategy, config.tpu)
     keras.utils.set_random_seed(config.seed)
-    with _dtype_policy(config.mixed_precision), multi_worker_fit_fix(strategy):
+    with dtype_policy(config.mixed_precision), multi_worker_fit_fix(strategy):
         return _fit(config, strategy, callbacks)
 
 

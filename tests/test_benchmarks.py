@@ -40,7 +40,8 @@ def _finite_positive(value: float) -> bool:
 
 def test_results_have_every_section(outputs: tuple[dict, str]) -> None:
     results, _ = outputs
-    for key in ("machine", "versions", "settings", "training", "inference", "litert", "scaling", "targets"):
+    for key in ("machine", "versions", "settings", "training", "inference", "litert", "scaling", "profile",
+                "targets"):
         assert key in results
     assert _finite_positive(results["machine"]["peak_gflops_fp32"])
     assert _finite_positive(results["machine"]["gemm_gflops"])
@@ -54,7 +55,10 @@ def test_every_row_has_its_windows(outputs: tuple[dict, str]) -> None:
     rows = [row for section in sections for row in section["rows"]]
     rows += results["scaling"]["replicas"] + results["scaling"]["pipelines"]
     names = {row["name"] for row in results["training"]["rows"]}
-    assert {"keras_resnet fit", "torch channels_last"} <= names
+    assert {"keras_resnet fit", "torch channels_last", "keras_resnet fit, mixed_bfloat16",
+            "torch channels_last, autocast bf16"} <= names
+    assert results["training"]["best_bf16"]["keras"] == "keras_resnet fit, mixed_bfloat16"
+    assert _finite_positive(results["training"]["ratios_bf16"]["torch"])
     for row in rows:
         assert len(row["windows_items_per_s"]) == 2
         assert all(_finite_positive(v) for v in row["windows_items_per_s"])
@@ -97,3 +101,15 @@ def test_report_is_rewritten_from_partial_json(outputs: tuple[dict, str], tmp_pa
     text = markdown.read_text()
     assert "interrupted: no litert, scaling sections" in text
     assert "## Inference" in text and "## LiteRT" not in text
+
+
+def test_profile_attributes_time_to_convolutions(outputs: tuple[dict, str]) -> None:
+    results, markdown = outputs
+    profile = results["profile"]
+    for key in ("keras_training", "torch_training", "keras_inference"):
+        section = profile[key]
+        assert 0 < section["conv_ms_per_step"] <= section["op_ms_per_step"]
+        assert section["top"] and all(0 < row["share"] <= 1 for row in section["top"])
+    assert any("Conv2DBackpropFilter" in row["op"] for row in profile["keras_training"]["top"])
+    assert any("convolution" in row["op"] for row in profile["torch_training"]["top"])
+    assert "## Profile: where the time goes" in markdown
