@@ -101,8 +101,9 @@ def test_shortcuts_smoke(tmp_path: Path, work_dir: Path) -> None:
 
 def test_depth_smoke(tmp_path: Path, work_dir: Path) -> None:
     claims = run_cli([f"--out_dir={tmp_path}/depth", "--study=depth", "--deep_models=preact_resnet8",
-                      "--deep_steps=2"], work_dir)
+                      "--deep_steps=2", "--deep_batch_size=4"], work_dir)
     summary = (tmp_path / "depth" / "summary.md").read_text()
+    assert "2 steps of batch 4" in summary
     assert [c.text.split(" (")[0] for c in claims] == ["ResNet-14 train error <= ResNet-8",
                                                        "preact-ResNet-8 trains without diverging"]
     assert len(claim_lines(summary)) == 2

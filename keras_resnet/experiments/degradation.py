@@ -76,6 +76,8 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                       "resnet1202,preact_resnet164,preact_resnet1001.", flag_values=fv)
     flags.DEFINE_integer("deep_steps", 20, "Training steps of each --deep_models net.", lower_bound=1,
                          flag_values=fv)
+    flags.DEFINE_integer("deep_batch_size", None, "Mini-batch of the --deep_models nets (default --batch_size; "
+                         "ResNet-1202 needs ~13 GB at 128).", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("response_examples", 500, "--study=responses: test images the stds are measured on.",
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_bool("jit_compile", _RECIPE.jit_compile, "Compile training steps with XLA.", flag_values=fv)
@@ -126,7 +128,7 @@ def run_study(fv: flags.FlagValues = flags.FLAGS, command: str = "") -> list[stu
         return studies.shortcuts(recipe, depths[0], fv.shortcuts, seeds, out_dir, work_dir, command)
     if study == "depth":
         return studies.depth(recipe, depths, seeds, out_dir, work_dir, fv.deep_models, fv.deep_steps,
-                             fv.shortcut, command)
+                             fv.shortcut, command, fv.deep_batch_size)
     return studies.responses(recipe, depths, seeds[0], out_dir, work_dir, fv.response_examples, fv.shortcut,
                              command)
 

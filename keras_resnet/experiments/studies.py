@@ -201,12 +201,13 @@ def shortcuts(recipe: Recipe, depth: int, options: Sequence[str], seeds: Sequenc
 
 def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: str | Path,
           work_dir: str | Path, deep_models: Sequence[str] = (), deep_steps: int = 20, shortcut: str | None = None,
-          command: str = "") -> list[Claim]:
+          command: str = "", deep_batch_size: int | None = None) -> list[Claim]:
     """Table 6 and §4.2 "exploring over 1000 layers": ResNet-``depths`` with
     ``recipe``, then each of ``deep_models`` (e.g. ``resnet1202``,
     ``preact_resnet164``, ``preact_resnet1001``) for ``deep_steps`` steps
-    (one epoch of ``deep_steps`` batches at the recipe's learning rate,
-    after a warm-up of at most half of them).
+    (one epoch of ``deep_steps`` batches of ``deep_batch_size``, default the
+    recipe's, at the recipe's learning rate, after a warm-up of at most half
+    of them).
 
     Writes ``summary.md`` (layers, params, time per step, errors, first and
     last loss; claims: the deepest ResNet trains at least as well as the
@@ -216,7 +217,8 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
     """
     nets = [Net(f"resnet{d}", False, shortcut) for d in sorted(depths)]
     runs = list(iter_runs(nets, recipe, seeds, work_dir))
-    short = dataclasses.replace(recipe, train_examples=deep_steps * recipe.batch_size, epochs=1,
+    batch = deep_batch_size or recipe.batch_size
+    short = dataclasses.replace(recipe, batch_size=batch, train_examples=deep_steps * batch, epochs=1,
                                 lr_schedule="none", lr_decay_epochs=None,
                                 warmup_steps=min(recipe.warmup_steps, deep_steps // 2))
     extra = [Net(name) for name in deep_models]
@@ -242,7 +244,8 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
         claims.append(Claim(f"{net.label} trains without diverging (finite loss, last steps' loss < first steps')",
                             trains, (trains,), first, last, unit=""))
     summary = (f"# Depth: from 20 to 1000+ layers (paper Table 6, §4.2)\n\n{_setup(recipe, seeds, command)}"
-               + (f"- opt-in deep nets ({', '.join(n.label for n in extra)}): {deep_steps} steps, seed {seeds[0]}, "
+               + (f"- opt-in deep nets ({', '.join(n.label for n in extra)}): {deep_steps} steps of batch {batch}, "
+                  f"seed {seeds[0]}, "
                   f"constant learning rate after {short.warmup_steps} warm-up steps; their train error is over "
                   "those steps only\n"
                   if extra else "")
