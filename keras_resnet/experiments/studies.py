@@ -206,8 +206,9 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
     ``recipe``, then each of ``deep_models`` (e.g. ``resnet1202``,
     ``preact_resnet164``, ``preact_resnet1001``) for ``deep_steps`` steps
     (one epoch of ``deep_steps`` batches of ``deep_batch_size``, default the
-    recipe's, at the recipe's learning rate, after a warm-up of at most half
-    of them).
+    recipe's, at the recipe's learning rate after the recipe's warm-up steps
+    at 0.01, which may cover all of them: the paper warms its 110- and
+    1001-layer nets up at 0.01 for ~400 iterations, longer than such a run).
 
     Writes ``summary.md`` (layers, params, time per step, errors, first and
     last loss; claims: the deepest ResNet trains at least as well as the
@@ -220,7 +221,7 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
     batch = deep_batch_size or recipe.batch_size
     short = dataclasses.replace(recipe, batch_size=batch, train_examples=deep_steps * batch, epochs=1,
                                 lr_schedule="none", lr_decay_epochs=None,
-                                warmup_steps=min(recipe.warmup_steps, deep_steps // 2))
+                                warmup_steps=min(recipe.warmup_steps, deep_steps))
     extra = [Net(name) for name in deep_models]
     diverged = {}
     for net in extra:
