@@ -3,7 +3,8 @@
 TensorFlow is traced with ``tf.profiler.experimental`` and the XSpace file it
 writes is read directly (``tensorflow.tsl.profiler.protobuf.xplane_pb2``): every
 op event on TensorFlow's compute threads is summed by op type (the part of the
-event name after the last ``:``). PyTorch is traced with ``torch.profiler``
+event name ``op name:op type``; the executor's own ``Class::method`` events
+are left out). PyTorch is traced with ``torch.profiler``
 (self CPU time per ``aten::`` op). The figures are per step, so the two
 frameworks' convolution time can be compared directly with each other and
 with their whole step.
@@ -65,7 +66,7 @@ def tf_op_times(run: Callable[[], None]) -> tuple[dict[str, float], float]:
                 continue
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
-                if ":" in name:
+                if ":" in name and "::" not in name:  # "op name:op type", not the executor's "ExecutorState::Process"
                     times[name.rsplit(":", 1)[1]] += event.duration_ps / 1e9
     return dict(times), wall
 

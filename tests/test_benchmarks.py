@@ -109,7 +109,7 @@ def test_profile_attributes_time_to_convolutions(outputs: tuple[dict, str]) -> N
     for key in ("keras_training", "torch_training", "keras_inference"):
         section = profile[key]
         assert 0 < section["conv_ms_per_step"] <= section["op_ms_per_step"]
-        assert section["top"] and all(0 < row["share"] <= 1 for row in section["top"])
-    assert any("Conv2DBackpropFilter" in row["op"] for row in profile["keras_training"]["top"])
-    assert any("convolution" in row["op"] for row in profile["torch_training"]["top"])
+        shares = [row["share"] for row in section["top"]]
+        assert shares and shares == sorted(shares, reverse=True) and 0 < shares[0] and sum(shares) <= 1.001
+        assert not any("::" in row["op"] or row["op"] == "Process" for row in section["top"])  # op types only
     assert "## Profile: where the time goes" in markdown
