@@ -107,9 +107,11 @@ def test_depth_smoke(tmp_path: Path, work_dir: Path) -> None:
     assert [c.text.split(" (")[0] for c in claims] == ["ResNet-14 train error <= ResNet-8",
                                                        "preact-ResNet-8 trains without diverging"]
     assert len(claim_lines(summary)) == 2
-    row = re.search(r"^\| preact-ResNet-8 \| [\d,]+ \|.*\| 2 \| (?P<time>[\d.]+) \| (?P<loss>.+) \|$", summary,
-                    flags=re.M)
-    assert row and float(row["time"]) > 0 and "→" in row["loss"]
+    row = re.search(r"^\| preact-ResNet-8 \| [\d,]+ \|.*\| 2 \| (?P<time>[\d.]+) \| (?P<xent>[^|]+) \| "
+                    r"(?P<penalty>[^|]+) \|$", summary, flags=re.M)
+    assert row and float(row["time"]) > 0
+    xent, penalty = ([float(v) for v in row[name].split(" → ")] for name in ("xent", "penalty"))
+    assert 0 < xent[0] < 10 and 0 < penalty[0] < 1  # a CIFAR net's penalty at init is far below ln(10)
     nets = {r["net"] for r in read_csv(tmp_path / "depth" / "results.csv")}
     assert nets == {"ResNet-8", "ResNet-14", "preact-ResNet-8"}
 
@@ -162,12 +164,13 @@ def test_iteration_log_recovers_each_batch(tmp_path: Path) -> None:
         for batch in range(3):
             log.on_train_batch_begin(batch)
             mean = float(np.mean(accuracies[:batch + 1]))
-            log.on_train_batch_end(batch, {"accuracy": mean, "loss": 1.0 + batch})
+            log.on_train_batch_end(batch, {"accuracy": mean, "loss": 1.0 + batch, "cross_entropy": 0.5 + batch})
         log.on_epoch_end(epoch)
     table = runs.read_iterations(tmp_path / "it.csv")
     assert table["iteration"] == [1, 2, 3, 4, 5, 6]
     np.testing.assert_allclose(table["train_error"], [50, 30, 10] * 2, atol=1e-3)
     np.testing.assert_allclose(table["loss"], [1, 3, 5] * 2, atol=1e-4)
+    np.testing.assert_allclose(table["cross_entropy"], [0.5, 2.5, 4.5] * 2, atol=1e-4)
 
 
 def test_changed_settings_invalidate_a_run(tmp_path: Path) -> None:
@@ -181,6 +184,18 @@ def test_changed_settings_invalidate_a_run(tmp_path: Path) -> None:
     assert runs._finished(run_dir, config)
     other = recipe.train_config(runs.Net("resnet20"), 1, str(run_dir))
     assert not runs._finished(run_dir, other) and not run_dir.exists()
+
+
+def test_an_older_iteration_log_invalidates_a_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    config = runs.Recipe().train_config(runs.Net("resnet20"), 0, str(run_dir))
+    run_dir.mkdir()
+    (run_dir / runs.RECORD).write_text("{}")
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict()))
+    (run_dir / runs.ITERATIONS).write_text(",".join(runs.IterationLog.COLUMNS) + "\n1,50,2,2,1\n")
+    assert runs._finished(run_dir, config)
+    (run_dir / runs.ITERATIONS).write_text("iteration,train_error,loss,seconds\n1,50,2,1\n")  # no cross-entropy
+    assert not runs._finished(run_dir, config) and not run_dir.exists()
 
 
 def test_atomic_dir_keeps_old_outputs_on_failure(tmp_path: Path) -> None:
@@ -202,9 +217,11 @@ def test_claims_and_tables() -> None:
 
 
 def fake_run(net: runs.Net, seed: int, train_error: float) -> runs.RunRecord:
-    history = {"accuracy": [0.5, 1 - train_error / 100], "loss": [2.0, 1.0], "val_accuracy": [0.5, 0.6],
+    history = {"accuracy": [0.5, 1 - train_error / 100], "loss": [2.0, 1.0], "cross_entropy": [1.9, 0.9],
+               "val_accuracy": [0.5, 0.6],
                "val_loss": [2.0, 1.5]}
     iterations = {"iteration": [1, 2, 3, 4], "train_error": [60, 50, 40, train_error], "loss": [2, 2, 1, 1],
+                  "cross_entropy": [1.9, 1.9, 0.9, 0.9],
                   "seconds": [9, 0.1, 0.3, 0.2]}
     return runs.RunRecord(net, seed, history, {"accuracy": 0.6}, iterations, 2, 1000, "")
 

@@ -138,7 +138,8 @@ class RunRecord:
 
 
 class IterationLog(keras.callbacks.Callback):
-    """Per-iteration training error, loss and step time for Fig. 6-style curves.
+    """Per-iteration training error, loss (with the weight-decay penalty),
+    cross-entropy (without it) and step time for Fig. 6-style curves.
 
     Keras reports running means over the epoch; the value of batch ``k`` is
     recovered as ``k * mean_k - (k - 1) * mean_{k-1}`` (batches are equal,
@@ -146,38 +147,39 @@ class IterationLog(keras.callbacks.Callback):
     a resumed run keeps the iterations of its finished epochs.
     """
 
-    COLUMNS = ("iteration", "train_error", "loss", "seconds")
+    COLUMNS = ("iteration", "train_error", "loss", "cross_entropy", "seconds")
+    LOGGED = ("accuracy", "loss", "cross_entropy")  # the Keras running means it reads
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
-        self._rows: list[tuple[int, float, float, float]] = []
-        self._means = (0.0, 0.0)
+        self._rows: list[tuple[float, ...]] = []
+        self._means = (0.0,) * len(self.LOGGED)
         self._start = 0.0
         self._epoch = 0
         self._steps = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch, self._rows, self._means = epoch, [], (0.0, 0.0)
+        self._epoch, self._rows, self._means = epoch, [], (0.0,) * len(self.LOGGED)
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        means = (float(logs["accuracy"]), float(logs["loss"]))
-        accuracy, loss = ((batch + 1) * new - batch * old for new, old in zip(means, self._means, strict=True))
+        means = tuple(float(logs[name]) for name in self.LOGGED)
+        accuracy, loss, xent = ((batch + 1) * new - batch * old for new, old in zip(means, self._means, strict=True))
         self._means = means
         self._steps = max(self._steps, batch + 1)
         iteration = self._epoch * self._steps + batch + 1
-        self._rows.append((iteration, 100 * (1 - accuracy), loss, time.perf_counter() - self._start))
+        self._rows.append((iteration, 100 * (1 - accuracy), loss, xent, time.perf_counter() - self._start))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         new = not self.path.exists()
         with open(self.path, "a") as f:
             if new:
                 f.write(",".join(self.COLUMNS) + "\n")
-            f.writelines(f"{i},{e:.4f},{loss:.6g},{s:.6f}\n" for i, e, loss, s in self._rows)
+            f.writelines(f"{i},{e:.4f},{loss:.6g},{xent:.6g},{s:.6f}\n" for i, e, loss, xent, s in self._rows)
 
 
 def read_iterations(path: Path) -> dict[str, list[float]]:
@@ -192,13 +194,16 @@ def _json_round_trip(data: Any) -> Any:
 
 def _finished(run_dir: Path, config: training.TrainConfig) -> bool:
     """Whether ``run_dir`` holds a finished run of exactly ``config``. A run
-    of another config there is deleted (else ``fit`` would resume from it)."""
+    of another config there, or one whose iteration log has other columns
+    (an older version's), is deleted (else ``fit`` would resume from it)."""
     config_file = run_dir / "config.json"
     if not config_file.exists():
         return False
     saved = json.loads(config_file.read_text())
     wanted = _json_round_trip(config.to_dict())
-    if any(k in saved and saved[k] != v for k, v in wanted.items()):  # fields added later to TrainConfig: equal
+    log = run_dir / ITERATIONS
+    stale_log = log.exists() and log.read_text().partition("\n")[0] != ",".join(IterationLog.COLUMNS)
+    if stale_log or any(k in saved and saved[k] != v for k, v in wanted.items()):  # fields added later: equal
         shutil.rmtree(run_dir)
         return False
     return (run_dir / RECORD).exists()
