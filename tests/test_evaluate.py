@@ -46,6 +46,7 @@ def test_evaluate_matches_training_and_draws_the_confusion_matrix(trained: train
     assert result["accuracy"] == pytest.approx(trained.test["accuracy"], abs=1e-6)
     penalty = float(sum(keras.models.load_model(trained.final_model).losses))  # fit's loss adds weight decay
     assert result["loss"] + penalty == pytest.approx(trained.test["loss"], rel=1e-4)
+    assert result["loss"] == pytest.approx(trained.test["cross_entropy"], rel=1e-4)  # fit's data-loss metric
     assert np.sum(result["confusion_matrix"]) == 300 and len(result["per_class_accuracy"]) == 3
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and os.listdir(tmp_path) == ["confusion.png"]
     report = evaluate.report(result, per_class=True)
