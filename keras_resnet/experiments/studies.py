@@ -255,7 +255,8 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
                             "of the steps < first fifth's)", trains, (trains,), first, last, unit=""))
     summary = (f"# Depth: from 20 to 1000+ layers (paper Table 6, §4.2)\n\n{_setup(recipe, seeds, command)}"
                + (f"- opt-in deep nets ({', '.join(n.label for n in extra)}): {deep_steps} steps of batch {batch}, "
-                  f"seed {seeds[0]}, lr 0.01 (warm-up) for {short.warmup_steps} of those steps, then constant; "
+                  f"seed {seeds[0]}, lr 0.01 (warm-up) for {short.warmup_steps} of those steps, then "
+                  f"{recipe.learning_rate:g}; "
                   "their train error is over those steps only\n"
                   if extra else "")
                + "- time / step: median wall time of a training step after the first "
