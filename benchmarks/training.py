@@ -4,7 +4,7 @@ Both sides train on the same in-memory batch (random images, random labels)
 with SGD, momentum 0.9 and weight decay 1e-4, so the figure is the model's
 training step alone; the input pipeline is measured on its own in
 :mod:`benchmarks.scaling`. keras_resnet trains as its users do:
-``keras_resnet.training.compile_model`` (loss, top-1 and top-k metrics) and
+``keras_resnet.training.compile_model`` (loss; top-1, top-k and cross-entropy metrics) and
 ``model.fit``, timed from a callback between batch ends, so per-``fit``-call
 set-up is left out. Candidates: Keras with and without XLA; PyTorch in its
 default NCHW layout, in ``channels_last`` and, if enabled, ``torch.compile``d;
