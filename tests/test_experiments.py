@@ -108,10 +108,13 @@ def test_depth_smoke(tmp_path: Path, work_dir: Path) -> None:
                                                        "preact-ResNet-8 trains without diverging"]
     assert len(claim_lines(summary)) == 2
     row = re.search(r"^\| preact-ResNet-8 \| [\d,]+ \|.*\| 2 \| (?P<time>[\d.]+) \| (?P<xent>[^|]+) \| "
-                    r"(?P<penalty>[^|]+) \|$", summary, flags=re.M)
+                    r"(?P<penalty>[^|]+) \| (?P<kernel>\w+) \((?P<share>\d+) %\) \|$", summary, flags=re.M)
     assert row and float(row["time"]) > 0
     xent, penalty = ([float(v) for v in row[name].split(" → ")] for name in ("xent", "penalty"))
     assert 0 < xent[0] < 10 and 0 < penalty[0] < 1  # a CIFAR net's penalty at init is far below ln(10)
+    model = keras.models.load_model(work_dir / "preact_resnet8_seed0" / "final.keras", compile=False)
+    assert row["kernel"] in {layer.name for layer in model.layers if hasattr(layer, "kernel")}
+    assert 0 < int(row["share"]) <= 100
     nets = {r["net"] for r in read_csv(tmp_path / "depth" / "results.csv")}
     assert nets == {"ResNet-8", "ResNet-14", "preact-ResNet-8"}
 
