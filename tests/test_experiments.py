@@ -219,6 +219,17 @@ def test_claims_and_tables() -> None:
     np.testing.assert_allclose(plots.smooth([1, 3, 5, 7], 2), [1, 2, 4, 6])
 
 
+def test_trains_claim_needs_a_fall_below_a_uniform_guess() -> None:
+    falling = [2.2] * 5 + [1.5] * 5
+    assert studies.trains_claim("a", falling, 10).holds
+    to_chance = [25.0] * 5 + [2.32] * 5  # a huge initial loss that falls only to ln(10) = 2.303
+    claim = studies.trains_claim("b", to_chance, 10)
+    assert not claim.holds and (claim.left, claim.right) == (25.0, 2.32)
+    assert not studies.trains_claim("c", [2.2] * 5 + [2.25] * 5, 10).holds  # rises, below chance
+    assert not studies.trains_claim("d", None, 10).holds  # NaN: diverged
+    assert "ln 10 = 2.303" in claim.line()
+
+
 def fake_run(net: runs.Net, seed: int, train_error: float) -> runs.RunRecord:
     history = {"accuracy": [0.5, 1 - train_error / 100], "loss": [2.0, 1.0], "cross_entropy": [1.9, 0.9],
                "val_accuracy": [0.5, 0.6],

@@ -18,6 +18,7 @@ finished runs are reused) and replaces its output folder atomically.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import operator
 import re
@@ -215,7 +216,8 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
     last cross-entropy and weight-decay penalty, the kernel with the largest
     share of the final penalty; claims: the deepest ResNet
     trains at least as well as the shallowest, and every deep model's loss
-    stays finite and its cross-entropy falls; a deep model whose loss
+    stays finite and its cross-entropy falls, below a uniform guess's
+    (ln of the number of classes); a deep model whose loss
     becomes NaN is reported, not raised) and ``results.csv``. Returns the
     claims.
 
@@ -233,13 +235,11 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
                                 lr_schedule="none", lr_decay_epochs=None,
                                 warmup_steps=min(recipe.warmup_steps, deep_steps))
     extra = [Net(name) for name in deep_models]
-    diverged = {}
     for net in extra:
         try:
             runs.append(train(net, short, seeds[0], work_dir))
-        except FloatingPointError as err:  # training.TerminateOnNaN: the loss became NaN / infinite
+        except FloatingPointError as err:  # training.TerminateOnNaN; the net gets no row and a "no" claim
             print(err, flush=True)
-            diverged[net] = str(err)
     groups = _by_net(runs)
     columns = [("steps", lambda rs: str(len(rs[0].iterations["loss"]))),
                ("time / step (s)", lambda rs: f"{np.mean([r.seconds_per_step for r in rs]):.3f}"),
@@ -250,12 +250,9 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
     if len(nets) > 1:
         claims.append(compare(f"{nets[-1].label} train error <= {nets[0].label}", _errors(groups, nets[-1]),
                               _errors(groups, nets[0]), operator.le))
-    for net in extra:
-        first, last = (_mean_ends(groups[net][0].iterations["cross_entropy"]) if net in groups
-                       else (math.nan, math.nan))
-        trains = net not in diverged and last < first
-        claims.append(Claim(f"{net.label} trains without diverging (finite loss, cross-entropy of the last fifth "
-                            "of the steps < first fifth's)", trains, (trains,), first, last, unit=""))
+    classes = json.loads((Path(runs[0].final_model).parent / "config.json").read_text())["num_classes"]
+    claims += [trains_claim(net.label, groups[net][0].iterations["cross_entropy"] if net in groups else None,
+                            classes) for net in extra]
     summary = (f"# Depth: from 20 to 1000+ layers (paper Table 6, §4.2)\n\n{_setup(recipe, seeds, command)}"
                + (f"- opt-in deep nets ({', '.join(n.label for n in extra)}): {deep_steps} steps of batch {batch}, "
                   f"seed {seeds[0]}, lr 0.01 (warm-up) for {short.warmup_steps} of those steps, then "
@@ -269,6 +266,19 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
                f"{_error_table(groups, columns)}\n## Claims\n\n" + "\n".join(c.line() for c in claims) + "\n")
     _write(out_dir, summary, runs)
     return claims
+
+
+def trains_claim(label: str, cross_entropy: Sequence[float] | None, classes: int) -> Claim:
+    """``label`` trains without diverging: its per-step ``cross_entropy``
+    (``None``: the loss became NaN) is lower over the last fifth of the steps
+    than over the first fifth, and lower than a uniform guess's, ln ``classes``
+    (a net whose huge initial loss falls only to chance has not trained)."""
+    guess = math.log(classes)
+    first, last = _mean_ends(cross_entropy) if cross_entropy is not None else (math.nan, math.nan)
+    holds = last < min(first, guess)
+    return Claim(f"{label} trains without diverging (finite loss; cross-entropy of the last fifth of the steps below "
+                 f"the first fifth's and below ln {classes} = {guess:.3f}, a uniform guess's)", holds, (holds,), first,
+                 last, unit="")
 
 
 def _ends(values: Sequence[float]) -> str:
