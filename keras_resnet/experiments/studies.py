@@ -214,12 +214,10 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
 
     Writes ``summary.md`` (layers, params, time per step, errors, first and
     last cross-entropy and weight-decay penalty, the kernel with the largest
-    share of the final penalty; claims: the deepest ResNet
-    trains at least as well as the shallowest, and every deep model's loss
-    stays finite and its cross-entropy falls, below a uniform guess's
-    (ln of the number of classes); a deep model whose loss
-    becomes NaN is reported, not raised) and ``results.csv``. Returns the
-    claims.
+    share of the final penalty; claims: the deepest ResNet trains at least
+    as well as the shallowest, and each deep model :func:`trains_claim`; a
+    deep model whose loss becomes NaN is reported, not raised) and
+    ``results.csv``. Returns the claims.
 
     The claims read the cross-entropy, not the logged loss: in the
     1001-layer pre-activation net the gradient at the first layers is ~10^3
