@@ -239,6 +239,11 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 # --- recipe ----------------------------------------------------------------------------------
 
+def decayed_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers whose kernels :func:`apply_weight_decay` decays: every conv and dense layer."""
+    return [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+
+
 def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
     """L2 weight decay on every conv and dense kernel, none on BN or biases.
 
@@ -246,11 +251,10 @@ def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
     gradient, i.e. an L2 penalty ``weight_decay / 2 * ||w||^2`` in the loss,
     which momentum then accumulates like any gradient.
     """
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
-            layer.kernel_regularizer = regularizer
-            layer.kernel.regularizer = regularizer
+    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+    for layer in decayed_layers(model):
+        layer.kernel_regularizer = regularizer
+        layer.kernel.regularizer = regularizer
 
 
 def configure_batch_norm(model: keras.Model, momentum: float, synchronized: bool) -> None:

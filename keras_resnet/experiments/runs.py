@@ -131,6 +131,11 @@ class RunRecord:
         return 100 * (1 - self.test["accuracy"])
 
     @property
+    def num_classes(self) -> int:
+        """Classes of the run's dataset, as ``fit`` recorded them beside the final model."""
+        return json.loads((Path(self.final_model).parent / "config.json").read_text())["num_classes"]
+
+    @property
     def seconds_per_step(self) -> float:
         """Median wall time of a training step, after the compiling first steps."""
         seconds = self.iterations["seconds"]

@@ -18,7 +18,6 @@ finished runs are reused) and replaces its output folder atomically.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import operator
 import re
@@ -28,7 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_resnet import datasets
+from keras_resnet import datasets, training
 from keras_resnet.experiments import plots, report
 from keras_resnet.experiments.runs import Net, Recipe, RunRecord, iter_runs, train
 
@@ -248,9 +247,8 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
     if len(nets) > 1:
         claims.append(compare(f"{nets[-1].label} train error <= {nets[0].label}", _errors(groups, nets[-1]),
                               _errors(groups, nets[0]), operator.le))
-    classes = json.loads((Path(runs[0].final_model).parent / "config.json").read_text())["num_classes"]
     claims += [trains_claim(net.label, groups[net][0].iterations["cross_entropy"] if net in groups else None,
-                            classes) for net in extra]
+                            runs[0].num_classes) for net in extra]
     summary = (f"# Depth: from 20 to 1000+ layers (paper Table 6, §4.2)\n\n{_setup(recipe, seeds, command)}"
                + (f"- opt-in deep nets ({', '.join(n.label for n in extra)}): {deep_steps} steps of batch {batch}, "
                   f"seed {seeds[0]}, lr 0.01 (warm-up) for {short.warmup_steps} of those steps, then "
@@ -293,7 +291,7 @@ def _largest_kernel(run: RunRecord) -> str:
     L2 penalty (sum of squares), e.g. ``"conv1_conv (83 %)"``."""
     model = keras.models.load_model(run.final_model, compile=False)
     squares = {layer.name: float(np.sum(np.square(keras.ops.convert_to_numpy(layer.kernel))))
-               for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))}
+               for layer in training.decayed_layers(model)}
     keras.backend.clear_session()
     name = max(squares, key=squares.__getitem__)
     return f"{name} ({100 * squares[name] / sum(squares.values()):.0f} %)"
