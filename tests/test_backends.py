@@ -2,9 +2,10 @@
 tests/test_models.py, under ``KERAS_BACKEND=tensorflow``, ``jax`` and ``torch``; small inputs).
 
 Weight files (legacy ``.h5`` as keras.applications publishes them, Keras 3
-``.weights.h5``), ``backbone`` at any input size, and a few ``model.fit``
-steps of a CIFAR net with option-A shortcuts. Builders, ``count_macs``,
-``.keras`` round trips and a longer fit are in tests/test_models.py.
+``.weights.h5``) and a few ``model.fit`` steps of a CIFAR net with option-A
+shortcuts. Builders, ``count_macs``, ``.keras`` round trips and a longer fit
+are in tests/test_models.py; data formats, ``backbone`` and ``output_stride``
+in tests/test_formats_features.py.
 """
 
 from __future__ import annotations
@@ -71,18 +72,6 @@ def test_weights_h5_of_keras_applications_loads(tmp_path):
     model = kr.ResNet50V2(include_top=False, weights=path, input_shape=(64, 64, 3))
     x = images([2, 64, 64, 3])
     np.testing.assert_allclose(_numpy(model(x, training=False)), _numpy(ref(x, training=False)), atol=1e-5)
-
-
-@pytest.mark.parametrize("name,strides", [
-    ("resnet50", {"C2": 4, "C3": 8, "C4": 16, "C5": 32}),
-    ("resnet50v2", {"C2": 4, "C3": 8, "C4": 16, "C5": 32}),
-    ("resnet20", {"C2": 1, "C3": 2, "C4": 4}),
-])
-def test_backbone_at_any_input_size(name, strides):
-    """The default ``(None, None, 3)`` input: strides come from the net, not from static shapes."""
-    features = kr.backbone(kr.get_model(name, include_top=False))
-    outputs = features(images([1, 64, 64, 3]))
-    assert {k: 64 // v.shape[1] for k, v in outputs.items()} == strides
 
 
 def test_fit_a_few_steps_of_a_cifar_net():
