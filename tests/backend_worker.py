@@ -3,9 +3,8 @@
 ``python tests/backend_worker.py COMMAND JSON`` with ``KERAS_BACKEND`` set by
 the caller. Commands:
 
-- ``predict``: build a keras_resnet net, give it weights made from a NumPy
-  seed (independent of every backend's RNG), predict fixed NumPy images and
-  save the outputs as ``.npy``.
+- ``predict``: build keras_resnet nets with a given weights file, predict
+  fixed NumPy images and save the outputs as ``.npy``.
 - ``load``: load ``.keras`` files with plain ``keras.models.load_model(...,
   safe_mode=True)`` without importing keras_resnet, save each output (or the
   error message) and whether keras_resnet got imported.
@@ -24,6 +23,20 @@ import sys
 import numpy as np
 
 
+class _NoTensorFlow(importlib.abc.MetaPathFinder):
+    """Behaves as if TensorFlow (and everything named ``tensorflow*``) were not installed."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0].startswith("tensorflow"):
+            raise ModuleNotFoundError(f"No module named {fullname!r} (blocked by the test)", name=fullname)
+        return None
+
+
+if __name__ == "__main__" and sys.argv[1] == "without_tensorflow":
+    sys.meta_path.insert(0, _NoTensorFlow())  # before Keras is imported
+import keras  # noqa: E402
+
+
 def deterministic_weights(model, seed: int = 0) -> None:
     """Every variable of ``model`` from ``numpy.random.default_rng(seed)``, in ``model.weights`` order:
     He-normal kernels, small biases, and batch-norm statistics away from 0/1 (so they matter)."""
@@ -39,23 +52,33 @@ def deterministic_weights(model, seed: int = 0) -> None:
         variable.assign(value.astype("float32"))
 
 
+def calibrate_batch_norm(model, x: np.ndarray) -> None:
+    """Moving statistics := the batch statistics of ``x`` (one training-mode pass at momentum 0), as in a
+    trained net: activations stay near unit scale, so output differences are rounding, not overflow."""
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    model(x, training=True)
+    for layer, momentum in zip(norms, saved, strict=True):
+        layer.momentum = momentum
+
+
 def images(shape: list[int], seed: int = 1) -> np.ndarray:
     """Fixed float32 images, mean 0 and std 1, shaped ``shape`` (batch first)."""
     return np.random.default_rng(seed).standard_normal(shape).astype("float32")
 
 
 def predict(job: dict) -> dict:
-    """Each of ``job["nets"]`` (name, kwargs, data_format, batch, output) predicted on the same images."""
-    import keras
-
+    """Each of ``job["nets"]`` (name, kwargs, size, batch, data_format, weights file, output) built with
+    its weights file and predicted on the same images, saved as ``.npy``."""
     import keras_resnet
 
     for net in job["nets"]:
         channels_first = net["data_format"] == "channels_first"
         keras.config.set_image_data_format(net["data_format"])
         shape = (3, *net["size"]) if channels_first else (*net["size"], 3)
-        model = keras_resnet.get_model(net["name"], input_shape=shape, **net.get("kwargs", {}))
-        deterministic_weights(model)
+        model = keras_resnet.get_model(net["name"], input_shape=shape, weights=net["weights"], **net["kwargs"])
         x = images([net["batch"], *net["size"], 3])  # the same pixels in either layout
         if channels_first:
             x = x.transpose(0, 3, 1, 2)
@@ -64,8 +87,6 @@ def predict(job: dict) -> dict:
 
 
 def load(job: dict) -> dict:
-    import keras
-
     results = {}
     for path, input_shape in job["files"].items():
         try:
@@ -80,19 +101,7 @@ def load(job: dict) -> dict:
             "keras_resnet_imported": "keras_resnet" in sys.modules}
 
 
-class _NoTensorFlow(importlib.abc.MetaPathFinder):
-    """Behaves as if TensorFlow (and everything named ``tensorflow*``) were not installed."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname.split(".")[0].startswith("tensorflow"):
-            raise ImportError(f"No module named {fullname!r} (blocked by tests/backend_worker.py)")
-        return None
-
-
 def without_tensorflow(job: dict) -> dict:
-    sys.meta_path.insert(0, _NoTensorFlow())
-    import keras
-
     import keras_resnet
 
     outputs = {}
