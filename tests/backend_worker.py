@@ -8,32 +8,31 @@ the caller. Commands:
 - ``load``: load ``.keras`` files with plain ``keras.models.load_model(...,
   safe_mode=True)`` without importing keras_resnet, save each output (or the
   error message) and whether keras_resnet got imported.
-- ``without_tensorflow``: make ``import tensorflow`` fail (as if it were not
-  installed), then import keras_resnet, build, predict and fit a few nets.
+- ``without_tensorflow``: make TensorFlow look uninstalled (``import`` fails,
+  ``find_spec`` finds nothing), then import keras_resnet, build, predict and fit a few nets.
 
 Nothing here imports keras_resnet at module level: ``load`` must never see it.
 """
 
 from __future__ import annotations
 
-import importlib.abc
 import json
+import pkgutil
 import sys
 
 import numpy as np
 
 
-class _NoTensorFlow(importlib.abc.MetaPathFinder):
-    """Behaves as if TensorFlow (and everything named ``tensorflow*``) were not installed."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname.split(".")[0].startswith("tensorflow"):
-            raise ModuleNotFoundError(f"No module named {fullname!r} (blocked by the test)", name=fullname)
-        return None
+def _hide_tensorflow() -> None:
+    """Make every installed ``tensorflow*`` package look absent: ``import`` raises ModuleNotFoundError
+    and ``importlib.util.find_spec`` returns None, as when it is not installed."""
+    for module in pkgutil.iter_modules():
+        if module.name.startswith("tensorflow"):
+            sys.modules[module.name] = None
 
 
 if __name__ == "__main__" and sys.argv[1] == "without_tensorflow":
-    sys.meta_path.insert(0, _NoTensorFlow())  # before Keras is imported
+    _hide_tensorflow()  # before Keras is imported
 import keras  # noqa: E402
 
 
@@ -102,6 +101,12 @@ def load(job: dict) -> dict:
 
 
 def without_tensorflow(job: dict) -> dict:
+    try:
+        import tensorflow  # noqa: F401
+    except ModuleNotFoundError:
+        hidden = True
+    else:
+        hidden = False
     import keras_resnet
 
     outputs = {}
@@ -111,8 +116,9 @@ def without_tensorflow(job: dict) -> dict:
         model.compile("sgd", "sparse_categorical_crossentropy")
         model.fit(x, np.arange(4) % 3, batch_size=2, epochs=1, verbose=0)
         outputs[name] = keras.ops.convert_to_numpy(model.predict(x, verbose=0)).shape
-    return {"backend": keras.backend.backend(), "outputs": outputs,
-            "tensorflow_imported": sorted(m for m in sys.modules if m.split(".")[0].startswith("tensorflow"))}
+    return {"backend": keras.backend.backend(), "outputs": outputs, "tensorflow_hidden": hidden,
+            "tensorflow_imported": sorted(name for name, module in sys.modules.items()
+                                          if name.startswith("tensorflow") and module is not None)}
 
 
 COMMANDS = {"predict": predict, "load": load, "without_tensorflow": without_tensorflow}
