@@ -135,6 +135,11 @@ def _torch_module(layer_name: str, avg_down: bool) -> str | None:
     return f"{prefix}downsample.{int(avg_down) + (kind == 'bn')}"
 
 
+def _natural(key: str) -> list[Any]:
+    """Sort key putting ``layer3.2`` before ``layer3.10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key)]
+
+
 def _torch_shape(keras_shape: tuple[int, ...]) -> tuple[int, ...]:
     if len(keras_shape) == 4:  # HWIO -> OIHW
         return (keras_shape[3], keras_shape[2], keras_shape[0], keras_shape[1])
@@ -202,7 +207,7 @@ def assign(model: keras.Model, state: dict[str, np.ndarray], include_top: bool, 
             values.append(_to_keras(state[key]))
             used.add(key)
         assignments.append((layer, values))
-    for key in state:
+    for key in sorted(state, key=_natural):  # the same first error whatever order the file keeps
         if key not in used and not _IGNORED.search(key) and (include_top or not key.startswith("fc.")):
             raise fail(f"tensor {key!r} {tuple(state[key].shape)} has no keras layer")
     for layer, values in assignments:  # only once everything fits: no half-loaded model
