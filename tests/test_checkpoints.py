@@ -9,6 +9,8 @@ saved as ``.pth`` and ``.safetensors`` into ``tmp_path``.
 
 import builtins
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -381,3 +383,54 @@ def test_convert_cli_write_failure_leaves_no_partial_file(tmp_path, capsys, monk
     assert convert.main([r18[3], "--model", "resnet18", "--variant", "v1", "--output", str(out)]) == 1
     assert "disk full" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
+
+
+def test_channels_first_models_load_the_same_kernels(tmp_path):
+    net = reference("resnet50", "d")
+    _, st = save(net, tmp_path, "resnet50d")
+    x = np.random.default_rng(5).normal(size=(1, 72, 104, 3)).astype("float32")
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        model = build("resnet50", "d", weights=st, input_shape=(3, None, None))
+        got = logits(model, x.transpose(0, 3, 1, 2))
+    finally:
+        keras.config.set_image_data_format(previous)
+    np.testing.assert_allclose(got, torch_logits(net, x), rtol=0, atol=1e-4)
+
+
+_OTHER_BACKEND = """
+import sys
+import numpy as np
+import keras
+import keras_resnet as kr
+
+checkpoint, converted, expected = sys.argv[1:]
+data = np.load(expected)
+for weights in (checkpoint, converted):
+    model = kr.get_model("resnet18", variant="d", weights=weights, input_shape=(None, None, 3),
+                         classifier_activation=None)
+    got = keras.ops.convert_to_numpy(model(data["x"], training=False))
+    print(keras.backend.backend(), weights, float(np.abs(got - data["logits"]).max()))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch", "tensorflow"])
+def test_checkpoints_and_converted_files_load_on_every_backend(tmp_path, backend):
+    """In a fresh process per backend (the current backend is covered by the tests above)."""
+    if backend == keras.backend.backend():
+        pytest.skip(f"{backend} is this process's backend: covered in-process")
+    pytest.importorskip(backend)
+    net = reference("resnet18", "d")
+    _, st = save(net, tmp_path, "resnet18d")
+    converted = str(tmp_path / "resnet18d.weights.h5")
+    assert convert.main([st, "--model", "resnet18", "--variant", "d", "--output", converted]) == 0
+    x = np.random.default_rng(6).normal(size=(1, 72, 104, 3)).astype("float32")
+    np.savez(tmp_path / "expected.npz", x=x, logits=torch_logits(net, x))
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": os.getcwd()}
+    run = subprocess.run([sys.executable, "-c", _OTHER_BACKEND, st, converted, str(tmp_path / "expected.npz")],
+                         env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(backend + " ") for line in lines), run.stdout
+    assert all(float(line.split()[-1]) <= 1e-4 for line in lines), run.stdout
