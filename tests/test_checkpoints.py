@@ -8,6 +8,7 @@ saved as ``.pth`` and ``.safetensors`` into ``tmp_path``.
 """
 
 import builtins
+import json
 import os
 import subprocess
 import sys
@@ -434,3 +435,39 @@ def test_checkpoints_and_converted_files_load_on_every_backend(tmp_path, backend
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith(backend + " ") for line in lines), run.stdout
     assert all(float(line.split()[-1]) <= 1e-4 for line in lines), run.stdout
+
+
+def test_converted_checkpoint_goes_through_the_export(tmp_path):
+    """Issue 14's deployment chain, small: a random-weight torchvision-layout ResNet-18 checkpoint,
+    converted, loaded with weights=, saved as .keras, exported by ``python -m export`` (SavedModel and
+    LiteRT) with torchvision's ImageNet normalisation carried by the ``image_bytes`` signature."""
+    tf = pytest.importorskip("tensorflow")
+    export_support = pytest.importorskip("export_support")
+    from keras_resnet.imagenet import preprocess_input
+
+    _, st = save(reference("resnet18", "v1", classes=10), tmp_path, "resnet18")
+    converted = str(tmp_path / "resnet18.weights.h5")
+    assert convert.main([st, "--model", "resnet18", "--variant", "v1", "--output", converted]) == 0
+    model = kr.ResNet18(weights=converted, input_shape=(64, 64, 3), classes=10)
+    model.save(tmp_path / "model.keras")
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, size=(24, 64, 64, 3)).astype("uint8")
+    x = preprocess_input(pixels.astype("float32"), mode="torch")
+    keras_probabilities = model.predict(x, verbose=0)
+    y = keras_probabilities.argmax(axis=1)  # the Keras model's own answers: accuracy = agreement
+    out = tmp_path / "out"
+    status = export_support.run_cli(
+        f"--model={tmp_path / 'model.keras'}", f"--output_dir={out}", "--model_name=resnet18",
+        f"--eval_data={export_support.write_npz(tmp_path / 'eval.npz', x, y)}",
+        f"--calibration_data={export_support.write_npz(tmp_path / 'calibration.npz', x, y)}",
+        "--formats=savedmodel,tflite", "--quantizations=fp32,int8", "--calibration_steps=8",
+        "--latency_runs=1", "--threads=1", "--resize=bilinear", f"--pixel_scale={1 / 255}",
+        "--pixel_mean=0.485,0.456,0.406", "--pixel_std=0.229,0.224,0.225")
+    assert status == 0
+    rows = {row["variant"]: row for row in json.loads((out / "report.json").read_text())["rows"]}
+    assert rows["fp32"]["agreement"] == 1.0 and rows["fp32"]["max_abs_diff"] <= 1e-5
+    assert rows["int8"]["agreement"] > 0.5  # random weights: a loose sanity bound for int8
+    served = tf.saved_model.load(str(out / "resnet18" / "1"))
+    encoded = [tf.io.encode_png(image).numpy() for image in pixels[:4]]
+    got = served.signatures["image_bytes"](image_bytes=tf.constant(encoded))["probabilities"].numpy()
+    np.testing.assert_allclose(got, keras_probabilities[:4], rtol=0, atol=1e-5)
