@@ -208,6 +208,13 @@ def test_checkpoint_logits_and_params_match_pytorch(tmp_path, name, variant, siz
     np.testing.assert_allclose(logits(model, x), expected, rtol=0, atol=1e-4)
 
 
+
+def test_resnet152_parameters_equal_torchvisions():
+    """The deepest net: counted, not run (its layout is the ResNet-50/101 one, checked above)."""
+    net = TorchResNet("resnet152")
+    assert torch_params(net) == PUBLISHED["resnet152", "v1.5"]
+    assert kr.count_trainable_params(kr.ResNet152(variant="v1.5")) == torch_params(net)
+
 @pytest.fixture(scope="module")
 def r18(tmp_path_factory):
     """A ResNet-18 reference, its state dict and its .pth/.safetensors files."""
