@@ -209,11 +209,10 @@ def test_checkpoint_logits_and_params_match_pytorch(tmp_path, name, variant, siz
 
 
 
-def test_resnet152_parameters_equal_torchvisions():
-    """The deepest net: counted, not run (its layout is the ResNet-50/101 one, checked above)."""
-    net = TorchResNet("resnet152")
-    assert torch_params(net) == PUBLISHED["resnet152", "v1.5"]
-    assert kr.count_trainable_params(kr.ResNet152(variant="v1.5")) == torch_params(net)
+def test_resnet152_reference_counts_torchvisions_parameters():
+    """The reference the converter is timed with; keras_resnet's own ResNet-152 v1.5 count is
+    tested against the same published number in test_formats_features."""
+    assert torch_params(TorchResNet("resnet152")) == PUBLISHED["resnet152", "v1.5"]
 
 @pytest.fixture(scope="module")
 def r18(tmp_path_factory):
