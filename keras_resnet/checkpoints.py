@@ -119,7 +119,7 @@ def describe(state: dict[str, np.ndarray]) -> str:
         return f"not a torchvision/timm ResNet-18..152 state dict ({kind} blocks {blocks})"
     variant = "d" if "conv1.0.weight" in state else ("v1.5" if kind == "bottleneck" else "v1")
     n = classes(state)
-    return f"resnet{depth} variant={variant!r}, " + (f"{n} classes" if n else "no fc")
+    return f"resnet{depth} variant={variant!r}, " + ("no fc" if n is None else f"{n} classes")
 
 
 def _torch_module(layer_name: str, avg_down: bool) -> str | None:
@@ -131,7 +131,7 @@ def _torch_module(layer_name: str, avg_down: bool) -> str | None:
     stage, block, index, kind = int(match.group(1)) - 1, int(match.group(2)) - 1, int(match.group(3)), match.group(4)
     prefix = f"layer{stage}.{block}."
     if index > 0:
-        return f"{prefix}{'conv' if kind == 'conv' else 'bn'}{index}"
+        return f"{prefix}{kind}{index}"
     return f"{prefix}downsample.{int(avg_down) + (kind == 'bn')}"
 
 

@@ -8,10 +8,11 @@ For example, torchvision's ResNet-50 ``IMAGENET1K_V2`` file::
 then ``kr.ResNet50(variant="v1.5", weights="resnet50_v1.5.weights.h5")`` on any
 Keras backend (a ``.keras`` output loads with ``keras.models.load_model``).
 The checkpoint's layout is checked tensor by tensor against the requested net
-(:mod:`keras_resnet.checkpoints`). Flags are checked before Keras is imported;
-bad flags exit with status 2, a checkpoint that does not fit with status 1,
-each with one line. The output is written to a temporary file renamed into
-place, so a failed run leaves nothing behind.
+(:mod:`keras_resnet.checkpoints`). Flags are checked before any net is built
+(this module imports Keras only then): bad flags exit with status 2, a
+checkpoint that does not fit with status 1, each with one line. The output is
+written to a temporary file renamed into place, so a failed run leaves nothing
+behind.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse and check the flags (no Keras import); exits with status 2 and one line on bad input."""
+    """Parse and check the flags before anything is built; exits with status 2 and one line on bad input."""
     parser = _parser()
     args = parser.parse_args(argv)
     if not os.path.isfile(args.checkpoint):
@@ -56,8 +57,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"CHECKPOINT must end in {', '.join(checkpoints.SUFFIXES)}; received {args.checkpoint!r}")
     if not args.output.endswith(OUTPUTS):
         parser.error(f"--output must end in {' or '.join(OUTPUTS)}; received --output={args.output!r}")
-    folder = os.path.dirname(os.path.abspath(args.output))
-    existing = folder
+    existing = os.path.dirname(os.path.abspath(args.output))
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if os.path.isdir(args.output) or not os.path.isdir(existing) or not os.access(existing, os.W_OK):

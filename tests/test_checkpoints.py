@@ -305,7 +305,7 @@ def test_unreadable_checkpoints(tmp_path):
         build("resnet18", "v1", weights=str(not_a_state_dict))
 
 
-def test_without_torch_pth_fails_clearly_and_safetensors_loads(monkeypatch, r18):
+def test_without_torch_pth_fails_clearly_and_safetensors_loads(monkeypatch, capsys, r18):
     real_import = builtins.__import__
 
     def no_torch(name, *args, **kwargs):
@@ -317,6 +317,9 @@ def test_without_torch_pth_fails_clearly_and_safetensors_loads(monkeypatch, r18)
     with pytest.raises(ImportError, match=r"resnet18.pth' is a PyTorch pickle: reading it needs PyTorch "
                        r"\(`pip install torch`\)"):
         build("resnet18", "v1", weights=r18[2])
+    with pytest.raises(SystemExit) as exit_info:
+        convert.main([r18[2], "--model", "resnet18", "--variant", "v1", "--output", "o.weights.h5"])
+    assert exit_info.value.code == 2 and "`pip install torch`" in capsys.readouterr().err
     model = build("resnet18", "v1", weights=r18[3])
     monkeypatch.undo()
     x = np.random.default_rng(3).normal(size=(1, 64, 64, 3)).astype("float32")
