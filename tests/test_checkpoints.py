@@ -305,6 +305,7 @@ def test_unreadable_checkpoints(tmp_path):
         build("resnet18", "v1", weights=str(not_a_state_dict))
 
 
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="the PyTorch backend itself needs torch")
 def test_without_torch_pth_fails_clearly_and_safetensors_loads(monkeypatch, capsys, r18):
     real_import = builtins.__import__
 
@@ -446,6 +447,7 @@ def test_checkpoints_and_converted_files_load_on_every_backend(tmp_path, backend
     assert all(float(line.split()[-1]) <= 1e-4 for line in lines), run.stdout
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export/ runs on the TensorFlow backend")
 def test_converted_checkpoint_goes_through_the_export(tmp_path):
     """Issue 14's deployment chain, small: a random-weight torchvision-layout ResNet-18 checkpoint,
     converted, loaded with weights=, saved as .keras, exported by ``python -m export`` (SavedModel and
