@@ -48,10 +48,14 @@ def _measure(backend: str, batch: int, windows: int, window_seconds: float, warm
     labels = rng.integers(0, CLASSES, batch)
 
     class OneBatch(keras.utils.PyDataset):
-        """The same batch, step after step."""
+        """The same batch, ``steps`` times (Keras lists a PyDataset's indices: keep it short)."""
+
+        def __init__(self, steps: int) -> None:
+            super().__init__()
+            self.steps = steps
 
         def __len__(self) -> int:
-            return 1 << 30
+            return self.steps
 
         def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
             return images, labels
@@ -69,11 +73,10 @@ def _measure(backend: str, batch: int, windows: int, window_seconds: float, warm
     training.apply_weight_decay(model, WEIGHT_DECAY)
     jit_compile = backend == "jax"  # what jit_compile="auto" picks on a CPU-only machine
     training.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile)
-    data = OneBatch()
 
     def window(steps: int) -> float:
         timer = BatchEndTimes()
-        model.fit(data, epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[timer])
+        model.fit(OneBatch(steps + 1), epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[timer])
         return timer.times[-1] - timer.times[0]
 
     name = f"keras_resnet fit, {backend}"
