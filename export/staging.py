@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from export.errors import ExportError
+from keras_resnet.io import replace_dir
 
 
 def check_destination(output_dir: Path, overwrite: bool) -> None:
@@ -56,13 +57,7 @@ def staged(output_dir: str | Path, overwrite: bool) -> Iterator[Path]:
         staging.chmod(0o755)  # mkdtemp's 0o700 would hide the export from other users (e.g. a server)
         yield staging
         check_destination(output_dir, overwrite)  # the destination may have appeared meanwhile
-        if output_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
-            output_dir.rename(old / output_dir.name)
-            staging.rename(output_dir)
-            shutil.rmtree(old)
-        else:
-            staging.rename(output_dir)
+        replace_dir(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_empty(created)

@@ -29,7 +29,9 @@ import numpy as np
 
 from keras_resnet import datasets, training
 from keras_resnet.experiments import plots, report
-from keras_resnet.experiments.runs import Net, Recipe, RunRecord, iter_runs, train
+from keras_resnet.experiments.runs import Net, RunRecord, iter_runs, train
+from keras_resnet.io import atomic_dir
+from keras_resnet.training.config import TrainConfig, default_decay_epochs
 
 SUMMARY = "summary.md"
 RESULTS = "results.csv"
@@ -81,16 +83,16 @@ def _errors(groups: dict[Net, list[RunRecord]], net: Net, attribute: str = "trai
     return [getattr(run, attribute) for run in groups[net]]
 
 
-def _setup(recipe: Recipe, seeds: Sequence[int], command: str) -> str:
+def _setup(recipe: TrainConfig, seeds: Sequence[int], command: str) -> str:
     """The Markdown lines stating a study's recipe and command."""
     schedule = recipe.lr_schedule
     if schedule == "step":
-        decay = recipe.lr_decay_epochs or tuple(f * recipe.epochs for f in (0.5, 0.75))
+        decay = recipe.lr_decay_epochs or default_decay_epochs(recipe.epochs)
         schedule += f" (/10 at epochs {', '.join(f'{e:g}' for e in decay)})"
     lines = [f"- data: {recipe.dataset}, first {recipe.train_examples or 'all'} training images, "
              f"test error on the first {recipe.eval_examples or 'all'} test images",
-             f"- recipe: {recipe.epochs} epochs, batch {recipe.batch_size}, SGD momentum 0.9, weight decay 1e-4, "
-             f"lr {recipe.learning_rate:g}, schedule {schedule}"
+             f"- recipe: {recipe.epochs} epochs, batch {recipe.global_batch_size}, SGD momentum 0.9, "
+             f"weight decay 1e-4, lr {recipe.learning_rate:g}, schedule {schedule}"
              + (f", warm-up {recipe.warmup_steps} steps at 0.01" if recipe.warmup_steps else "")
              + f"; width multiplier {recipe.width_multiplier:g}",
              f"- seeds: {', '.join(map(str, seeds))}"]
@@ -133,14 +135,14 @@ def _epoch_rows(runs: Sequence[RunRecord]) -> list[list[object]]:
 def _write(out_dir: str | Path, summary: str, runs: Sequence[RunRecord],
            figure: Callable[[Path], None] | None = None) -> None:
     """Write ``summary.md``, ``results.csv`` (per-epoch rows) and the figure into ``out_dir``, atomically."""
-    with report.atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir) as tmp:
         (tmp / SUMMARY).write_text(summary)
         report.write_csv(tmp / RESULTS, EPOCH_COLUMNS, _epoch_rows(runs))
         if figure is not None:
             figure(tmp)
 
 
-def degradation(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: str | Path,
+def degradation(recipe: TrainConfig, depths: Sequence[int], seeds: Sequence[int], out_dir: str | Path,
                 work_dir: str | Path, shortcut: str | None = None, command: str = "") -> list[Claim]:
     """Fig. 6: train plain and residual nets of each depth with one recipe.
 
@@ -178,7 +180,7 @@ def degradation(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out
     return claims
 
 
-def shortcuts(recipe: Recipe, depth: int, options: Sequence[str], seeds: Sequence[int], out_dir: str | Path,
+def shortcuts(recipe: TrainConfig, depth: int, options: Sequence[str], seeds: Sequence[int], out_dir: str | Path,
               work_dir: str | Path, command: str = "") -> list[Claim]:
     """Table 3: ResNet-``depth`` with each shortcut option in ``options``.
 
@@ -200,7 +202,7 @@ def shortcuts(recipe: Recipe, depth: int, options: Sequence[str], seeds: Sequenc
     return claims
 
 
-def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: str | Path,
+def depth(recipe: TrainConfig, depths: Sequence[int], seeds: Sequence[int], out_dir: str | Path,
           work_dir: str | Path, deep_models: Sequence[str] = (), deep_steps: int = 20, shortcut: str | None = None,
           command: str = "", deep_batch_size: int | None = None) -> list[Claim]:
     """Table 6 and §4.2 "exploring over 1000 layers": ResNet-``depths`` with
@@ -227,9 +229,9 @@ def depth(recipe: Recipe, depths: Sequence[int], seeds: Sequence[int], out_dir: 
     """
     nets = [Net(f"resnet{d}", False, shortcut) for d in sorted(depths)]
     runs = list(iter_runs(nets, recipe, seeds, work_dir))
-    batch = deep_batch_size or recipe.batch_size
-    short = dataclasses.replace(recipe, batch_size=batch, train_examples=deep_steps * batch, epochs=1,
-                                lr_schedule="none", lr_decay_epochs=None,
+    batch = deep_batch_size or recipe.global_batch_size
+    short = dataclasses.replace(recipe, global_batch_size=batch, train_examples=deep_steps * batch, epochs=1,
+                                lr_schedule="constant", lr_decay_epochs=None,
                                 warmup_steps=min(recipe.warmup_steps, deep_steps))
     extra = [Net(name) for name in deep_models]
     for net in extra:
@@ -317,7 +319,7 @@ def response_stds(model: keras.Model, images: np.ndarray, batch_size: int = 128)
     return {name: float(np.std(out, axis=(0, 1, 2)).mean()) for name, out in zip(names, outputs, strict=True)}
 
 
-def responses(recipe: Recipe, depths: Sequence[int], seed: int, out_dir: str | Path, work_dir: str | Path,
+def responses(recipe: TrainConfig, depths: Sequence[int], seed: int, out_dir: str | Path, work_dir: str | Path,
               examples: int = 500, shortcut: str | None = None, command: str = "") -> list[Claim]:
     """Fig. 7: train plain and residual nets of each depth (seed ``seed``),
     then measure :func:`response_stds` on the first ``examples`` test images.

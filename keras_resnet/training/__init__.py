@@ -1,0 +1,37 @@
+"""Training with the paper's recipe (He et al. 2016): :func:`fit` as the Python
+API, ``python -m keras_resnet.training`` as the command line.
+
+Modules, one job each: :mod:`~keras_resnet.training.config` (what a run
+depends on, checked; the run's record), :mod:`~keras_resnet.training.recipe`
+(model, weight decay, optimizer, learning-rate schedules, phases),
+:mod:`~keras_resnet.training.callbacks`, :mod:`~keras_resnet.training.loop`
+(:func:`fit`) and :mod:`~keras_resnet.training.cli` (the flags).
+"""
+
+from __future__ import annotations
+
+from keras_resnet._lazy import exports
+from keras_resnet.training.config import (
+    AUGMENT_CHOICES,
+    DECAY_FACTOR,
+    DEFAULT_DECAY_AT,
+    LR_SCHEDULES,
+    MIXED_PRECISION,
+    RUN_CONFIG,
+    TrainConfig,
+    default_decay_epochs,
+    read_run_config,
+)
+
+# Public names of the modules that import TensorFlow, loaded on first use so that the command line can check
+# its flags (a TrainConfig) before that import.
+_LAZY = {
+    "recipe": ("Phase", "apply_weight_decay", "build_model", "compile_model", "configure_batch_norm",
+               "decayed_layers", "learning_rate_schedule", "phase_schedule", "phases"),
+    "callbacks": ("BackupAndRestore", "CSVHistory", "SaveBest", "SetEpoch", "TerminateOnNaN"),
+    "loop": ("FitResult", "dtype_policy", "fit"),
+}
+__getattr__, __dir__, _LAZY_NAMES = exports(__name__, _LAZY, globals())
+
+__all__ = ["AUGMENT_CHOICES", "DECAY_FACTOR", "DEFAULT_DECAY_AT", "LR_SCHEDULES", "MIXED_PRECISION", "RUN_CONFIG",
+           "TrainConfig", "default_decay_epochs", "read_run_config", *_LAZY_NAMES]
