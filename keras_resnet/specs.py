@@ -181,14 +181,14 @@ def resolve_spec(name: str, width_multiplier: float = 1.0, variant: str | None =
     :func:`cifar_spec` (bottlenecks for pre-activation depths over 110 of the
     form ``9n+2``, as the ECCV paper's 164 and 1001). ``width_multiplier``
     scales a CIFAR net's widths; ``variant`` picks a variant row of the table
-    (``SPECS[f"{name}_{variant}"]`` or ``SPECS[f"{name}{variant}"]``).
+    (``"v1"``: ``name`` itself; else ``SPECS[f"{name}_{variant}"]`` or ``SPECS[f"{name}{variant}"]``).
 
     The one answer to "which net is this": its family (``stem``), depth and
     input size (``default_size``) for training, evaluation and experiments.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"`model` must be a model name such as 'resnet20'; received model={name!r}")
-    if variant is not None:
+    if variant not in (None, "v1"):
         row = SPECS.get(f"{name}_{variant}") or SPECS.get(f"{name}{variant}")
         if row is None:
             known = sorted(n for n in SPECS if n.startswith(name) and n != name)
