@@ -1,7 +1,7 @@
 """``python -m export``: the command line of :func:`export.export_model`.
 
 Every flag is the Python API's keyword argument of the same name. For a model
-trained by ``python -m keras_resnet.train`` (raw RGB pixels in, normalisation
+trained by ``python -m keras_resnet.training`` (raw RGB pixels in, normalisation
 inside the model, 28x28 Fashion-MNIST zero-padded to 32x32)::
 
     python -m export --model=/tmp/keras_resnet/run/final.keras --output_dir=exports/resnet20 \\
@@ -29,19 +29,9 @@ from export.errors import ExportError
 from export.pipeline import FORMATS, QUANTIZATIONS, export_model
 from export.preprocessing import RESIZE_METHODS, Preprocessing
 from export.report import table, targets_table
+from keras_resnet.flagtypes import define_list
 
 DEFAULTS = Preprocessing()
-
-
-class _TypedListParser(flags.ListParser):
-    """A comma-separated list whose items are converted (absl reports bad items with the flag's name)."""
-
-    def __init__(self, convert: Callable[[str], Any]) -> None:
-        super().__init__()
-        self._convert = convert
-
-    def parse(self, argument: str | Sequence[Any]) -> list[Any]:
-        return [self._convert(item) for item in super().parse(argument)]
 
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
@@ -49,8 +39,7 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     d = DEFAULTS
 
     def typed_list(name: str, default: Sequence[Any], convert: Callable[[str], Any], help_text: str) -> None:
-        flags.DEFINE(_TypedListParser(convert), name, ",".join(map(str, default)), help_text,
-                     serializer=flags.CsvListSerializer(","), flag_values=fv)
+        define_list(name, ",".join(map(str, default)), convert, help_text, flag_values=fv)
 
     flags.DEFINE_string("model", None, "Keras 3 model file (.keras); loaded with safe_mode=True.", required=True,
                         flag_values=fv)
