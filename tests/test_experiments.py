@@ -16,7 +16,8 @@ import pytest
 from absl import app, flags
 
 from keras_resnet import io
-from keras_resnet.experiments import cli, plots, recipe, report, runs, studies
+from keras_resnet.experiments import cli, plots, recipe, report, runs
+from keras_resnet.experiments.claims import Claim, compare, trains_claim
 
 TINY = ["--width_multiplier=0.25", "--train_examples=256", "--eval_examples=128", "--epochs=1",
         "--batch_size=64", "--depths=8,14"]
@@ -28,7 +29,7 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("runs")
 
 
-def run_cli(argv: list[str], work_dir: Path) -> list[studies.Claim]:
+def run_cli(argv: list[str], work_dir: Path) -> list[Claim]:
     fv = flags.FlagValues()
     cli.define_flags(fv)
     fv(["experiments", *TINY, f"--work_dir={work_dir}", *argv])
@@ -53,7 +54,7 @@ def claim_lines(summary: str) -> list[str]:
 
 def check_results(path: Path, nets: set[str], seeds: set[str]) -> None:
     rows = read_csv(path)
-    assert tuple(rows[0]) == studies.EPOCH_COLUMNS
+    assert tuple(rows[0]) == report.EPOCH_COLUMNS
     assert {r["net"] for r in rows} == nets
     assert {r["seed"] for r in rows} == seeds
     for row in rows:
@@ -221,21 +222,21 @@ def test_atomic_dir_keeps_old_outputs_on_failure(tmp_path: Path) -> None:
 
 
 def test_claims_and_tables() -> None:
-    claim = studies.compare("x > y", [3.0, 1.0], [2.0, 2.0], operator.gt)
+    claim = compare("x > y", [3.0, 1.0], [2.0, 2.0], operator.gt)
     assert claim.line() == "- x > y: **no** (2.0 % vs 2.0 %; every seed: no, 1/2)"
-    assert studies.compare("a < b", [1.0], [2.0], operator.lt).line() == "- a < b: **yes** (1.0 % vs 2.0 %)"
+    assert compare("a < b", [1.0], [2.0], operator.lt).line() == "- a < b: **yes** (1.0 % vs 2.0 %)"
     assert report.mean_std([1.0, 3.0]) == "2.0 ± 1.4" and report.mean_std([1.25]) == "1.2"
     np.testing.assert_allclose(plots.smooth([1, 3, 5, 7], 2), [1, 2, 4, 6])
 
 
 def test_trains_claim_needs_a_fall_below_a_uniform_guess() -> None:
     falling = [2.2] * 5 + [1.5] * 5
-    assert studies.trains_claim("a", falling, 10).holds
+    assert trains_claim("a", falling, 10).holds
     to_chance = [25.0] * 5 + [2.32] * 5  # a huge initial loss that falls only to ln(10) = 2.303
-    claim = studies.trains_claim("b", to_chance, 10)
+    claim = trains_claim("b", to_chance, 10)
     assert not claim.holds and (claim.left, claim.right) == (25.0, 2.32)
-    assert not studies.trains_claim("c", [2.2] * 5 + [2.25] * 5, 10).holds  # rises, below chance
-    assert not studies.trains_claim("d", None, 10).holds  # NaN: diverged
+    assert not trains_claim("c", [2.2] * 5 + [2.25] * 5, 10).holds  # rises, below chance
+    assert not trains_claim("d", None, 10).holds  # NaN: diverged
     assert "ln 10 = 2.303" in claim.line()
 
 
@@ -252,7 +253,7 @@ def fake_run(net: runs.Net, seed: int, train_error: float) -> runs.RunRecord:
 def test_seed_statistics_and_curves(tmp_path: Path) -> None:
     plain, res = runs.Net("resnet20", plain=True), runs.Net("resnet20")
     records = [fake_run(plain, 0, 30.0), fake_run(plain, 1, 20.0), fake_run(res, 0, 10.0), fake_run(res, 1, 10.0)]
-    table = studies._error_table(studies._by_net(records))
+    table = report.error_table(report.by_net(records))
     assert "| plain-20 | 1,000 | 25.0 ± 7.1 | 40.0 ± 0.0 | 30.0, 20.0 |" in table
     assert records[0].seconds_per_step == pytest.approx(0.25)  # median after the 2 compiling steps
     plots.training_curves(records, tmp_path / "c.png", "fake")

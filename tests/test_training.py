@@ -22,6 +22,7 @@ import pytest
 from absl import flags
 
 from keras_resnet import datasets, io, training
+from keras_resnet.specs import ResNetSpec
 from keras_resnet.training import cli
 
 FASHION = datasets.FASHION_MNIST_DIR
@@ -142,7 +143,7 @@ def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
     assert any(Path(tmp_path, "logs", "train").iterdir()) and any(Path(tmp_path, "logs", "validation").iterdir())
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["steps_per_epoch"] == 32 and config["num_classes"] == 10 and config["image_size"] == 32
-    assert config["spec"] == training.TrainConfig(model="resnet8", width_multiplier=0.5).spec.to_dict()
+    assert ResNetSpec.from_dict(config["spec"]) == training.TrainConfig(model="resnet8", width_multiplier=0.5).spec
     assert training.read_run_config(result.final_model) == config and training.read_run_config(tmp_path / "x") is None
     assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == pytest.approx(result.test["accuracy"])
     model = keras.models.load_model(result.final_model)
