@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from absl import app, flags
 
-from keras_resnet import io
 from keras_resnet.experiments import cli, plots, recipe, report, runs
 from keras_resnet.experiments.claims import Claim, compare, trains_claim
 
@@ -209,16 +208,6 @@ def test_an_older_iteration_log_invalidates_a_run(tmp_path: Path) -> None:
     assert runs._finished(run_dir, config)
     (run_dir / runs.ITERATIONS).write_text("iteration,train_error,loss,seconds\n1,50,2,1\n")  # no cross-entropy
     assert not runs._finished(run_dir, config) and not run_dir.exists()
-
-
-def test_atomic_dir_keeps_old_outputs_on_failure(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    with io.atomic_dir(out) as tmp:
-        (tmp / "a.txt").write_text("old")
-    with pytest.raises(RuntimeError), io.atomic_dir(out) as tmp:
-        (tmp / "a.txt").write_text("new")
-        raise RuntimeError
-    assert (out / "a.txt").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 def test_claims_and_tables() -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from keras_resnet import datasets, io, training
+from keras_resnet import datasets, training
 from keras_resnet.specs import ResNetSpec
 from keras_resnet.training import cli
 
@@ -117,17 +117,6 @@ def test_constant_schedule_keeps_the_rate_after_the_warmup() -> None:
     assert float(training.learning_rate_schedule("constant", 0.1, 100, [50])(99)) == pytest.approx(0.1)
 
 
-def test_atomic_path_replaces_in_one_step_and_cleans_up(tmp_path: Path) -> None:
-    target = tmp_path / "model.keras"
-    target.write_text("old")
-    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
-        Path(tmp).write_text("partial")
-        raise RuntimeError("crash while writing")
-    assert target.read_text() == "old" and os.listdir(tmp_path) == ["model.keras"]
-    io.write_json(target, {"new": 1})
-    assert json.loads(target.read_text()) == {"new": 1} and os.listdir(tmp_path) == ["model.keras"]
-
-
 # --- fit -------------------------------------------------------------------------------------
 
 def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
@@ -144,7 +133,8 @@ def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["steps_per_epoch"] == 32 and config["num_classes"] == 10 and config["image_size"] == 32
     assert ResNetSpec.from_dict(config["spec"]) == training.TrainConfig(model="resnet8", width_multiplier=0.5).spec
-    assert training.read_run_config(result.final_model) == config and training.read_run_config(tmp_path / "x") is None
+    assert training.read_run_config(result.final_model) == config
+    assert training.read_run_config(tmp_path / "other" / "final.keras") is None
     assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == pytest.approx(result.test["accuracy"])
     model = keras.models.load_model(result.final_model)
     x, y = datasets.load_arrays("fashion_mnist", "test", limit=1000)
