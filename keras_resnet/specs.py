@@ -213,21 +213,20 @@ def resolve_spec(name: str, width_multiplier: float = 1.0, variant: str | None =
     other CIFAR depths, ``resnet<6n+2>`` / ``preact_resnet<depth>`` through
     :func:`cifar_spec` (bottlenecks for pre-activation depths over 110 of the
     form ``9n+2``, as the ECCV paper's 164 and 1001). ``width_multiplier``
-    scales a CIFAR net's widths; ``variant`` picks a variant row of the table
-    (``"v1"``: ``name`` itself; else ``SPECS[f"{name}_{variant}"]`` or ``SPECS[f"{name}{variant}"]``).
+    scales a CIFAR net's widths; ``variant`` (one of :data:`VARIANTS`) picks
+    an ImageNet net's variant row (:func:`variant_name`).
 
     The one answer to "which net is this": its family (``stem``), depth and
     input size (``default_size``) for training, evaluation and experiments.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"`model` must be a model name such as 'resnet20'; received model={name!r}")
-    if variant not in (None, "v1"):
-        row = SPECS.get(f"{name}_{variant}") or SPECS.get(f"{name}{variant}")
-        if row is None:
-            known = sorted(n for n in SPECS if n.startswith(name) and n != name)
-            raise ValueError(f"`variant` {variant!r} of {name!r} is not in the spec table (its variant rows: "
-                             f"{known or 'none'}); received variant={variant!r}")
-        name = row.name
+    if variant is not None:
+        row = variant_name(name, variant)
+        if row not in SPECS:
+            raise ValueError(f"`variant` applies to the ImageNet nets of the table; received variant={variant!r} "
+                             f"for {name!r}")
+        name = row
     spec = SPECS.get(name)
     match = re.match(r"^(preact_)?resnet(\d+)$", name)
     if spec is None and match is None:

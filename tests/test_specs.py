@@ -24,6 +24,9 @@ def test_generic_cifar_depths_and_widths() -> None:
     deep = resolve_spec("preact_resnet272")  # 9n+2 over 110: bottlenecks, as ECCV's 164 and 1001
     assert (deep.block, deep.preact, deep.depth, deep.default_size) == ("bottleneck", True, 272, 32)
     assert resolve_spec("resnet50").default_size == 224
+    assert resolve_spec("resnet50", variant="v1") is SPECS["resnet50"]
+    assert resolve_spec("resnet50", variant="v1.5") is SPECS["resnet50_v1.5"]
+    assert resolve_spec("resnet101", variant="d") is SPECS["resnet101d"] is resolve_spec("resnet101d")
 
 
 @pytest.mark.parametrize("name, kwargs", [("resnet14", {}), ("resnet8", {"width_multiplier": 0.25}),
@@ -38,7 +41,8 @@ def test_the_spec_is_the_net_get_model_builds(name: str, kwargs: dict) -> None:
     (("",), "`model` must be a model name"),
     (("resnet21",), "`depth` of a CIFAR ResNet with basic blocks must be 6n+2"),
     (("resnet50", 0.5), "`width_multiplier` scales CIFAR nets only"),
-    (("resnet50", 1.0, "z"), "`variant` 'z' of 'resnet50' is not in the spec table"),
+    (("resnet50", 1.0, "z"), "`variant` must be one of ('v1', 'v1.5', 'd'); received variant='z'"),
+    (("resnet20", 1.0, "d"), "`variant` applies to the ImageNet nets of the table; received variant='d'"),
 ])
 def test_unknown_nets_are_refused_naming_the_argument(args: tuple, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
