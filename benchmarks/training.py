@@ -116,7 +116,7 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
     labels = rng.integers(0, CLASSES, settings.train_batch)
     candidates = [
         _keras_candidate("keras_resnet fit", False, images, labels),
-        _keras_candidate("keras_resnet fit + XLA", True, images, labels),
+        *([_keras_candidate("keras_resnet fit + XLA", True, images, labels)] if settings.xla else []),
         _torch_candidate("torch NCHW", images, labels, channels_last=False, compiled=False),
         _torch_candidate("torch channels_last", images, labels, channels_last=True, compiled=False),
         _keras_candidate("keras_resnet fit, mixed_bfloat16", False, images, labels, bf16=True),
