@@ -128,7 +128,8 @@ def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = 
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     """Define the evaluation flags in ``fv``."""
-    flags.DEFINE_string("model", None, "Path of a .keras model trained with keras_resnet.train.", flag_values=fv)
+    flags.DEFINE_string("model", None, "Path of a .keras model trained with python -m keras_resnet.training.",
+                        flag_values=fv)
     flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist, a tensorflow-datasets name or a folder of "
                         "class sub-folders.", flag_values=fv)
     flags.DEFINE_string("data_dir", None, "Folder of the Fashion-MNIST IDX files or tensorflow-datasets' data_dir.",

@@ -40,7 +40,7 @@ def _default_model_dir() -> str:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run depends on; each field is a flag of ``keras_resnet.train``.
+    """Everything a training run depends on; each field is a flag of ``python -m keras_resnet.training``.
 
     Model: ``model`` (any :func:`keras_resnet.get_model` name), ``plain``
     (the plain twin, §4.1), ``shortcut`` (``"A"``/``"B"``/``"C"``, §3.3; ``None``:
