@@ -58,9 +58,10 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 def replace_dir(staging: Path, destination: Path) -> None:
     """Make the complete folder ``staging`` (beside ``destination``) become
-    ``destination``: an existing one is moved aside, then deleted."""
+    ``destination``: an existing one is moved aside (into ``.<name>.old-<pid>-*``,
+    so a cleanup can tell a killed process's leftovers), then deleted."""
     if destination.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
+        old = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-{os.getpid()}-", dir=destination.parent))
         destination.rename(old / destination.name)
         staging.rename(destination)
         shutil.rmtree(old)
