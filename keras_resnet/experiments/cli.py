@@ -148,9 +148,3 @@ def main(argv: Sequence[str]) -> None:
     claims = run_study(command=command)
     print("\n".join(c.line() for c in claims))
     print(f"outputs: {output_dir()}", flush=True)
-
-
-def run() -> None:
-    """Entry point: define the flags, parse ``sys.argv`` and run the study."""
-    define_flags()
-    app.run(main)

@@ -143,9 +143,3 @@ def main(argv: Sequence[str]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-def run() -> None:
-    """Entry point: define the flags, parse ``sys.argv`` and train."""
-    define_flags()
-    app.run(main)
