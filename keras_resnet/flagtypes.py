@@ -13,6 +13,8 @@ from typing import Any
 
 from absl import flags
 
+flags.disclaim_key_flags()  # the flags define_list defines are key flags of its caller (listed by its --help)
+
 
 class TypedListParser(flags.ListParser):
     """A comma-separated list whose items go through ``convert`` (which raises
