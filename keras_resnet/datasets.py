@@ -46,6 +46,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet.preprocessing import fit_to_size, to_rgb  # the one evaluation/serving transform
+
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -55,8 +57,6 @@ SPLITS = ("train", "test")
 AUGMENTATIONS = ("cifar", "imagenet", "none")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
-CROP_FRACTION = 0.875  # 224 / 256: ImageNet-style evaluation crop
-MAX_PAD = 8            # images at most this much smaller than the net are padded, not resized
 CIFAR_PAD = 4          # §4.2: "4 pixels are padded on each side"
 CACHE_BYTES = 1 << 30  # cache (and permute whole) a split whose records take at most this much
 STATS_EXAMPLES = 50_000  # images averaged for the mean image
@@ -385,33 +385,6 @@ def examples(source: Source, split: str, classes: Sequence[int] | None = None,
     first ``examples_per_class`` of each class, then the first ``limit``."""
     ds, count, _ = _records(source, split, classes, examples_per_class, limit)
     return ds.map(lambda record, label: (source.decode(record), label), num_parallel_calls=tf.data.AUTOTUNE), count
-
-
-def to_rgb(image: tf.Tensor) -> tf.Tensor:
-    """Grayscale (1 channel) to RGB by repetition; 3-channel images pass."""
-    return tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image
-
-
-def fit_to_size(image: tf.Tensor, size: int) -> tf.Tensor:
-    """Deterministic resize for evaluation: zero-pad images at most
-    :data:`MAX_PAD` pixels smaller than ``size`` (28 -> 32), otherwise resize the
-    shorter side to ``size / 0.875`` and take the center ``size`` crop."""
-    shape = tf.shape(image)
-    height, width = shape[0], shape[1]
-    small = (height <= size) & (width <= size) & (tf.minimum(height, width) >= size - MAX_PAD)
-
-    def pad() -> tf.Tensor:
-        return tf.cast(tf.image.resize_with_crop_or_pad(image, size, size), tf.float32)
-
-    def resize_and_crop() -> tf.Tensor:
-        side = tf.cast(tf.math.ceil(size / CROP_FRACTION), tf.float32)
-        scale = side / tf.cast(tf.minimum(height, width), tf.float32)
-        new = tf.cast(tf.math.ceil(tf.cast(tf.stack([height, width]), tf.float32) * scale), tf.int32)
-        resized = tf.image.resize(image, tf.maximum(new, size), antialias=True)
-        return tf.image.resize_with_crop_or_pad(resized, size, size)
-
-    out = tf.cond(small, pad, resize_and_crop)
-    return tf.ensure_shape(out, (size, size, image.shape[-1]))
 
 
 def _cifar_augment(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
