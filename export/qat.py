@@ -12,6 +12,12 @@
    nets, a Normalization layer, ...) get their output quantized. After a
    convolution, BatchNormalization is folded as tfmot always does.
 3. ``quantize_apply``, then a short fine-tuning on labelled training data.
+   With ``freeze_batch_norm`` (the default) every BatchNormalization keeps
+   its trained moving statistics and runs in inference mode while the rest
+   fine-tunes: the fine-tuned function is then the one the converter folds
+   into the integer convolutions. Batch statistics of small fine-tuning
+   batches would otherwise move the moving averages away from what the
+   network was trained with.
 """
 
 from __future__ import annotations
@@ -107,9 +113,17 @@ def rebuild_checked(model: keras.Model, images: np.ndarray) -> tuple[tf_keras.Mo
 
 
 def fine_tune(twin: tf_keras.Model, train: Data, epochs: int, batch_size: int, learning_rate: float,
-              seed: int) -> QatModel:
+              seed: int, freeze_batch_norm: bool = True) -> QatModel:
     """Quantize the tf_keras ``twin`` (a copy; ``twin`` is left as is) and fine-tune it on labelled ``train``."""
-    annotated = _quant.quantize_annotate_model(twin)
+    norms = [layer for layer in twin.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]
+    trainable = [layer.trainable for layer in norms]
+    for layer in norms:
+        layer.trainable = layer.trainable and not freeze_batch_norm
+    try:
+        annotated = _quant.quantize_annotate_model(twin)
+    finally:
+        for layer, flag in zip(norms, trainable, strict=True):
+            layer.trainable = flag
     custom = {tf_keras.saving.get_registered_name(type(layer)): type(layer)
               for layer in twin.layers if _is_custom(layer)}
     scope = {**custom, "NoOpQuantizeConfig": NoOpQuantizeConfig, "OutputQuantizeConfig": OutputQuantizeConfig}
