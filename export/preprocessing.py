@@ -100,7 +100,7 @@ class Preprocessing:
                 lambda: tf.cast(image, tf.float32),
                 lambda: tf.image.resize(image, [height, width], method=self.resize),
             )
-        image = image * self.pixel_scale
+        image = tf.cast(image, tf.float32) * self.pixel_scale
         image = (image - tf.constant(self.pixel_mean, tf.float32)) / tf.constant(self.pixel_std, tf.float32)
         return tf.ensure_shape(image, shape)
 

@@ -90,7 +90,7 @@ CASES = {
     "missing model file": ("model", {"model": lambda t, i: t / "nope.keras"}),
     "corrupt model file": ("model", {"model": lambda t, i: corrupt(t, "bad.keras")}),
     "unknown model format": ("model", {"model": lambda t, i: corrupt(t, "model.h5")}),
-    "unregistered custom layer": ("model", {"model": lambda t, i: unregistered_layer_model(t)}),
+    "unregistered custom layer": ("custom_modules", {"model": lambda t, i: unregistered_layer_model(t)}),
     "lambda refused by safe_mode": ("model", {"model": lambda t, i: lambda_model(t)}),
     "not a classifier": ("model", {"model": lambda t, i: two_output_model(t)}),
     "logits, not probabilities": ("model", {"model": lambda t, i: logits_model(t)}),
@@ -139,6 +139,8 @@ CASES = {
     "zero scale": ("pixel_scale", {"preprocessing": Preprocessing(pixel_scale=0.0)}),
     "output under a file": ("output_dir", {"output_dir": lambda t, i: corrupt(t, "file") / "out"}),
     "output is a file": ("output_dir", {"output_dir": lambda t, i: corrupt(t, "file"), "overwrite": True}),
+    "output where nothing can be created": ("output_dir", {"output_dir": "/proc/export_test/out"}),
+    "short_side without fit": ("short_side", {"preprocessing": Preprocessing(resize="pad", short_side=28)}),
 }
 
 
