@@ -97,7 +97,7 @@ def export_model(
             (default: all).
         formats: Any of ``"savedmodel"``, ``"tflite"``.
         quantizations: TFLite variants, any of ``fp32``, ``dynamic``,
-            ``fp16``, ``int8``, ``qat`` (see :mod:`export.tflite`).
+            ``fp16``, ``int8``, ``uint8``, ``qat`` (see :mod:`export.tflite`).
         model_name: Name of the SavedModel folder and TFLite files;
             default: the model's name.
         version: TF Serving version folder (a positive integer).
@@ -109,7 +109,7 @@ def export_model(
             training run's rule when its ``config.json`` lies beside the
             model file, else scale the shorter side to ``size / 0.875`` and
             centre-crop), raw pixel values (0-255) as float32.
-        calibration_steps: Representative images (one per step) for ``int8``.
+        calibration_steps: Representative images (one per step) for ``int8`` and ``uint8``.
         int8_io: Give ``int8`` and ``qat`` files int8 inputs and outputs.
         metadata: Write TFLite metadata (normalisation, image properties,
             embedded labels; see :mod:`export.metadata`) into every TFLite file.
@@ -159,7 +159,8 @@ def export_model(
     if "qat" in variants:  # before writing anything: a model tf_keras cannot rebuild fails early
         log.info("rebuilding %s in tf_keras for QAT", model_name)
         twin, rebuild_diff = qat.rebuild_checked(model, evaluation.x[:256])
-    originals, originals_source = _originals(dataset, eval_samples, evaluation, preprocessing)
+    originals, originals_source = ([], None) if "savedmodel" not in formats else _originals(
+        dataset, evaluation, preprocessing)
     info: dict[str, Any] = {
         "model_name": model_name, "version": version, "labels": names, "eval_samples": len(evaluation),
         "latency_runs": latency_runs, "threads": list(threads), "int8_io": int8_io, "metadata": metadata,
@@ -230,8 +231,7 @@ def _with_metadata(converted: bytes, variant: str, model_name: str, version: int
     return metadata.populate(converted, info)
 
 
-def _originals(dataset: str | None, eval_samples: int | None, evaluation: Data,
-               preprocessing: Preprocessing) -> tuple[list[np.ndarray], str]:
+def _originals(dataset: str | None, evaluation: Data, preprocessing: Preprocessing) -> tuple[list[np.ndarray], str]:
     """uint8 images for the ``image_bytes`` rows: the dataset's own test images, else the evaluation arrays' pixels."""
     if dataset is not None:
         return dataset_images(dataset, len(evaluation)), f"the {dataset} test images as stored (before resizing)"
