@@ -125,9 +125,8 @@ def rebuild_checked(model: keras.Model, images: np.ndarray) -> tuple[tf_keras.Mo
     return twin, diff
 
 
-def fine_tune(twin: tf_keras.Model, train: Data, epochs: int, batch_size: int, learning_rate: float,
-              seed: int, freeze_batch_norm: bool = True) -> QatModel:
-    """Quantize the tf_keras ``twin`` (a copy; ``twin`` is left as is) and fine-tune it on labelled ``train``."""
+def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True) -> tf_keras.Model:
+    """The quantization-aware copy of the tf_keras ``twin`` (``twin`` is left as is), ranges not yet calibrated."""
     norms = [layer for layer in twin.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]
     trainable = [layer.trainable for layer in norms]
     for layer in norms:
@@ -141,9 +140,15 @@ def fine_tune(twin: tf_keras.Model, train: Data, epochs: int, batch_size: int, l
               for layer in twin.layers if _is_custom(layer)}
     scope = {**custom, "NoOpQuantizeConfig": NoOpQuantizeConfig, "OutputQuantizeConfig": OutputQuantizeConfig}
     with _quant.quantize_scope(scope):
-        quantized = _quant.quantize_apply(annotated, scheme=_Scheme())
-    tf_keras.utils.set_random_seed(seed)
+        return _quant.quantize_apply(annotated, scheme=_Scheme())
+
+
+def fine_tune(twin: tf_keras.Model, train: Data, epochs: int, batch_size: int, learning_rate: float,
+              seed: int, freeze_batch_norm: bool = True) -> QatModel:
+    """Quantize the tf_keras ``twin`` (a copy), calibrate its ranges and fine-tune it on labelled ``train``."""
+    quantized = quantize(twin, freeze_batch_norm)
     calibrate_ranges(quantized, twin, train.x[:CALIBRATION_IMAGES])
+    tf_keras.utils.set_random_seed(seed)
     quantized.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = quantized.fit(train.x, train.y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)

@@ -59,7 +59,7 @@ for path in files:
         "index": [c.index for c in best], "name": [c.category_name for c in best],
         "model_name": meta.name.decode(), "version": meta.version.decode(),
         "identifier": bytes(data[4:8]).decode(),
-        "normalization": [[list(u.options.mean), list(u.options.std)] for u in units],
+        "normalization": [[[float(v) for v in u.options.mean], [float(v) for v in u.options.std]] for u in units],
         "color_space": tensor_in.content.contentProperties.colorSpace,
         "size": [tensor_in.content.contentProperties.defaultSize.width,
                  tensor_in.content.contentProperties.defaultSize.height],
