@@ -5,8 +5,9 @@ export's SavedModel ``image_bytes`` signature and its LiteRT check all call
 these functions, so a served image is prepared exactly as a test image was.
 
 The size rule (:func:`fit`): scale the image so that its shorter side is
-``short_side`` pixels (keeping the aspect ratio; antialiased bilinear), then
-centre-crop or zero-pad it to the net's ``size`` x ``size``. Which
+``short_side`` pixels (keeping the aspect ratio; shrinking averages the
+pixels each output pixel covers, ``tf.image.resize``'s ``area``, enlarging
+is bilinear), then centre-crop or zero-pad it to the net's ``size`` x ``size``. Which
 ``short_side`` (:func:`eval_short_side`):
 
 * images at most :data:`MAX_PAD` pixels smaller than the net keep their own
@@ -83,11 +84,10 @@ def fit(image: tf.Tensor, size: int | tuple[int, int], short_side: tf.Tensor | i
     shorter = tf.minimum(sides[0], sides[1])
     target = tf.cast(short_side, tf.int64)
     new = tf.cast((sides * target + shorter - 1) // shorter, tf.int32)  # ceil, in integers: 280 -> 28 exactly
-    image = tf.cond(
-        tf.equal(shorter, target),
-        lambda: tf.cast(image, tf.float32),
-        lambda: tf.image.resize(image, new, antialias=True),
-    )
+    image = tf.case([
+        (tf.equal(shorter, target), lambda: tf.cast(image, tf.float32)),
+        (shorter > target, lambda: tf.image.resize(image, new, method="area")),
+    ], default=lambda: tf.image.resize(image, new, method="bilinear"))
     out = tf.image.resize_with_crop_or_pad(image, height, width)
     return tf.ensure_shape(out, (height, width, image.shape[-1]))
 
