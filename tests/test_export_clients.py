@@ -26,7 +26,7 @@ from export.choices import VARIANTS
 from keras_resnet import datasets
 
 MEDIAPIPE_PYTHON = Path(os.environ.get("MEDIAPIPE_PYTHON", ROOT / ".venv-mediapipe" / "bin" / "python"))
-NAME, EVAL, SIZES, ITEMS = "fmnist_net", 200, (28, 56, 280), 50
+NAME, EVAL, SIZES, ITEMS = "fmnist_net", 200, (28, 56, 280), 200
 LABELS = list(datasets.FASHION_MNIST_CLASSES)
 
 MEDIAPIPE_SCRIPT = """
@@ -71,14 +71,15 @@ json.dump(result, open(sys.argv[-1], "w"))
 
 
 def trained_net() -> keras.Model:
-    """resnet8 (width x0.5) trained 2 epochs on 2,048 images; batch-norm momentum 0.9 so its statistics settle."""
+    """resnet8 (width x0.5) trained 3 epochs on 8,192 images (about 80 % test accuracy); batch-norm momentum 0.9
+    so its statistics settle."""
     model = small_net()
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.9
-    x, y = fashion_mnist("train", 2048)
+    x, y = fashion_mnist("train", 8192)
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=64, epochs=2, verbose=0)
+    model.fit(x, y, batch_size=64, epochs=3, verbose=0)
     return model
 
 
@@ -110,7 +111,7 @@ def test_the_run_config_sets_the_resize_rule(exported: dict) -> None:
     report = exported["report"]
     assert report["preprocessing"]["resize"] == "fit" and report["preprocessing"]["short_side"] == 28
     accuracy = report["keras_accuracy"]
-    assert accuracy > 0.5, "the net must have learned something for agreement to mean anything"
+    assert accuracy > 0.7, "the net must have learned something for agreement to mean anything"
 
 
 def test_image_bytes_rows_send_the_stored_images(exported: dict) -> None:
@@ -151,11 +152,13 @@ def test_mediapipe_image_classifier_runs_every_variant(exported: dict, tmp_path:
 
 
 def test_image_bytes_gives_one_answer_at_any_size(exported: dict) -> None:
+    """The first 200 test garments enlarged as photo tools do (bicubic, Pillow's default) to 56 and 280 px."""
     raw = datasets.read_idx(Path(datasets.FASHION_MNIST_DIR) / "t10k-images-idx3-ubyte.gz")[:ITEMS, ..., None]
     signature = tf.saved_model.load(str(exported["out"] / NAME / "1")).signatures["image_bytes"]
     answers = {}
     for size in SIZES:
-        images = tf.cast(tf.round(tf.image.resize(raw, (size, size), antialias=True)), tf.uint8)
+        enlarged = tf.image.resize(raw, (size, size), method="bicubic") if size != 28 else raw
+        images = tf.cast(tf.clip_by_value(tf.round(enlarged), 0, 255), tf.uint8)
         encoded = tf.stack([tf.io.encode_png(image) for image in images])
         answers[size] = signature(image_bytes=encoded)["probabilities"].numpy().argmax(axis=1)
     assert len(set(answers[28])) >= 5
