@@ -19,13 +19,14 @@ def count_macs(model: keras.Model) -> int:
     for layer in _leaf_layers(model):
         if isinstance(layer, keras.layers.Conv2D):
             out = layer.output.shape
-            if any(d is None for d in out[1:3]):
+            out = out[1:3] if layer.data_format == "channels_last" else out[2:4]
+            if any(d is None for d in out):
                 raise ValueError(
-                    f"count_macs needs a fixed input size; layer {layer.name} has output {out}. "
+                    f"count_macs needs a fixed input size; layer {layer.name} has output {layer.output.shape}. "
                     "Build the model with e.g. input_shape=(224, 224, 3)."
                 )
             kh, kw, cin_per_group, cout = layer.kernel.shape
-            total += out[1] * out[2] * kh * kw * cin_per_group * cout
+            total += out[0] * out[1] * kh * kw * cin_per_group * cout
         elif isinstance(layer, keras.layers.Dense):
             kin, kout = layer.kernel.shape
             leading = math.prod(d or 1 for d in layer.output.shape[1:-1])

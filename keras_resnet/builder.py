@@ -4,7 +4,9 @@ The signature is keras.applications' (``include_top``, ``weights``,
 ``input_tensor``, ``input_shape``, ``pooling``, ``classes``,
 ``classifier_activation``, ``name``) plus the paper's switches: ``plain``
 (§4.1 plain nets), ``shortcut`` (§3.3 options A/B/C) and
-``zero_init_residual``.
+``zero_init_residual``, and ``output_stride`` for dense prediction. Every
+layer follows ``keras.config.image_data_format()``; the stage outputs are
+recorded while building, as ``model.pyramid_outputs`` (keras-hub's name).
 """
 
 from __future__ import annotations
@@ -20,33 +22,45 @@ from keras_resnet.blocks import BlockOptions, batch_norm, residual_block
 from keras_resnet.specs import SHORTCUTS, ResNetSpec
 
 POOLINGS = (None, "avg", "max")
+OUTPUT_STRIDES = (8, 16, 32)
+
+
+def _in_format(height: Any, width: Any, channels: Any) -> tuple:
+    """A shape in ``keras.config.image_data_format()``'s order."""
+    first = keras.config.image_data_format() == "channels_first"
+    return (channels, height, width) if first else (height, width, channels)
 
 
 def _input_shape(spec: ResNetSpec, input_shape: Any, include_top: bool, weights: Any) -> tuple:
     size = spec.default_size
     if input_shape is None:
-        return (size, size, 3) if include_top else (None, None, 3)
+        return _in_format(size, size, 3) if include_top else _in_format(None, None, 3)
+    order = _in_format("height", "width", "channels")
+    data_format = keras.config.image_data_format()
     try:
         shape = tuple(None if d is None else int(d) for d in input_shape)
     except (TypeError, ValueError):
         shape = ()
-    if len(shape) != 3 or any(d is not None and d < 1 for d in shape) or shape[2] is None:
+    if len(shape) == 3:
+        named = dict(zip(order, shape, strict=True))
+        hw, channels = (named["height"], named["width"]), named["channels"]
+    if len(shape) != 3 or any(d is not None and d < 1 for d in shape) or channels is None:
         raise ValueError(
-            "`input_shape` must be (height, width, channels) with channels_last "
-            f"and positive sizes; received input_shape={input_shape!r}"
+            f"`input_shape` must be ({', '.join(order)}) with image_data_format {data_format!r}, "
+            f"positive sizes and known channels; received input_shape={input_shape!r}"
         )
     low = spec.total_stride
-    if any(d is not None and d < low for d in shape[:2]):
+    if any(d is not None and d < low for d in hw):
         raise ValueError(
-            f"`input_shape` {shape} is too small for {spec.name}: height and width "
-            f"must be at least {low} (the net downsamples {low}x)"
+            f"`input_shape` {shape} ({', '.join(order)}, {data_format}) is too small for {spec.name}: "
+            f"height and width must be at least {low} (the net downsamples {low}x)"
         )
-    if weights == "imagenet" and shape[2] != 3:
+    if weights == "imagenet" and channels != 3:
         raise ValueError(f"`weights='imagenet'` needs 3 input channels; received input_shape={shape}")
-    if weights == "imagenet" and include_top and shape != (224, 224, 3):
+    if weights == "imagenet" and include_top and shape != _in_format(224, 224, 3):
         raise ValueError(
-            "`weights='imagenet'` with `include_top=True` needs input_shape=(224, 224, 3); "
-            f"received input_shape={shape}"
+            f"`weights='imagenet'` with `include_top=True` needs input_shape={_in_format(224, 224, 3)} "
+            f"({data_format}); received input_shape={shape}"
         )
     return shape
 
@@ -67,16 +81,30 @@ def _inputs(input_tensor: Any, shape: tuple) -> tuple[Any, Any]:
     return input_tensor, keras.utils.get_source_inputs(input_tensor)
 
 
+def _deep_stem(x: Any, kernel_initializer: Any) -> Any:
+    """ResNet-D's stem ("Bag of Tricks", §4.1): 3x3/2 (32), 3x3 (32), 3x3 (64)."""
+    x = layers.ZeroPadding2D(padding=1, name="conv1_1_pad")(x)
+    for index, (width, stride) in enumerate(((32, 2), (32, 1), (64, 1)), start=1):
+        prefix = f"conv1_{index}"
+        x = layers.Conv2D(width, 3, strides=stride, padding="valid" if stride > 1 else "same", use_bias=False,
+                          kernel_initializer=kernel_initializer, name=f"{prefix}_conv")(x)
+        if index < 3:
+            x = batch_norm(x, f"{prefix}_bn")
+            x = layers.Activation("relu", name=f"{prefix}_relu")(x)
+    return x
+
+
 def _stem(x: Any, spec: ResNetSpec, width: int, kernel_initializer: Any) -> Any:
-    """Table 1's conv1 + pool (ImageNet) or §4.2's single 3x3 conv (CIFAR)."""
-    if spec.stem == "imagenet":
+    """Table 1's conv1 + pool (ImageNet; ResNet-D's three 3x3 convs) or §4.2's single 3x3 conv (CIFAR)."""
+    if spec.deep_stem:
+        x = _deep_stem(x, kernel_initializer)
+    elif spec.stem == "imagenet":
         x = layers.ZeroPadding2D(padding=3, name="conv1_pad")(x)
-        conv = layers.Conv2D(width, 7, strides=2, use_bias=spec.use_bias,
-                             kernel_initializer=kernel_initializer, name="conv1_conv")
+        x = layers.Conv2D(width, 7, strides=2, use_bias=spec.use_bias,
+                          kernel_initializer=kernel_initializer, name="conv1_conv")(x)
     else:
-        conv = layers.Conv2D(width, 3, padding="same", use_bias=spec.use_bias,
-                             kernel_initializer=kernel_initializer, name="conv1_conv")
-    x = conv(x)
+        x = layers.Conv2D(width, 3, padding="same", use_bias=spec.use_bias,
+                          kernel_initializer=kernel_initializer, name="conv1_conv")(x)
     if not spec.preact:
         x = batch_norm(x, "conv1_bn")
         x = layers.Activation("relu", name="conv1_relu")(x)
@@ -97,8 +125,34 @@ def stage_strides(spec: ResNetSpec, stage: int, blocks: int) -> list[int]:
     return strides
 
 
+def _dilations(spec: ResNetSpec, output_stride: int | None) -> list[list[tuple[int, int]]]:
+    """(stride, dilation) of each block of each stage.
+
+    Past ``output_stride`` a block's stride becomes 1 and every later 3x3 conv
+    is dilated by the stride it replaced (the block itself keeps the previous
+    rate), as torchvision's ``replace_stride_with_dilation`` and DeepLab do.
+    """
+    total = 4 if spec.stem == "imagenet" else 1
+    dilation = 1
+    plan = []
+    for stage, blocks in enumerate(spec.blocks):
+        stage_plan = []
+        for stride in stage_strides(spec, stage, blocks):
+            if stride > 1 and output_stride is not None and total >= output_stride:
+                stage_plan.append((1, dilation))
+                dilation *= stride
+            else:
+                total *= stride
+                stage_plan.append((stride, dilation))
+        plan.append(stage_plan)
+    return plan
+
+
 def _check_options(spec: ResNetSpec, shortcut: str | None, pooling: Any, classes: Any,
-                   include_top: bool) -> str:
+                   include_top: bool, output_stride: Any) -> str:
+    if output_stride is not None and (spec.stem != "imagenet" or output_stride not in OUTPUT_STRIDES):
+        allowed = f"one of {OUTPUT_STRIDES}" if spec.stem == "imagenet" else "None for CIFAR nets"
+        raise ValueError(f"`output_stride` must be {allowed}; received output_stride={output_stride!r}")
     shortcut = spec.default_shortcut if shortcut is None else shortcut
     if shortcut not in SHORTCUTS:
         raise ValueError(f"`shortcut` must be one of {SHORTCUTS} (paper §3.3); received shortcut={shortcut!r}")
@@ -133,6 +187,7 @@ def build_resnet(
     shortcut: str | None = None,
     zero_init_residual: bool = False,
     kernel_initializer: Any = "he_normal",
+    output_stride: int | None = None,
 ) -> keras.Model:
     """Build the network ``spec`` describes (keras.applications' signature).
 
@@ -144,8 +199,9 @@ def build_resnet(
             files, downloaded once, hash-checked) or a path to a weights file
             (legacy ``.h5`` or Keras 3 ``.weights.h5``).
         input_tensor: Optional Keras tensor to use as the image input.
-        input_shape: ``(height, width, channels)``; defaults to the spec's
-            size when ``include_top`` else ``(None, None, 3)``.
+        input_shape: ``(height, width, channels)`` (``(channels, height,
+            width)`` under ``channels_first``); defaults to the spec's size
+            when ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -157,8 +213,15 @@ def build_resnet(
             conv in pre-activation nets) at zero, so every block starts as
             the identity.
         kernel_initializer: Conv initializer; He normal as in the paper (§3.4).
+        output_stride: ImageNet nets only: 8 or 16 dilate the last two or one
+            stages instead of striding (DeepLab); ``None`` or 32 keep the
+            paper's strides. Weights are those of the undilated net.
+
+    Returns:
+        The model, with ``pyramid_outputs``: ``{"C2": tensor, ...}`` the last
+        feature map at each stage's stride (see :func:`keras_resnet.backbone`).
     """
-    shortcut = _check_options(spec, shortcut, pooling, classes, include_top)
+    shortcut = _check_options(spec, shortcut, pooling, classes, include_top, output_stride)
     weights_lib.check_weights_arg(spec, weights, include_top, classes, plain, shortcut)
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
@@ -174,13 +237,27 @@ def build_resnet(
         use_bias=spec.use_bias,
         zero_init_residual=zero_init_residual,
         kernel_initializer=kernel_initializer,
+        stride_in_3x3=spec.stride_in_3x3,
+        avg_down=spec.avg_down,
     )
-    for stage, (blocks, width) in enumerate(zip(spec.blocks, widths, strict=True)):
-        for block, stride in enumerate(stage_strides(spec, stage, blocks), start=1):
-            x = residual_block(x, width, stride, f"conv{stage + 2}_block{block}", opts)
+    pyramid: dict[str, Any] = {}
+    last_stage = len(spec.blocks) + 1
+    pending = None  # pre-activation nets: the stage whose feature is the next block's entry
+    for stage, (plan, width) in enumerate(zip(_dilations(spec, output_stride), widths, strict=True), start=2):
+        for block, (stride, dilation) in enumerate(plan, start=1):
+            x, entry = residual_block(x, width, stride, f"conv{stage}_block{block}", opts, dilation)
+            if pending is not None:
+                pyramid[pending], pending = entry, None
+        if not spec.preact:
+            pyramid[f"C{stage}"] = x
+        elif spec.stride_at_last and stage < last_stage:
+            pyramid[f"C{stage}"] = entry  # the last block strides: its input is at the stage's stride
+        else:
+            pending = f"C{stage}"
     if spec.preact:
         x = batch_norm(x, "post_bn")
         x = layers.Activation("relu", name="post_relu")(x)
+        pyramid[pending] = x
 
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -193,6 +270,7 @@ def build_resnet(
     model_name = name or (f"plain_{spec.name}" if plain else spec.name)
     _allow_deep_graph(spec)
     model = keras.Model(inputs, x, name=model_name)
+    model.pyramid_outputs = pyramid
     if weights is not None:
         weights_lib.load(model, spec, weights, include_top)
     return model

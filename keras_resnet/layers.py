@@ -12,13 +12,13 @@ Batch normalization (paper §3.4, "BN right after each convolution and
 before activation"): Keras 3 computes training-mode BN from separate
 moments / normalize ops; on TensorFlow this package's
 :class:`BatchNormalization` runs the same maths as one ``FusedBatchNormV3``
-op (and its fused gradient), which oneDNN implements in one pass.
-ResNet-20's ``model.fit`` runs about 1.3x faster on this package's 2-core
-CPU (``python -m benchmarks``). Weights, config, inference and moving
-statistics are those of ``keras.layers.BatchNormalization``; it keeps that
-class name too, because Keras 3 ``.weights.h5`` files address a functional
-model's layers by class name (``batch_normalization_12``), so
-keras.applications' files still load.
+op (and its fused gradient), which oneDNN implements in one pass (measured in
+BENCHMARKS.md). It is a training-speed detail, not a file format: weights,
+config, inference and moving statistics are those of
+``keras.layers.BatchNormalization``, and it is saved as that class, so a
+``.keras`` file loads with plain Keras in a process that never imports
+keras_resnet, and keras.applications' ``.weights.h5`` files (which address a
+functional model's layers by class name, ``batch_normalization_12``) load.
 
 Both layers exist for tf_keras (Keras 2) under the same names, so a Keras 3
 model can be rebuilt in tf_keras for quantization-aware training without a
@@ -31,50 +31,61 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
 
 PACKAGE = "keras_resnet"
-
-
-def _zero_pad_shortcut(x: Any, channels: int, stride: int) -> Any:
-    if stride > 1:
-        x = x[:, ::stride, ::stride, :]
-    extra = channels - x.shape[-1]
-    if extra:
-        x = tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]])
-    return x
+DATA_FORMATS = ("channels_last", "channels_first")
 
 
 class _ZeroPadShortcutMixin:
-    """Behaviour shared by the Keras 3 layer and its tf_keras twin."""
+    """Behaviour shared by the Keras 3 layer and its tf_keras twin (``ops``: the
+    framework's op namespace, ``keras.ops`` or TensorFlow)."""
 
-    def __init__(self, channels: int, stride: int = 1, **kwargs: Any) -> None:
+    def __init__(self, channels: int, stride: int = 1, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if int(channels) < 1:
             raise ValueError(f"`channels` must be >= 1; received channels={channels!r}")
         if int(stride) < 1:
             raise ValueError(f"`stride` must be >= 1; received stride={stride!r}")
+        data_format = data_format or keras.config.image_data_format()
+        if data_format not in DATA_FORMATS:
+            raise ValueError(f"`data_format` must be one of {DATA_FORMATS}; received data_format={data_format!r}")
         self.channels = int(channels)
         self.stride = int(stride)
+        self.data_format = data_format
 
     def call(self, inputs: Any) -> Any:
-        if inputs.shape[-1] > self.channels:
-            raise ValueError(f"ZeroPadShortcut cannot shrink {inputs.shape[-1]} channels to {self.channels}")
-        return _zero_pad_shortcut(inputs, self.channels, self.stride)
+        first = self.data_format == "channels_first"
+        have = inputs.shape[1 if first else -1]
+        if have > self.channels:
+            raise ValueError(f"ZeroPadShortcut cannot shrink {have} channels to {self.channels}")
+        s = self.stride
+        x = inputs
+        if s > 1:
+            x = x[:, :, ::s, ::s] if first else x[:, ::s, ::s, :]
+        if self.channels > have:
+            pad = [[0, 0], [0, self.channels - have], [0, 0], [0, 0]]
+            x = self._pad(x, pad if first else [pad[0], pad[2], pad[3], pad[1]])
+        return x
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        n, h, w, _ = input_shape
-        h = None if h is None else -(-h // self.stride)
-        w = None if w is None else -(-w // self.stride)
-        return (n, h, w, self.channels)
+        first = self.data_format == "channels_first"
+        n, *spatial = (input_shape[0], *input_shape[2:]) if first else input_shape[:3]
+        spatial = [None if d is None else -(-d // self.stride) for d in spatial]
+        return (n, self.channels, *spatial) if first else (n, *spatial, self.channels)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "channels": self.channels, "stride": self.stride}
+        return {**super().get_config(), "channels": self.channels, "stride": self.stride,
+                "data_format": self.data_format}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ZeroPadShortcut(_ZeroPadShortcutMixin, keras.layers.Layer):
-    """Parameter-free shortcut: subsample by ``stride``, zero-pad to ``channels``."""
+    """Parameter-free shortcut: subsample by ``stride``, zero-pad to ``channels``
+    (keras.ops only, so every Keras backend runs it)."""
+
+    @staticmethod
+    def _pad(x: Any, pad: list) -> Any:
+        return keras.ops.pad(x, pad)
 
 
 # FusedBatchNormV3 rejects smaller epsilons (keras.applications' 1.001e-5 exists for this reason).
@@ -92,7 +103,16 @@ class BatchNormalization(keras.layers.BatchNormalization):
     everywhere else the parent's ``call`` runs. The moving variance is updated
     with the biased batch variance, as the parent does (the op returns the
     unbiased one).
+
+    Saved as ``keras.layers.BatchNormalization``: Keras serializes a layer by
+    its ``__class__`` (module, class name, registered name), so this property
+    makes every saved file name Keras' own class. ``type(layer)`` and
+    ``isinstance`` still see this class, so the fused step runs in memory.
     """
+
+    @property
+    def __class__(self) -> type:  # read by keras.saving.serialize_keras_object
+        return keras.layers.BatchNormalization
 
     def _fuses(self, inputs: Any, training: Any, mask: Any) -> bool:
         return bool(
@@ -104,6 +124,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
         if not self._fuses(inputs, training, mask):
             return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf  # _fuses: the TensorFlow backend is running
+
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
             inputs, tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32"), epsilon=self.epsilon,
             data_format="NHWC", is_training=True)
@@ -125,8 +147,10 @@ def tf_keras_custom_objects() -> dict[str, type]:
     name = f"{PACKAGE}>ZeroPadShortcut"
     twin = tf_keras.saving.get_registered_object(name)
     if twin is None:
+        import tensorflow as tf
+
         bases = (_ZeroPadShortcutMixin, tf_keras.layers.Layer)
-        twin = type("ZeroPadShortcut", bases, {"__doc__": ZeroPadShortcut.__doc__})
+        twin = type("ZeroPadShortcut", bases, {"__doc__": ZeroPadShortcut.__doc__, "_pad": staticmethod(tf.pad)})
         twin = tf_keras.saving.register_keras_serializable(package=PACKAGE)(twin)
     batch_norm = tf_keras.layers.BatchNormalization
     return {name: twin, "ZeroPadShortcut": twin,

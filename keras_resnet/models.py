@@ -1,12 +1,16 @@
-"""Named builders (``ResNet50``, ``ResNet20``, ``PreActResNet1001`` ...) and a registry.
+"""Named builders (``def ResNet50``, ``def ResNet20``, ``def PreActResNet1001`` ...) and a registry.
 
 Every named builder is the one factory :func:`keras_resnet.builder.build_resnet`
-bound to one row of :data:`keras_resnet.specs.SPECS`; ``plain=True`` gives its
-plain twin.
+bound to one row of :data:`keras_resnet.specs.SPECS`; its arguments are
+keras.applications' (``include_top, weights, input_tensor, input_shape,
+pooling, classes, classifier_activation, name``), then the factory's keywords
+(``plain=True`` gives the plain twin, ``shortcut``, ``output_stride`` ...).
+ImageNet builders also take ``variant="v1" | "v1.5" | "d"``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +18,7 @@ from typing import Any
 import keras
 
 from keras_resnet.builder import build_resnet
-from keras_resnet.specs import SPECS, BlockKind, cifar_spec
+from keras_resnet.specs import SPECS, BlockKind, ResNetSpec, cifar_spec, variant_name
 
 SOURCES = {
     "imagenet": "He et al. 2016 (CVPR), Table 1",
@@ -22,42 +26,153 @@ SOURCES = {
     "cifar": "He et al. 2016 (CVPR), §4.2 and Table 6",
     "cifar_v2": "He et al. 2016 (ECCV), Table 2 / §4.1 (CIFAR pre-activation)",
 }
+_VARIANTS_DOC = ("`variant`: 'v1' (this layout), 'v1.5' (stride in the 3x3, no conv biases: "
+                 "torchvision/timm) or 'd' (ResNet-D, He et al. 2019).")
 
 
-def _function_name(spec_name: str) -> str:
-    if spec_name.startswith("preact_resnet"):
-        return "PreActResNet" + spec_name[len("preact_resnet"):]
-    return "ResNet" + spec_name[len("resnet"):].upper()
+def _build(spec: ResNetSpec, args: tuple, kwargs: dict[str, Any]) -> keras.Model:
+    if len(args) < 7:  # `classes` not given positionally: the family's default
+        kwargs.setdefault("classes", 1000 if spec.stem == "imagenet" else 10)
+    return build_resnet(spec, *args, **kwargs)
 
 
-def _named(spec_name: str) -> Callable[..., keras.Model]:
-    spec = SPECS[spec_name]
-    source = SOURCES[spec.stem + ("_v2" if spec.preact else "")]
-
-    default_classes = 1000 if spec.stem == "imagenet" else 10
-
-    def builder(include_top: bool = True, weights: str | None = None, input_tensor: Any = None,
-                input_shape: tuple | None = None, pooling: str | None = None, classes: int = default_classes,
-                classifier_activation: Any = "softmax", name: str | None = None,
-                **kwargs: Any) -> keras.Model:
-        return build_resnet(spec, include_top, weights, input_tensor, input_shape, pooling,
-                            classes, classifier_activation, name, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = _function_name(spec_name)
-    builder.__doc__ = (
-        f"Instantiate {spec.name} ({spec.depth} layers, {spec.block} blocks {spec.blocks}, "
-        f"{'pre-activation' if spec.preact else 'post-activation'}; {source}).\n\n"
-        "Arguments are keras.applications' plus `plain`, `shortcut`, "
-        "`zero_init_residual` and `kernel_initializer`; see "
-        "`keras_resnet.builder.build_resnet`."
-    )
-    builder.spec = spec
-    return builder
+def _imagenet(base: str, args: tuple, kwargs: dict[str, Any], variant: str) -> keras.Model:
+    return _build(SPECS[variant_name(base, variant)], args, kwargs)
 
 
-#: Every named builder, by the spec name it builds (``"resnet50"`` -> ``ResNet50``).
-BUILDERS: dict[str, Callable[..., keras.Model]] = {n: _named(n) for n in SPECS}
-globals().update({b.__name__: b for b in BUILDERS.values()})
+def _documented(name: str) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
+    """Attach the spec row ``name`` and a docstring made from it."""
+    spec = SPECS[name]
+
+    def attach(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+        source = SOURCES[spec.stem + ("_v2" if spec.preact else "")]
+        builder.__doc__ = (
+            f"Instantiate {spec.name} ({spec.depth} layers, {spec.block} blocks {spec.blocks}, "
+            f"{'pre-activation' if spec.preact else 'post-activation'}; {source}).\n\n"
+            "Arguments are keras.applications' plus `plain`, `shortcut`, `zero_init_residual`, "
+            "`kernel_initializer` and `output_stride`; see `keras_resnet.builder.build_resnet`."
+            + (f"\n{_VARIANTS_DOC}" if spec.stem == "imagenet" else "")
+        )
+        builder.spec = spec
+        return builder
+
+    return attach
+
+
+# ImageNet (Table 1; ECCV 2016 for V2), in the torchvision / keras.applications names.
+@_documented("resnet18")
+def ResNet18(*args: Any, variant: str = "v1", **kwargs: Any) -> keras.Model:
+    return _imagenet("resnet18", args, kwargs, variant)
+
+
+@_documented("resnet34")
+def ResNet34(*args: Any, variant: str = "v1", **kwargs: Any) -> keras.Model:
+    return _imagenet("resnet34", args, kwargs, variant)
+
+
+@_documented("resnet50")
+def ResNet50(*args: Any, variant: str = "v1", **kwargs: Any) -> keras.Model:
+    return _imagenet("resnet50", args, kwargs, variant)
+
+
+@_documented("resnet101")
+def ResNet101(*args: Any, variant: str = "v1", **kwargs: Any) -> keras.Model:
+    return _imagenet("resnet101", args, kwargs, variant)
+
+
+@_documented("resnet152")
+def ResNet152(*args: Any, variant: str = "v1", **kwargs: Any) -> keras.Model:
+    return _imagenet("resnet152", args, kwargs, variant)
+
+
+@_documented("resnet18v2")
+def ResNet18V2(*args: Any, variant: str = "v1", **kwargs: Any) -> keras.Model:
+    return _imagenet("resnet18v2", args, kwargs, variant)
+
+
+@_documented("resnet34v2")
+def ResNet34V2(*args: Any, variant: str = "v1", **kwargs: Any) -> keras.Model:
+    return _imagenet("resnet34v2", args, kwargs, variant)
+
+
+@_documented("resnet50v2")
+def ResNet50V2(*args: Any, variant: str = "v1", **kwargs: Any) -> keras.Model:
+    return _imagenet("resnet50v2", args, kwargs, variant)
+
+
+@_documented("resnet101v2")
+def ResNet101V2(*args: Any, variant: str = "v1", **kwargs: Any) -> keras.Model:
+    return _imagenet("resnet101v2", args, kwargs, variant)
+
+
+@_documented("resnet152v2")
+def ResNet152V2(*args: Any, variant: str = "v1", **kwargs: Any) -> keras.Model:
+    return _imagenet("resnet152v2", args, kwargs, variant)
+
+
+# CIFAR (§4.2, Table 6) and the pre-activation CIFAR nets (ECCV 2016).
+@_documented("resnet20")
+def ResNet20(*args: Any, **kwargs: Any) -> keras.Model:
+    return _build(SPECS["resnet20"], args, kwargs)
+
+
+@_documented("resnet32")
+def ResNet32(*args: Any, **kwargs: Any) -> keras.Model:
+    return _build(SPECS["resnet32"], args, kwargs)
+
+
+@_documented("resnet44")
+def ResNet44(*args: Any, **kwargs: Any) -> keras.Model:
+    return _build(SPECS["resnet44"], args, kwargs)
+
+
+@_documented("resnet56")
+def ResNet56(*args: Any, **kwargs: Any) -> keras.Model:
+    return _build(SPECS["resnet56"], args, kwargs)
+
+
+@_documented("resnet110")
+def ResNet110(*args: Any, **kwargs: Any) -> keras.Model:
+    return _build(SPECS["resnet110"], args, kwargs)
+
+
+@_documented("resnet1202")
+def ResNet1202(*args: Any, **kwargs: Any) -> keras.Model:
+    return _build(SPECS["resnet1202"], args, kwargs)
+
+
+@_documented("preact_resnet110")
+def PreActResNet110(*args: Any, **kwargs: Any) -> keras.Model:
+    return _build(SPECS["preact_resnet110"], args, kwargs)
+
+
+@_documented("preact_resnet164")
+def PreActResNet164(*args: Any, **kwargs: Any) -> keras.Model:
+    return _build(SPECS["preact_resnet164"], args, kwargs)
+
+
+@_documented("preact_resnet1001")
+def PreActResNet1001(*args: Any, **kwargs: Any) -> keras.Model:
+    return _build(SPECS["preact_resnet1001"], args, kwargs)
+
+
+_NAMED = (ResNet18, ResNet34, ResNet50, ResNet101, ResNet152, ResNet18V2, ResNet34V2, ResNet50V2,
+          ResNet101V2, ResNet152V2, ResNet20, ResNet32, ResNet44, ResNet56, ResNet110, ResNet1202,
+          PreActResNet110, PreActResNet164, PreActResNet1001)
+
+
+def _registry() -> dict[str, Callable[..., keras.Model]]:
+    out: dict[str, Callable[..., keras.Model]] = {}
+    for builder in _NAMED:
+        out[builder.spec.name] = builder
+        if builder.spec.stem == "imagenet":
+            for variant in ("v1.5", "d"):
+                out[variant_name(builder.spec.name, variant)] = functools.partial(builder, variant=variant)
+    return out
+
+
+#: A builder for every row of :data:`SPECS` (``"resnet50d"`` -> ``ResNet50`` with ``variant="d"``).
+BUILDERS: dict[str, Callable[..., keras.Model]] = _registry()
 
 
 def CifarResNet(
@@ -89,11 +204,13 @@ _GENERIC = re.compile(r"^(preact_)?resnet(\d+)$")
 
 
 def get_model(name: str, **kwargs: Any) -> keras.Model:
-    """Build a network by name: any key of :data:`BUILDERS`, or ``resnet<6n+2>`` /
+    """Build a network by name: any key of :data:`BUILDERS` (variants included,
+    e.g. ``"resnet50_v1.5"``, ``"resnet50d"``), or ``resnet<6n+2>`` /
     ``preact_resnet<6n+2 or 9n+2>`` for other CIFAR depths.
 
     Keyword arguments go to the builder (``plain=True`` for the plain twin,
-    ``shortcut=``, ``width_multiplier=`` for CIFAR nets, ...).
+    ``shortcut=``, ``variant=`` for ImageNet nets, ``width_multiplier=`` for
+    CIFAR nets, ...).
     """
     spec = SPECS.get(name)
     if spec is not None and (spec.stem == "imagenet" or "width_multiplier" not in kwargs):

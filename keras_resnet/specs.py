@@ -3,8 +3,14 @@
 Each entry of :data:`SPECS` is a :class:`ResNetSpec`: block kind, blocks per
 stage and stage widths, exactly as in He et al. 2016 (CVPR), Table 1 (ImageNet)
 and §4.2 (CIFAR), and He et al. 2016 (ECCV, "Identity Mappings in Deep Residual
-Networks") for the pre-activation variants. Plain twins, shortcut options and
-width multipliers are arguments of the one builder, never separate entries.
+Networks") for the pre-activation variants. The ImageNet nets come in three
+layouts, each a row of the table: ``"v1"`` (keras.applications' layout for
+50/101/152, torchvision's for 18/34), ``"v1.5"`` (stride in the bottleneck's
+3x3 conv, no conv biases: torchvision, timm, Model Garden) and ``"d"`` (v1.5
+with a deep 3x3 stem and average-pool projection shortcuts: ResNet-D of He et
+al. 2019, "Bag of Tricks for Image Classification", §4.1). Plain twins,
+shortcut options and width multipliers are arguments of the one builder, never
+separate entries.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ SHORTCUTS = ("A", "B", "C")
 BLOCK_KINDS = ("basic", "bottleneck")
 IMAGENET_WIDTHS = (64, 128, 256, 512)
 CIFAR_WIDTHS = (16, 32, 64)
+VARIANTS = ("v1", "v1.5", "d")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +48,13 @@ class ResNetSpec:
         default_shortcut: The option the paper uses for this family (§3.3).
         weights_name: Name of keras.applications' published ImageNet weights.
         width_multiplier: Multiplies every width (CIFAR width studies).
+        variant: ImageNet layout: ``"v1"``, ``"v1.5"`` or ``"d"`` (module docstring).
+        stride_in_3x3: A downsampling bottleneck strides in its 3x3 conv (v1.5,
+            pre-activation nets) rather than in its first 1x1 (the CVPR
+            paper's Caffe models, keras.applications' ResNet50).
+        deep_stem: Three 3x3 convs (32, 32, 64) instead of the 7x7 (ResNet-D).
+        avg_down: Projection shortcuts average-pool 2x2 then project with a
+            stride-1 1x1 conv, instead of a strided 1x1 conv (ResNet-D).
     """
 
     name: str
@@ -54,6 +68,10 @@ class ResNetSpec:
     default_shortcut: str = "B"
     weights_name: str | None = None
     width_multiplier: float = 1.0
+    variant: str = "v1"
+    stride_in_3x3: bool = False
+    deep_stem: bool = False
+    avg_down: bool = False
 
     @property
     def expansion(self) -> int:
@@ -94,19 +112,32 @@ class ResNetSpec:
         return cls(**config)
 
 
-def _imagenet(name: str, block: BlockKind, blocks: tuple[int, ...], v2: bool) -> ResNetSpec:
-    keras_weights = block == "bottleneck"  # keras.applications ships only these
+def variant_name(name: str, variant: str) -> str:
+    """Table key of ``variant`` of the ImageNet net ``name``: ``resnet50``,
+    ``resnet50_v1.5`` or ``resnet50d`` (timm's name for ResNet-D)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"`variant` must be one of {VARIANTS}; received variant={variant!r}")
+    return {"v1": name, "v1.5": f"{name}_v1.5", "d": f"{name}d"}[variant]
+
+
+def _imagenet(base: str, block: BlockKind, blocks: tuple[int, ...], v2: bool, variant: str) -> ResNetSpec:
+    v1 = variant == "v1"
+    keras_weights = v1 and block == "bottleneck"  # keras.applications ships only these
     return ResNetSpec(
-        name=name,
+        name=variant_name(base, variant),
         stem="imagenet",
         block=block,
         preact=v2,
         blocks=blocks,
         widths=IMAGENET_WIDTHS,
         use_bias=keras_weights,
-        stride_at_last=v2,
+        stride_at_last=v2 and v1,
         default_shortcut="B",
-        weights_name=name if keras_weights else None,
+        weights_name=base if keras_weights else None,
+        variant=variant,
+        stride_in_3x3=v2 or not v1,
+        deep_stem=variant == "d",
+        avg_down=variant == "d",
     )
 
 
@@ -153,6 +184,7 @@ def cifar_spec(
         widths=CIFAR_WIDTHS,
         default_shortcut="B" if preact else "A",
         width_multiplier=float(width_multiplier),
+        stride_in_3x3=preact,
     )
 
 
@@ -160,8 +192,9 @@ def _table() -> dict[str, ResNetSpec]:
     specs: dict[str, ResNetSpec] = {}
     for depth, (block, blocks) in IMAGENET_DEPTHS.items():
         for v2 in (False, True):
-            name = f"resnet{depth}{'v2' if v2 else ''}"
-            specs[name] = _imagenet(name, block, blocks, v2)
+            for variant in VARIANTS:
+                spec = _imagenet(f"resnet{depth}{'v2' if v2 else ''}", block, blocks, v2, variant)
+                specs[spec.name] = spec
     for depth in (20, 32, 44, 56, 110, 1202):
         specs[f"resnet{depth}"] = cifar_spec(depth)
     specs["preact_resnet110"] = cifar_spec(110, "basic", preact=True)

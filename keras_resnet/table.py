@@ -21,7 +21,7 @@ from keras_resnet.models import BUILDERS
 from keras_resnet.specs import SPECS
 
 FORMATS = ("markdown", "csv")
-COLUMNS = ("model", "family", "blocks", "layers", "shortcut", "params", "trainable_params", "macs")
+COLUMNS = ("model", "family", "variant", "blocks", "layers", "shortcut", "params", "trainable_params", "macs")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, f"Nets to list (default: all): {', '.join(SPECS)}.")
@@ -44,6 +44,7 @@ def rows(models: Iterable[str] | None = None, plain: bool = True) -> list[dict[s
             out.append({
                 "model": model.name,
                 "family": family,
+                "variant": spec.variant if spec.stem == "imagenet" else "—",
                 "blocks": "x".join(map(str, spec.blocks)),
                 "layers": count_weighted_layers(model),
                 "shortcut": "none" if is_plain else spec.default_shortcut,

@@ -28,7 +28,7 @@ def test_markdown_and_csv_rendering():
     rows = table.rows(["resnet20"], plain=False)
     md = table.render(rows, "markdown")
     assert md.splitlines()[0].startswith("| model | family")
-    assert "| resnet20 | cifar basic | 3x3x3 | 20 | A | 271,098 | 269,722 | 40.55M |" in md
+    assert "| resnet20 | cifar basic | — | 3x3x3 | 20 | A | 271,098 | 269,722 | 40.55M |" in md
     parsed = list(csv.DictReader(io.StringIO(table.render(rows, "csv"))))
     assert parsed[0]["trainable_params"] == "269722" and parsed[0]["macs"] == str(40_550_400 + 64 * 10)  # convs + fc
     with pytest.raises(ValueError, match="`format`"):
