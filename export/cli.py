@@ -89,7 +89,8 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     typed_list("pixel_mean", d.pixel_mean, float, "image_bytes: pixel_mean, 1 value or one per channel.")
     typed_list("pixel_std", d.pixel_std, float, "image_bytes: pixel_std, 1 value or one per channel.")
     flags.DEFINE_integer("calibration_steps", 100, "Representative images (one per step) for int8.", flag_values=fv)
-    flags.DEFINE_bool("int8_io", False, "int8 (not float32) inputs and outputs for the int8 and qat files.",
+    flags.DEFINE_bool("int8_io", False, "int8 (not float32) inputs and outputs for the int8 and qat files (for "
+                      "custom pipelines: MediaPipe takes float32 or uint8 inputs; see the uint8 file).",
                       flag_values=fv)
     flags.DEFINE_bool("metadata", True, "Write TFLite metadata (image input, normalisation, labels embedded, "
                       "score semantics) into every TFLite file, as MediaPipe and ML Kit require.", flag_values=fv)

@@ -184,7 +184,7 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     markers = "osD^v<>ph*"
     rows = [r for r in report["rows"] if r["size_bytes"] is not None]
     for index, row in enumerate(rows):
-        size, change = row["size_bytes"] / 1024, -row["accuracy_drop"]
+        size, change = row["size_bytes"] / 1024, 0.0 - row["accuracy_drop"]
         axes.scatter(size, change, marker=markers[index % len(markers)], s=60,
                      label=f"{row['variant']}: {size:,.0f} KB, {100 * row['accuracy']:.2f} % ({change:+.2f})")
     axes.axhline(0.0, linestyle="--", color="grey",
