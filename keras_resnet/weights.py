@@ -4,7 +4,9 @@
 MD5 hashes as keras.applications), caches it where ``keras.utils.get_file``
 does (``$KERAS_HOME/models`` or ``~/.keras/models``), and refuses a file whose
 hash differs. Downloads go to a temporary file renamed into place only after
-the hash matched, so a broken download never poisons the cache.
+the hash matched, so a broken download never poisons the cache. A local
+``.safetensors``/``.pth``/``.pt`` file is a torchvision or timm checkpoint,
+mapped by :mod:`keras_resnet.checkpoints`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from keras_resnet import checkpoints
 
 if TYPE_CHECKING:
     import keras
@@ -127,21 +131,27 @@ def check_weights_arg(spec: ResNetSpec, weights: Any, include_top: bool, classes
     if not os.path.isfile(weights):
         raise FileNotFoundError(
             f"`weights` file not found: {weights!r} (expected None, 'imagenet' or a path "
-            "to a .h5 / .weights.h5 file)"
+            "to a .h5 / .weights.h5 / .keras file or a PyTorch .safetensors / .pth checkpoint)"
         )
+    if checkpoints.is_checkpoint(weights):
+        checkpoints.check_readable(weights)
 
 
 def load(model: keras.Model, spec: ResNetSpec, weights: str | os.PathLike, include_top: bool) -> None:
-    """Load ``weights`` ("imagenet" or a path) into ``model``, with clear errors."""
+    """Load ``weights`` ("imagenet", a Keras weights file or a PyTorch checkpoint) into ``model``."""
     if weights == "imagenet":
         fname = file_name(spec.weights_name, include_top)
         path: str | os.PathLike = fetch(fname, BASE_URL + fname, HASHES[spec.weights_name][0 if include_top else 1])
     else:
         path = weights
     path_str = os.fspath(path)
+    if checkpoints.is_checkpoint(path_str):
+        checkpoints.load(model, path_str, include_top, spec.avg_down)
+        return
     if not path_str.endswith((".h5", ".hdf5", ".keras")):
         raise ValueError(
-            f"`weights` file {path_str!r} must end in .h5, .hdf5, .weights.h5 or .keras"
+            f"`weights` file {path_str!r} must end in .h5, .hdf5, .weights.h5 or .keras "
+            f"(Keras weights) or {', '.join(checkpoints.SUFFIXES)} (PyTorch checkpoints)"
         )
     try:
         model.load_weights(path_str)
