@@ -53,8 +53,9 @@ from keras_resnet.datasets.info import (
 _LAZY = {
     "sources": ("IMAGE_SUFFIXES", "load", "read_idx"),
     "tfds_source": ("CONNECT_TIMEOUT",),
-    "transforms": ("CIFAR_PAD", "CROP_FRACTION", "MAX_PAD", "fit_to_size", "to_rgb"),
-    "input_pipeline": ("CACHE_BYTES", "SHUFFLE_BUFFER", "examples", "load_arrays", "pipeline", "select"),
+    "transforms": ("CIFAR_PAD",),
+    "input_pipeline": ("CACHE_BYTES", "SHUFFLE_BUFFER", "examples", "fit_to_size", "load_arrays", "pipeline",
+                       "select", "to_rgb"),
     "stats": ("STATS_EXAMPLES", "normalization_layer", "pixel_stats"),
 }
 __getattr__, __dir__, _LAZY_NAMES = exports(__name__, _LAZY, globals())

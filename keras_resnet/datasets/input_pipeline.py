@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from keras_resnet.datasets.info import AUGMENTATIONS, SPLITS, DatasetInfo, Source
 from keras_resnet.datasets.sources import load
-from keras_resnet.datasets.transforms import cifar_augment, fit_to_size, imagenet_augment, to_rgb
+from keras_resnet.datasets.transforms import cifar_augment, imagenet_augment
+from keras_resnet.preprocessing import fit_to_size, to_rgb  # the one evaluation/serving transform
 
 CACHE_BYTES = 1 << 30  # cache (and permute whole) a split whose records take at most this much
 SHUFFLE_BUFFER = 10_000  # for datasets too large to permute in memory
