@@ -34,9 +34,19 @@ from export import model_file, quiet
 from export.choices import FORMATS, VARIANTS, check_arguments
 from export.errors import ExportError
 from export.preprocessing import RESIZE_METHODS, Preprocessing
-from keras_resnet.flagtypes import define_list
 
 DEFAULTS = Preprocessing()
+
+
+class _TypedListParser(flags.ListParser):
+    """A comma-separated list whose items are converted (absl reports bad items with the flag's name)."""
+
+    def __init__(self, convert: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._convert = convert
+
+    def parse(self, argument: str | Sequence[Any]) -> list[Any]:
+        return [self._convert(item) for item in super().parse(argument)]
 
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
@@ -44,7 +54,8 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     d = DEFAULTS
 
     def typed_list(name: str, default: Sequence[Any], convert: Callable[[str], Any], help_text: str) -> None:
-        define_list(name, ",".join(map(str, default)), convert, help_text, flag_values=fv)
+        flags.DEFINE(_TypedListParser(convert), name, ",".join(map(str, default)), help_text,
+                     serializer=flags.CsvListSerializer(","), flag_values=fv)
 
     flags.DEFINE_string("model", None, "Keras 3 model file (.keras); loaded with safe_mode=True.", required=True,
                         flag_values=fv)

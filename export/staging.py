@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from export.errors import ExportError
-from keras_resnet.io import replace_dir
 
 
 def check_destination(output_dir: Path, overwrite: bool) -> None:
@@ -100,6 +99,8 @@ def staged(output_dir: str | Path, overwrite: bool) -> Iterator[Path]:
         staging.chmod(0o755)  # mkdtemp's 0o700 would hide the export from other users (e.g. a server)
         yield staging
         check_destination(output_dir, overwrite)  # the destination may have appeared meanwhile
+        from keras_resnet.io import replace_dir  # here: the CLI checks its flags before keras_resnet imports TF
+
         replace_dir(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
