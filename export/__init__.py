@@ -31,6 +31,9 @@ __all__ = ["FORMATS", "QUANTIZATIONS", "RESIZE_METHODS", "TARGETS", "ExportError
 def __getattr__(name: str) -> Any:
     """``export_model`` and ``TARGETS`` on first use (they import TensorFlow and matplotlib)."""
     if name == "export_model":
+        from keras_resnet.tensorflow_only import require_tensorflow
+
+        require_tensorflow("export")
         from export.pipeline import export_model
 
         return export_model

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +33,14 @@ from export import model_file, quiet
 from export.choices import FORMATS, VARIANTS, check_arguments
 from export.errors import ExportError
 from export.preprocessing import RESIZE_METHODS, Preprocessing
+from keras_resnet.flagtypes import define_list
 
 DEFAULTS = Preprocessing()
-
-
-class _TypedListParser(flags.ListParser):
-    """A comma-separated list whose items are converted (absl reports bad items with the flag's name)."""
-
-    def __init__(self, convert: Callable[[str], Any]) -> None:
-        super().__init__()
-        self._convert = convert
-
-    def parse(self, argument: str | Sequence[Any]) -> list[Any]:
-        return [self._convert(item) for item in super().parse(argument)]
 
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     """Define the export flags in ``fv``."""
     d = DEFAULTS
-
-    def typed_list(name: str, default: Sequence[Any], convert: Callable[[str], Any], help_text: str) -> None:
-        flags.DEFINE(_TypedListParser(convert), name, ",".join(map(str, default)), help_text,
-                     serializer=flags.CsvListSerializer(","), flag_values=fv)
 
     flags.DEFINE_string("model", None, "Keras 3 model file (.keras); loaded with safe_mode=True.", required=True,
                         flag_values=fv)
@@ -86,8 +71,9 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                          "(default: size / 0.875).", lower_bound=1, flag_values=fv)
     flags.DEFINE_float("pixel_scale", d.pixel_scale, "image_bytes: x = (pixels * pixel_scale - pixel_mean) / "
                        "pixel_std.", flag_values=fv)
-    typed_list("pixel_mean", d.pixel_mean, float, "image_bytes: pixel_mean, 1 value or one per channel.")
-    typed_list("pixel_std", d.pixel_std, float, "image_bytes: pixel_std, 1 value or one per channel.")
+    define_list("pixel_mean", list(d.pixel_mean), float, "image_bytes: pixel_mean, 1 value or one per channel.",
+                fv)
+    define_list("pixel_std", list(d.pixel_std), float, "image_bytes: pixel_std, 1 value or one per channel.", fv)
     flags.DEFINE_integer("calibration_steps", 100, "Representative images (one per step) for int8.", flag_values=fv)
     flags.DEFINE_bool("int8_io", False, "int8 (not float32) inputs and outputs for the int8 and qat files (for "
                       "custom pipelines: MediaPipe takes float32 or uint8 inputs; see the uint8 file).",
@@ -104,7 +90,7 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                       "statistics.", flag_values=fv)
     flags.DEFINE_integer("latency_runs", 50, "Batch-1 LiteRT invocations whose median is the latency.",
                          flag_values=fv)
-    typed_list("threads", (1, 2), int, "LiteRT thread counts to time.")
+    define_list("threads", [1, 2], int, "LiteRT thread counts to time.", fv)
     flags.DEFINE_list("custom_modules", [], "Modules registering the model's custom layers, e.g. "
                       "keras_resnet.layers.", flag_values=fv)
     flags.DEFINE_bool("overwrite", False, "Replace an existing --output_dir.", flag_values=fv)

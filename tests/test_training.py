@@ -238,8 +238,6 @@ def test_cli_refuses_a_bad_flag_in_one_line() -> None:
         "depth=21")
 
 
-@pytest.mark.xfail(strict=True, reason="keras_resnet/__init__.py still imports keras (and so TensorFlow) eagerly; "
-                   "the CLI's own modules do not (lazy __init__ proposed to the lead: remove this mark with it)")
 def test_cli_refuses_a_bad_flag_before_importing_tensorflow() -> None:
     assert _bad_flag_in_a_fresh_process()[1] == "[]"
 

@@ -10,7 +10,10 @@ depends on, checked; the run's record), :mod:`~keras_resnet.training.recipe`
 
 from __future__ import annotations
 
+from typing import Any
+
 from keras_resnet._lazy import exports
+from keras_resnet.tensorflow_only import require_tensorflow
 from keras_resnet.training.config import (
     AUGMENT_CHOICES,
     DECAY_FACTOR,
@@ -31,7 +34,14 @@ _LAZY = {
     "callbacks": ("BackupAndRestore", "CSVHistory", "SaveBest", "SetEpoch", "TerminateOnNaN"),
     "loop": ("FitResult", "dtype_policy", "fit"),
 }
-__getattr__, __dir__, _LAZY_NAMES = exports(__name__, _LAZY, globals())
+_getattr, __dir__, _LAZY_NAMES = exports(__name__, _LAZY, globals())
+
+
+def __getattr__(name: str) -> Any:
+    """The TensorFlow-only names, after checking that TensorFlow is there and runs Keras."""
+    if name in _LAZY_NAMES:
+        require_tensorflow("keras_resnet.training")
+    return _getattr(name)
 
 __all__ = ["AUGMENT_CHOICES", "DECAY_FACTOR", "DEFAULT_DECAY_AT", "LR_SCHEDULES", "MIXED_PRECISION", "RUN_CONFIG",
            "TrainConfig", "default_decay_epochs", "read_run_config", *_LAZY_NAMES]
