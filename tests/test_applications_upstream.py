@@ -1,0 +1,129 @@
+"""keras' own applications test, pointed at keras_resnet and at keras.applications.
+
+An adaptation of ``keras/src/applications/applications_test.py``
+(keras-team/keras) limited to its six ResNets: every case runs against
+keras_resnet's keras.applications-named builders *and* keras.applications'
+own six, in both image data formats (``keras.config.image_data_format()``,
+restored after each case), so a difference in the outcomes is a parity gap.
+
+The case that needs keras.applications' downloaded ImageNet weights (and
+keras' ``elephant.jpg``) runs only when those files are already in the Keras
+cache: tests never download. Upstream also skips that case for channels_first
+on TensorFlow CPU; Keras 3.15's TensorFlow backend runs channels_first
+convolutions on CPU, so that skip is not carried over. Unlike upstream, the
+classifier-activation case sets the data format too (upstream inherits
+whatever format the previous case left).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet as kr
+from keras_resnet import imagenet, weights
+
+NAMES = ("ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2")
+FEATURES = 2048  # channels of every one of the six nets' last stage
+SOURCES = ("keras_resnet", "keras.applications")
+FORMATS = ("channels_first", "channels_last")
+
+
+def _builder(source: str, name: str):
+    return getattr(kr if source == "keras_resnet" else keras.applications, name)
+
+
+@pytest.fixture(params=[(s, n) for s in SOURCES for n in NAMES], ids=lambda p: f"{p[0]}-{p[1]}")
+def app(request):
+    """(source, builder) of one of the twelve nets."""
+    source, name = request.param
+    return source, _builder(source, name)
+
+
+@pytest.fixture(params=FORMATS)
+def data_format(request):
+    """Sets ``keras.config.image_data_format()`` for the case; restores the previous one after."""
+    saved = keras.config.image_data_format()
+    keras.config.set_image_data_format(request.param)
+    yield request.param
+    keras.config.set_image_data_format(saved)
+
+
+def _shape(height, width, channels, data_format):
+    """An image shape (no batch axis) in ``data_format`` order."""
+    return (channels, height, width) if data_format == "channels_first" else (height, width, channels)
+
+
+def _channel_axis(data_format):
+    return 1 if data_format == "channels_first" else -1
+
+
+def test_notop_variable_input_channels(app, data_format):
+    _, build = app
+    expected = [None, *_shape(None, None, FEATURES, data_format)]
+    for channels in (1, 4):
+        model = build(weights=None, include_top=False, input_shape=_shape(None, None, channels, data_format))
+        assert list(model.outputs[0].shape) == expected, channels
+
+
+def test_notop_custom_input_shape(app, data_format):
+    _, build = app
+    model = build(weights=None, include_top=False, input_shape=_shape(123, 123, 3, data_format))
+    assert model.outputs[0].shape[_channel_axis(data_format)] == FEATURES
+
+
+def test_notop_custom_input_tensor(app, data_format):
+    _, build = app
+    # A 4-channel image turned into 3 channels at half the size by a layer of the user's own.
+    image = keras.layers.Input(shape=_shape(200, 200, 4, data_format), name="custom_input")
+    tensor = keras.layers.Conv2D(3, (2, 2), padding="valid", strides=(2, 2))(image)
+    model = build(weights=None, include_top=False, input_tensor=tensor)
+    assert model.outputs[0].shape[_channel_axis(data_format)] == FEATURES
+
+
+def test_pooling(app, data_format):
+    _, build = app
+    model = build(weights=None, include_top=False, pooling="max")
+    assert list(model.outputs[0].shape) == [None, FEATURES]
+
+
+def test_classifier_activation(app, data_format):
+    _, build = app
+    model = build(weights=None, include_top=True, classifier_activation="softmax")
+    assert model.layers[-1].activation.__name__ == "softmax"
+
+
+def _cached(subdir: str, fname: str) -> str | None:
+    path = os.path.join(os.path.dirname(weights.cache_dir()), subdir, fname)
+    return path if os.path.isfile(path) else None
+
+
+def _preprocessing(source: str, name: str):
+    """(preprocess_input, decode_predictions) of the net's own package."""
+    if source == "keras_resnet":
+        mode = "tf" if name.endswith("V2") else "caffe"
+        return functools.partial(imagenet.preprocess_input, mode=mode), imagenet.decode_predictions
+    module = keras.applications.resnet_v2 if name.endswith("V2") else keras.applications.resnet
+    return module.preprocess_input, module.decode_predictions
+
+
+def test_imagenet_weights_classify_the_elephant(app, data_format):
+    source, build = app
+    fname = weights.file_name(build.__name__.lower(), include_top=True)
+    weights_path, elephant = _cached("models", fname), _cached("datasets", "elephant.jpg")
+    if weights_path is None or elephant is None:
+        pytest.skip(f"needs keras.applications' downloaded ImageNet weights ({fname}) and keras' elephant.jpg "
+                    f"in {os.path.dirname(weights.cache_dir())}; tests never download (offline CI)")
+    preprocess, decode = _preprocessing(source, build.__name__)
+    model = build(weights="imagenet")
+    image = keras.utils.load_img(elephant, target_size=(224, 224))
+    x = np.expand_dims(keras.utils.img_to_array(image, data_format=data_format), 0)
+    names = [p[1] for p in decode(model.predict(preprocess(x), verbose=0))[0]]
+    assert "African_elephant" in names[:3], names
+    config = keras.saving.serialize_keras_object(model)
+    rebuilt = keras.saving.deserialize_keras_object(config)
+    assert len(rebuilt.weights) == len(model.weights)
