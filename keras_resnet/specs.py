@@ -208,7 +208,8 @@ def _table() -> dict[str, ResNetSpec]:
 SPECS: dict[str, ResNetSpec] = _table()
 
 
-def resolve_spec(name: str, width_multiplier: float = 1.0, variant: str | None = None) -> ResNetSpec:
+def resolve_spec(name: str, width_multiplier: float = 1.0, variant: str | None = None,
+                 argument: str = "model") -> ResNetSpec:
     """The spec of the net called ``name``: a row of :data:`SPECS` or, for
     other CIFAR depths, ``resnet<6n+2>`` / ``preact_resnet<depth>`` through
     :func:`cifar_spec` (bottlenecks for pre-activation depths over 110 of the
@@ -217,10 +218,11 @@ def resolve_spec(name: str, width_multiplier: float = 1.0, variant: str | None =
     an ImageNet net's variant row (:func:`variant_name`).
 
     The one answer to "which net is this": its family (``stem``), depth and
-    input size (``default_size``) for training, evaluation and experiments.
+    input size (``default_size``) for training, evaluation, experiments and
+    :func:`keras_resnet.get_model`; errors name ``argument``.
     """
     if not isinstance(name, str) or not name:
-        raise ValueError(f"`model` must be a model name such as 'resnet20'; received model={name!r}")
+        raise ValueError(f"`{argument}` must be a model name such as 'resnet20'; received {argument}={name!r}")
     if variant is not None:
         row = variant_name(name, variant)
         if row not in SPECS:
@@ -230,8 +232,8 @@ def resolve_spec(name: str, width_multiplier: float = 1.0, variant: str | None =
     spec = SPECS.get(name)
     match = re.match(r"^(preact_)?resnet(\d+)$", name)
     if spec is None and match is None:
-        raise ValueError(f"`model` must be one of {sorted(SPECS)} or resnet<6n+2> / preact_resnet<depth> for a "
-                         f"CIFAR depth; received model={name!r}")
+        raise ValueError(f"`{argument}` must be one of {sorted(SPECS)} or resnet<6n+2> / preact_resnet<depth> for "
+                         f"a CIFAR depth; received {argument}={name!r}")
     if spec is not None and spec.stem == "imagenet" and width_multiplier != 1.0:
         raise ValueError(f"`width_multiplier` scales CIFAR nets only; received width_multiplier={width_multiplier!r} "
                          f"for {name!r}")
