@@ -82,17 +82,18 @@ def _candidates(batch: int, size: int, models: dict[str, Any], settings: Setting
     predictors: list[tuple[str, Callable[[], np.ndarray], dict[str, Any]]] = [
         ("keras_resnet folded BN", lambda: models["folded"].predict_on_batch(images),
          {**keras_info, "framework": "keras_resnet", "xla": False}),
-        ("keras_resnet folded BN + XLA", lambda: models["folded_xla"].predict_on_batch(images),
-         {**keras_info, "framework": "keras_resnet", "xla": True}),
         ("keras.applications", lambda: models["applications"].predict_on_batch(images), {**keras_info, "xla": False}),
-        ("keras.applications + XLA", lambda: models["applications_xla"].predict_on_batch(images),
-         {**keras_info, "xla": True}),
         ("torch NCHW", _torch_predict(models["torch"], images, False, "eager"), {"framework": "torch"}),
         ("torch channels_last", _torch_predict(models["torch"], images, True, "eager"), {"framework": "torch"}),
         ("torch channels_last TorchScript frozen", _torch_predict(models["torch"], images, True, "script"),
          {"framework": "torch"}),
         ("onnxruntime", lambda: session.run(None, {"images": images})[0], {"framework": "onnxruntime"}),
     ]
+    if settings.xla:
+        predictors[1:1] = [("keras_resnet folded BN + XLA", lambda: models["folded_xla"].predict_on_batch(images),
+                            {**keras_info, "framework": "keras_resnet", "xla": True})]
+        predictors[3:3] = [("keras.applications + XLA", lambda: models["applications_xla"].predict_on_batch(images),
+                            {**keras_info, "xla": True})]
     if settings.torch_compile:
         predictors.append(("torch channels_last + compile", _torch_predict(models["torch"], images, True, "compile"),
                            {"framework": "torch"}))
@@ -106,8 +107,9 @@ def _candidates(batch: int, size: int, models: dict[str, Any], settings: Setting
     return candidates
 
 
-def _models(size: int, threads: int) -> dict[str, Any]:
-    """Every contender's ResNet-50, all with keras.applications' weights (random BN statistics too)."""
+def _models(size: int, threads: int, xla: bool) -> dict[str, Any]:
+    """Every contender's ResNet-50, all with keras.applications' weights (random BN statistics too); the XLA
+    ones only if ``xla``."""
     applications = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3))
     rng = np.random.default_rng(0)
     for layer in applications.layers:  # non-trivial BN statistics, so folding is really exercised
@@ -117,23 +119,25 @@ def _models(size: int, threads: int) -> dict[str, Any]:
             layer.moving_variance.assign(rng.uniform(0.5, 2.0, channels).astype(np.float32))
     ours = keras_resnet.ResNet50(weights=None, input_shape=(size, size, 3))
     ours.set_weights(applications.get_weights())
-    applications_xla = keras.models.clone_model(applications)
-    applications_xla.set_weights(applications.get_weights())
-    applications_xla.compile(jit_compile=True)
     folded = optimize_for_inference(ours)
-    return {
-        "applications": applications, "applications_xla": applications_xla, "folded": folded,
-        "folded_xla": optimize_for_inference(ours, jit_compile=True), "torch": torch_resnet.copy_keras_weights(
-            torch_resnet.resnet50(), ours).eval(), "onnx": onnx_session(folded, threads),
-        "flops": 2 * keras_resnet.count_macs(ours),
+    models = {
+        "applications": applications, "folded": folded,
+        "torch": torch_resnet.copy_keras_weights(torch_resnet.resnet50(), ours).eval(),
+        "onnx": onnx_session(folded, threads), "flops": 2 * keras_resnet.count_macs(ours),
     }
+    if xla:
+        applications_xla = keras.models.clone_model(applications)
+        applications_xla.set_weights(applications.get_weights())
+        applications_xla.compile(jit_compile=True)
+        models.update(applications_xla=applications_xla, folded_xla=optimize_for_inference(ours, jit_compile=True))
+    return models
 
 
 def run(settings: Settings, threads: int, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Per batch size: every candidate timed, interleaved; ratios of keras_resnet's best to each peer's best."""
     size = settings.inference_size
     log(f"inference: ResNet-50 at {size}x{size}, building and converting the models")
-    models = _models(size, threads)
+    models = _models(size, threads, settings.xla)
     out: dict[str, Any] = {"image_size": size}
     for batch in settings.inference_batches:
         log(f"inference: batch {batch}")

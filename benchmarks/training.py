@@ -53,7 +53,7 @@ class _BatchEndTimes(keras.callbacks.Callback):
 def keras_model(strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False,
                 precision: str = "none") -> keras.Model:
     """ResNet-20 compiled with keras_resnet's training recipe (optionally inside ``strategy``'s scope), in
-    ``precision`` (``training.MIXED_PRECISION``) with a float32 softmax head, as ``keras_resnet.train`` builds it."""
+    ``precision`` (``training.MIXED_PRECISION``) with a float32 softmax head, as ``keras_resnet.training`` builds it."""
     with (strategy or tf.distribute.get_strategy()).scope(), training.dtype_policy(precision):
         features = keras_resnet.get_model(MODEL, include_top=False, pooling="avg", input_shape=(SIZE, SIZE, 3))
         model = transfer.add_head(features, CLASSES)
@@ -116,7 +116,7 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
     labels = rng.integers(0, CLASSES, settings.train_batch)
     candidates = [
         _keras_candidate("keras_resnet fit", False, images, labels),
-        _keras_candidate("keras_resnet fit + XLA", True, images, labels),
+        *([_keras_candidate("keras_resnet fit + XLA", True, images, labels)] if settings.xla else []),
         _torch_candidate("torch NCHW", images, labels, channels_last=False, compiled=False),
         _torch_candidate("torch channels_last", images, labels, channels_last=True, compiled=False),
         _keras_candidate("keras_resnet fit, mixed_bfloat16", False, images, labels, bf16=True),

@@ -1,12 +1,8 @@
-"""``python -m export``: see :mod:`export.cli`."""
+"""``python -m export``: see :mod:`export.cli` (TensorFlow is imported only once the flags have been checked)."""
 
-import os
+from absl import app, flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-
-from absl import app, flags  # noqa: E402
-
-from export import cli  # noqa: E402
+from export import cli
 
 if __name__ == "__main__":
     cli.define_flags()

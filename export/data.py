@@ -155,3 +155,11 @@ def dataset_data(name: str, image_shape: tuple[int, int, int], eval_samples: int
     except (ValueError, datasets.DatasetUnavailableError) as exc:
         raise ExportError("dataset", str(exc)) from exc
     return evaluation, train, names
+
+
+def dataset_images(name: str, count: int) -> list[np.ndarray]:
+    """The first ``count`` test images of a ``keras_resnet.datasets`` dataset as stored: uint8, native size."""
+    from keras_resnet import datasets
+
+    ds, _ = datasets.examples(datasets.load(name), "test", limit=count)
+    return [image for image, _ in ds.as_numpy_iterator()]

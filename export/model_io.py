@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 
+from export import model_file
 from export.errors import ExportError
 
 ModelSource = keras.Model | str | os.PathLike
@@ -30,10 +31,7 @@ def import_custom_modules(names: Sequence[str]) -> None:
 
 
 def _load_file(path: Path) -> keras.Model:
-    if not path.is_file():
-        raise ExportError("model", f"no such file: {path}")
-    if path.suffix != ".keras":
-        raise ExportError("model", f"unknown model format {path.suffix or path.name!r}: expected a `.keras` file")
+    model_file.check_registered(path, lambda name: keras.saving.get_registered_object(name) is not None)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file

@@ -3,7 +3,7 @@
 Output folder (written atomically, see :mod:`export.staging`)::
 
     OUT/<model_name>/<version>/      TF Serving SavedModel (serving_default, image_bytes)
-    OUT/tflite/<model_name>_<variant>.tflite
+    OUT/tflite/<model_name>_<variant>.tflite   with TFLite metadata (see export.metadata)
     OUT/tflite/labels.txt            class names, one a line, in output order
     OUT/report.md, report.json, report.png
 
@@ -18,37 +18,25 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from export import litert_check, model_io, qat, report, savedmodel, staging, tflite
-from export.data import Data, DataSource, dataset_data, load_data, load_labels
+from export import litert_check, metadata, model_file, model_io, qat, report, savedmodel, staging, tflite
+from export.choices import FORMATS, check_arguments
+from export.choices import VARIANTS as QUANTIZATIONS
+from export.data import Data, DataSource, dataset_data, dataset_images, load_data, load_labels
 from export.errors import ExportError
-from export.preprocessing import Preprocessing
+from export.preprocessing import Preprocessing, resolve
 
-FORMATS = ("savedmodel", "tflite")
-QUANTIZATIONS = tflite.VARIANTS
 PROBABILITY_TOLERANCE = 1e-3
+CALIBRATED = ("int8", "uint8")  # variants that need a representative dataset
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 log = logging.getLogger(__name__)
-
-
-def _choices(argument: str, values: Sequence[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
-    values = tuple(values)
-    unknown = [v for v in values if v not in allowed]
-    if unknown or not values:
-        raise ExportError(argument, f"unknown name(s) {unknown or values!r}; choose from {allowed}")
-    return tuple(v for v in allowed if v in values)
-
-
-def _positive(**values: float) -> None:
-    for argument, value in values.items():
-        if not value > 0:
-            raise ExportError(argument, f"must be positive; received {value!r}")
 
 
 def _check_probabilities(model: Any, images: np.ndarray) -> None:
@@ -78,10 +66,12 @@ def export_model(
     preprocessing: Preprocessing | None = None,
     calibration_steps: int = 100,
     int8_io: bool = False,
+    metadata: bool = True,
     qat_epochs: int = 2,
     qat_samples: int = 4096,
     qat_batch_size: int = 64,
     qat_learning_rate: float = 1e-5,
+    qat_freeze_batch_norm: bool = True,
     latency_runs: int = 50,
     threads: Sequence[int] = (1, 2),
     custom_modules: Sequence[str] = (),
@@ -107,21 +97,28 @@ def export_model(
             (default: all).
         formats: Any of ``"savedmodel"``, ``"tflite"``.
         quantizations: TFLite variants, any of ``fp32``, ``dynamic``,
-            ``fp16``, ``int8``, ``qat`` (see :mod:`export.tflite`).
+            ``fp16``, ``int8``, ``uint8``, ``qat`` (see :mod:`export.tflite`).
         model_name: Name of the SavedModel folder and TFLite files;
             default: the model's name.
         version: TF Serving version folder (a positive integer).
         labels: Class names (a sequence or a file, one a line); default ``0..classes-1``.
         top_k: Number of best classes the SavedModel returns.
-        preprocessing: How ``image_bytes`` prepares encoded images (see
-            :mod:`export.preprocessing`); default: bilinear resize to the
-            model's input size, raw pixel values (0-255) as float32.
-        calibration_steps: Representative images (one per step) for ``int8``.
+        preprocessing: How ``image_bytes`` prepares encoded images, and the
+            pixel normalisation the TFLite metadata declares (see
+            :mod:`export.preprocessing`); default: ``resize="auto"`` (the
+            training run's rule when its ``config.json`` lies beside the
+            model file, else scale the shorter side to ``size / 0.875`` and
+            centre-crop), raw pixel values (0-255) as float32.
+        calibration_steps: Representative images (one per step) for ``int8`` and ``uint8``.
         int8_io: Give ``int8`` and ``qat`` files int8 inputs and outputs.
+        metadata: Write TFLite metadata (normalisation, image properties,
+            embedded labels; see :mod:`export.metadata`) into every TFLite file.
         qat_epochs: QAT fine-tuning epochs.
         qat_samples: Training images (drawn from ``calibration_data``) per QAT epoch.
         qat_batch_size: QAT batch size.
         qat_learning_rate: QAT Adam learning rate.
+        qat_freeze_batch_norm: Keep batch norms in inference mode with their
+            trained statistics during QAT (see :mod:`export.qat`).
         latency_runs: Batch-1 invocations whose median is the latency.
         threads: LiteRT thread counts to time.
         custom_modules: Modules to import first: they register the model's
@@ -130,15 +127,15 @@ def export_model(
         overwrite: Replace an existing ``output_dir``.
         seed: Seed of the calibration/QAT sampling and fine-tuning.
     """
-    formats = _choices("formats", formats, FORMATS)
-    variants = _choices("quantizations", quantizations, QUANTIZATIONS) if "tflite" in formats else ()
-    _positive(version=version, top_k=top_k, calibration_steps=calibration_steps, qat_epochs=qat_epochs,
-              qat_samples=qat_samples, qat_batch_size=qat_batch_size, qat_learning_rate=qat_learning_rate,
-              latency_runs=latency_runs, **({} if eval_samples is None else {"eval_samples": eval_samples}))
-    threads = tuple(threads)
-    if not threads or min(threads) < 1:
-        raise ExportError("threads", f"need thread counts >= 1; received {threads!r}")
-    staging.check_destination(Path(output_dir).absolute(), overwrite)
+    started = time.perf_counter()
+    formats, variants, threads = check_arguments(
+        formats, quantizations, threads, output_dir, overwrite, version=version, top_k=top_k,
+        calibration_steps=calibration_steps, qat_epochs=qat_epochs, qat_samples=qat_samples,
+        qat_batch_size=qat_batch_size, qat_learning_rate=qat_learning_rate, latency_runs=latency_runs,
+        eval_samples=eval_samples)
+    model_path = Path(model) if isinstance(model, (str, os.PathLike)) else None
+    if model_path is not None:
+        model_file.check(model_path, custom_modules)
 
     model_io.import_custom_modules(custom_modules)
     model = model_io.load_model(model)
@@ -147,12 +144,14 @@ def export_model(
         raise ExportError("model_name", f"must be letters, digits, '.', '_' or '-'; received {model_name!r}")
     if top_k > model_io.num_classes(model):
         raise ExportError("top_k", f"must be at most the {model_io.num_classes(model)} classes; received {top_k}")
-    preprocessing = preprocessing or Preprocessing()
-    preprocessing.check(model_io.image_shape(model)[2])
-    train_samples = max(qat_samples if "qat" in variants else 0, calibration_steps if "int8" in variants else 0)
+    shape = model_io.image_shape(model)
+    preprocessing = resolve(preprocessing or Preprocessing(), model_path)
+    preprocessing.check(shape[2])
+    calibrated = [v for v in variants if v in CALIBRATED]
+    train_samples = max(qat_samples if "qat" in variants else 0, calibration_steps if calibrated else 0)
     names, evaluation, train = _data(model, variants, dataset, eval_data, calibration_data, labels, eval_samples,
                                      train_samples)
-    if "int8" in variants and calibration_steps > len(train):
+    if calibrated and calibration_steps > len(train):
         raise ExportError("calibration_steps", f"{calibration_steps} exceeds the {len(train)} calibration images")
     _check_probabilities(model, evaluation.x)
 
@@ -160,11 +159,15 @@ def export_model(
     if "qat" in variants:  # before writing anything: a model tf_keras cannot rebuild fails early
         log.info("rebuilding %s in tf_keras for QAT", model_name)
         twin, rebuild_diff = qat.rebuild_checked(model, evaluation.x[:256])
+    originals, originals_source = ([], None) if "savedmodel" not in formats else _originals(
+        dataset, evaluation, preprocessing)
     info: dict[str, Any] = {
         "model_name": model_name, "version": version, "labels": names, "eval_samples": len(evaluation),
-        "latency_runs": latency_runs, "threads": list(threads),
-        "int8_io": int8_io, "calibration_steps": calibration_steps, "preprocessing": dataclasses.asdict(preprocessing),
+        "latency_runs": latency_runs, "threads": list(threads), "int8_io": int8_io, "metadata": metadata,
+        "calibration_steps": calibration_steps, "preprocessing": dataclasses.asdict(preprocessing),
+        "image_bytes_source": originals_source,
     }
+    mean, std = preprocessing.pixel_normalization(shape[2])
     with staging.staged(output_dir, overwrite) as out, tempfile.TemporaryDirectory() as scratch:
         checker = _Checker(model, evaluation, threads, latency_runs, out)
         info["keras_accuracy"] = checker.rows[0].accuracy
@@ -173,6 +176,10 @@ def export_model(
             serving = out / model_name / str(version)
             savedmodel.write_serving_model(model, serving, names, top_k, preprocessing)
             checker.add(report.SAVEDMODEL, serving, savedmodel.predict(serving, evaluation.x))
+            for image_format in savedmodel.ENCODINGS:
+                encoded = savedmodel.encode(originals, image_format)
+                checker.add(f"{report.IMAGE_BYTES} {image_format}", serving,
+                            savedmodel.predict_encoded(serving, encoded), size=False)
         if variants:
             (out / "tflite").mkdir()
             (out / "tflite" / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
@@ -182,21 +189,54 @@ def export_model(
             source, representative = keras_source, None
             if variant == "int8":
                 representative = train.take(calibration_steps, seed).x
+            if variant == "uint8":
+                representative = preprocessing.pixels(train.take(calibration_steps, seed).x)
+                source = Path(scratch) / "pixels"
+                savedmodel.write_pixels_model(model, source, mean, std)
             if variant == "qat":
                 log.info("quantization-aware training")
                 fine_tuning = train.take(qat_samples, seed)
-                trained = qat.fine_tune(twin, fine_tuning, qat_epochs, qat_batch_size, qat_learning_rate, seed)
+                trained = qat.fine_tune(twin, fine_tuning, qat_epochs, qat_batch_size, qat_learning_rate, seed,
+                                        qat_freeze_batch_norm)
                 info["qat"] = {"rebuild_max_abs_diff": rebuild_diff, "epochs": qat_epochs,
-                               "samples": len(fine_tuning), "history": trained.history}
+                               "samples": len(fine_tuning), "batch_size": qat_batch_size,
+                               "learning_rate": qat_learning_rate, "freeze_batch_norm": qat_freeze_batch_norm,
+                               "history": trained.history}
                 source = Path(scratch) / "qat"
                 savedmodel.write_probabilities_model(trained.model, source)
             log.info("converting and checking the %s TFLite file", variant)
             path = out / "tflite" / f"{model_name}_{variant}.tflite"
-            path.write_bytes(tflite.convert(source, variant, representative, int8_io))
-            checker.add_tflite(variant, path)
+            converted = tflite.convert(source, variant, representative, int8_io)
+            if metadata:
+                converted = _with_metadata(converted, variant, model_name, version, shape, names, mean, std)
+            path.write_bytes(converted)
+            checker.add_tflite(variant, path, preprocessing.pixels(evaluation.x) if variant == "uint8" else None)
+        info["wall_time_s"] = round(time.perf_counter() - started, 1)
         result = report.build(checker.rows, info)
         report.write(result, out)
     return result
+
+
+def _with_metadata(converted: bytes, variant: str, model_name: str, version: int, shape: tuple[int, int, int],
+                   names: list[str], mean: np.ndarray, std: np.ndarray) -> bytes:
+    """``converted`` with TFLite metadata: integer (uint8) inputs take pixels as they are, float ones normalised."""
+    height, width, channels = shape
+    camera = variant == "uint8"
+    description = (f"{model_name}: image classifier, {len(names)} classes, {height}x{width} "
+                   f"{'RGB' if channels == 3 else 'grey'} input; LiteRT variant {variant}"
+                   + (" (uint8 pixels 0-255 in, normalisation inside)." if camera else "."))
+    info = metadata.ImageClassifierInfo(
+        name=model_name, description=description, version=str(version), height=height, width=width,
+        channels=channels, labels=names, mean=None if camera else mean.tolist(), std=None if camera else std.tolist())
+    return metadata.populate(converted, info)
+
+
+def _originals(dataset: str | None, evaluation: Data, preprocessing: Preprocessing) -> tuple[list[np.ndarray], str]:
+    """uint8 images for the ``image_bytes`` rows: the dataset's own test images, else the evaluation arrays' pixels."""
+    if dataset is not None:
+        return dataset_images(dataset, len(evaluation)), f"the {dataset} test images as stored (before resizing)"
+    pixels = np.clip(np.round(preprocessing.pixels(evaluation.x)), 0, 255).astype(np.uint8)
+    return list(pixels), "the evaluation arrays as 0-255 pixels (model-size images)"
 
 
 def _data(model: Any, variants: tuple[str, ...], dataset: str | None, eval_data: DataSource | None,
@@ -236,13 +276,14 @@ class _Checker:
              latency: dict[str, float]) -> report.Row:
         return report.measure(variant, path, size, probabilities, self.reference, self.evaluation.y, latency)
 
-    def add(self, variant: str, path: Path, probabilities: np.ndarray, latency: dict[str, float] | None = None) -> None:
+    def add(self, variant: str, path: Path, probabilities: np.ndarray, latency: dict[str, float] | None = None,
+            size: bool = True) -> None:
         """Add the row of the artifact at ``path`` (under ``root``) that gave ``probabilities``."""
-        self.rows.append(self._row(variant, str(path.relative_to(self.root)), _size(path), probabilities,
-                                   latency or {}))
+        self.rows.append(self._row(variant, str(path.relative_to(self.root)), _size(path) if size else None,
+                                   probabilities, latency or {}))
 
-    def add_tflite(self, variant: str, path: Path) -> None:
-        """Run the TFLite file in LiteRT on the evaluation data, time it and add its row."""
-        latency = {str(t): litert_check.latency_ms(path, self.evaluation.x[0], t, self.latency_runs)
-                   for t in self.threads}
-        self.add(variant, path, litert_check.predict(path, self.evaluation.x, max(self.threads)), latency)
+    def add_tflite(self, variant: str, path: Path, images: np.ndarray | None = None) -> None:
+        """Run the TFLite file in LiteRT on ``images`` (default: the evaluation data), time it and add its row."""
+        images = self.evaluation.x if images is None else images
+        latency = {str(t): litert_check.latency_ms(path, images[0], t, self.latency_runs) for t in self.threads}
+        self.add(variant, path, litert_check.predict(path, images, max(self.threads)), latency)

@@ -1,27 +1,40 @@
 """How the ``image_bytes`` signature turns an encoded image into the model's input.
 
-Export knows nothing about how a model was trained, so the preprocessing is
-an explicit parameter. For one encoded JPEG/PNG/GIF/BMP image:
+The decoding, channel conversion and size rule are
+:mod:`keras_resnet.preprocessing`'s, the ones training's evaluation uses. For
+one encoded JPEG/PNG/GIF/BMP image:
 
-1. decode to uint8 with the model's channels (colour images are converted to
-   grey and back as ``tf.io.decode_image`` does);
-2. bring it to the model's height x width: ``resize="pad"`` centre-pads with
-   zeros (or centre-crops) without scaling, the other methods are
-   ``tf.image.resize``'s (no antialiasing); nothing happens if the size
-   already matches;
+1. decode to uint8 with the model's channels (grey images become RGB by
+   repetition, colour ones grey);
+2. bring it to the model's height x width:
+
+   * ``resize="auto"`` (default): ``"fit"`` with the training run's
+     ``short_side`` when its ``config.json`` lies beside the ``.keras`` file
+     (see :func:`resolve`), else ``"fit"`` with the default ``short_side``;
+   * ``resize="fit"``: scale the shorter side to ``short_side``
+     (keeping the aspect ratio), then centre-crop or zero-pad; any image
+     size works and reaches the net at one scale. ``short_side`` defaults to
+     the ImageNet-style ``size / 0.875`` (256 for 224);
+   * ``resize="pad"``: centre-pad with zeros or centre-crop, never scale;
+   * ``bilinear``, ``nearest``, ``bicubic``, ``area``: stretch to the size
+     with ``tf.image.resize`` (aspect ratio not kept);
+
 3. ``x = (pixels * pixel_scale - pixel_mean) / pixel_std`` per channel, in float32.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from export.errors import ExportError
 
-RESIZE_METHODS = ("pad", "bilinear", "nearest", "bicubic", "area")
+RESIZE_METHODS = ("auto", "fit", "pad", "bilinear", "nearest", "bicubic", "area")
+RUN_CONFIG = "config.json"  # written by keras_resnet.training beside final.keras
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +46,8 @@ class Preprocessing:
     float32), as keras.applications and keras_resnet models expect.
     """
 
-    resize: str = "bilinear"
+    resize: str = "auto"
+    short_side: int | None = None
     pixel_scale: float = 1.0
     pixel_mean: tuple[float, ...] = (0.0,)
     pixel_std: tuple[float, ...] = (1.0,)
@@ -42,6 +56,9 @@ class Preprocessing:
         """Raise :class:`ExportError` unless this fits a model input with ``channels`` channels."""
         if self.resize not in RESIZE_METHODS:
             raise ExportError("resize", f"must be one of {RESIZE_METHODS}; received {self.resize!r}")
+        if self.short_side is not None and (self.resize != "fit" or self.short_side < 1):
+            raise ExportError("short_side", f"is a positive side for resize='fit'; received {self.short_side!r} "
+                              f"with resize={self.resize!r}")
         if channels not in (1, 3):
             raise ExportError("model", f"encoded images decode to 1 or 3 channels; the model takes {channels}")
         for name in ("pixel_mean", "pixel_std"):
@@ -52,13 +69,31 @@ class Preprocessing:
             if np.min(getattr(self, name)) <= 0:
                 raise ExportError(name, f"must be positive; received {getattr(self, name)}")
 
-    def decode(self, encoded: tf.Tensor, shape: tuple[int, int, int]) -> tf.Tensor:
+    def pixel_normalization(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, std)`` per channel with ``x = (pixels - mean) / std`` on 0-255 pixels (TFLite metadata's form)."""
+        scale = float(self.pixel_scale)
+        mean = np.broadcast_to(np.asarray(self.pixel_mean, np.float64) / scale, (channels,))
+        std = np.broadcast_to(np.asarray(self.pixel_std, np.float64) / scale, (channels,))
+        return mean.astype(np.float32), std.astype(np.float32)
+
+    def pixels(self, x: np.ndarray) -> np.ndarray:
+        """Model-ready images back to their 0-255 pixel values (float32; inverse of step 3)."""
+        mean, std = self.pixel_normalization(x.shape[-1])
+        return (x * std + mean).astype(np.float32)
+
+    def decode(self, encoded: Any, shape: tuple[int, int, int]) -> Any:
         """One encoded image (a scalar string tensor) -> float32 model input of ``shape`` (H, W, C)."""
+        import tensorflow as tf
+
+        from keras_resnet import preprocessing as shared
+
         height, width, channels = shape
-        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-        image.set_shape([None, None, channels])
-        if self.resize == "pad":
-            image = tf.image.resize_with_crop_or_pad(image, height, width)
+        image = shared.decode(encoded, channels)
+        if self.resize in ("auto", "fit"):
+            short_side = self.short_side or shared.crop_short_side(min(height, width))
+            image = shared.fit(image, (height, width), short_side)
+        elif self.resize == "pad":
+            image = tf.cast(tf.image.resize_with_crop_or_pad(image, height, width), tf.float32)
         else:
             image = tf.cond(
                 tf.reduce_all(tf.shape(image)[:2] == [height, width]),
@@ -68,3 +103,40 @@ class Preprocessing:
         image = tf.cast(image, tf.float32) * self.pixel_scale
         image = (image - tf.constant(self.pixel_mean, tf.float32)) / tf.constant(self.pixel_std, tf.float32)
         return tf.ensure_shape(image, shape)
+
+
+def resolve(preprocessing: Preprocessing, model_path: Path | None) -> Preprocessing:
+    """``preprocessing`` with ``resize="auto"`` made concrete for the model at ``model_path`` (if a file)."""
+    if preprocessing.resize != "auto":
+        return preprocessing
+    config = None if model_path is None else read_run_config(model_path)
+    if config is None:
+        return dataclasses.replace(preprocessing, resize="fit")
+    return from_run_config(config, preprocessing)
+
+
+def read_run_config(model_path: Path) -> dict[str, Any] | None:
+    """The training run's ``config.json`` beside a ``.keras`` file, or ``None``."""
+    path = model_path.parent / RUN_CONFIG
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) and "dataset" in config and "image_size" in config else None
+
+
+def from_run_config(config: dict[str, Any], base: Preprocessing) -> Preprocessing:
+    """``base`` with ``resize="fit"`` at the run's ``short_side``: training's rule on its dataset's image size.
+
+    keras_resnet models take raw pixels (normalisation is inside the model),
+    so the pixel scale, mean and std stay ``base``'s.
+    """
+    from keras_resnet import datasets
+    from keras_resnet.preprocessing import serving_short_side
+
+    try:
+        native = datasets.load(config["dataset"], config.get("data_dir")).info.image_shape
+    except (ValueError, datasets.DatasetUnavailableError) as exc:
+        raise ExportError("resize", f"the run config names dataset {config['dataset']!r}, which cannot be read "
+                          f"here ({exc}); pass --resize (and --short_side)") from exc
+    return dataclasses.replace(base, resize="fit", short_side=serving_short_side(native, int(config["image_size"])))

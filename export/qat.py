@@ -12,6 +12,23 @@
    nets, a Normalization layer, ...) get their output quantized. After a
    convolution, BatchNormalization is folded as tfmot always does.
 3. ``quantize_apply``, then a short fine-tuning on labelled training data.
+   With ``freeze_batch_norm`` (the default) every BatchNormalization keeps
+   its trained moving statistics and runs in inference mode while the rest
+   fine-tunes: the fine-tuned function is then the one the converter folds
+   into the integer convolutions. Batch statistics of small fine-tuning
+   batches would otherwise move the moving averages away from what the
+   network was trained with.
+
+Upstream workaround (:func:`calibrate_ranges`): tfmot's
+``MovingAverageQuantizer`` starts every activation range at [-6, 6] and
+moves it toward the observed range with a fixed EMA decay of 0.999
+(``tensorflow_model_optimization/python/core/quantization/keras/quantizers.py``,
+``MovingAverageQuantizer.build`` and ``__call__``, tfmot 0.8.1). A short
+fine-tuning (128 steps: 0.999^128 = 0.88) therefore keeps ranges near
+[-6, 6], clipping every larger activation, and the QAT file loses accuracy
+that post-training int8 keeps. Before fine-tuning, each range is set to the
+float network's activation range on calibration images, as post-training
+calibration does; the EMA then refines it.
 """
 
 from __future__ import annotations
@@ -25,9 +42,11 @@ import tensorflow_model_optimization as tfmot
 import tf_keras
 
 from export.data import Data
+from export.errors import ExportError
 from export.tf_keras_rebuild import rebuild
 
 REBUILD_TOLERANCE = 1e-5
+CALIBRATION_IMAGES = 512  # images whose float activations set the initial quantization ranges
 
 _quant = tfmot.quantization.keras
 
@@ -106,17 +125,79 @@ def rebuild_checked(model: keras.Model, images: np.ndarray) -> tuple[tf_keras.Mo
     return twin, diff
 
 
-def fine_tune(twin: tf_keras.Model, train: Data, epochs: int, batch_size: int, learning_rate: float,
-              seed: int) -> QatModel:
-    """Quantize the tf_keras ``twin`` (a copy; ``twin`` is left as is) and fine-tune it on labelled ``train``."""
-    annotated = _quant.quantize_annotate_model(twin)
+def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True) -> tf_keras.Model:
+    """The quantization-aware copy of the tf_keras ``twin`` (``twin`` is left as is), ranges not yet calibrated."""
+    norms = [layer for layer in twin.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]
+    trainable = [layer.trainable for layer in norms]
+    for layer in norms:
+        layer.trainable = layer.trainable and not freeze_batch_norm
+    try:
+        annotated = _quant.quantize_annotate_model(twin)
+    finally:
+        for layer, flag in zip(norms, trainable, strict=True):
+            layer.trainable = flag
     custom = {tf_keras.saving.get_registered_name(type(layer)): type(layer)
               for layer in twin.layers if _is_custom(layer)}
     scope = {**custom, "NoOpQuantizeConfig": NoOpQuantizeConfig, "OutputQuantizeConfig": OutputQuantizeConfig}
     with _quant.quantize_scope(scope):
-        quantized = _quant.quantize_apply(annotated, scheme=_Scheme())
+        return _quant.quantize_apply(annotated, scheme=_Scheme())
+
+
+def fine_tune(twin: tf_keras.Model, train: Data, epochs: int, batch_size: int, learning_rate: float,
+              seed: int, freeze_batch_norm: bool = True) -> QatModel:
+    """Quantize the tf_keras ``twin`` (a copy), calibrate its ranges and fine-tune it on labelled ``train``."""
+    quantized = quantize(twin, freeze_batch_norm)
+    calibrate_ranges(quantized, twin, train.x[:CALIBRATION_IMAGES])
     tf_keras.utils.set_random_seed(seed)
     quantized.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = quantized.fit(train.x, train.y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     return QatModel(quantized, {k: [float(v) for v in vs] for k, vs in history.history.items()})
+
+
+def _range_vars(wrapper: Any) -> tuple[list[dict], list[dict]]:
+    """A QuantizeWrapper's moving-average range variables: on its output, and on its activation's input."""
+    outputs, pre_activation = [], []
+    if getattr(wrapper, "_output_quantizers", None):
+        outputs.append(wrapper._output_quantizer_vars)
+    for activation in getattr(wrapper, "_quantize_activations", []):
+        if activation._should_post_quantize():
+            outputs.append(activation._post_activation_vars)
+        if activation._should_pre_quantize():
+            pre_activation.append(activation._pre_activation_vars)
+    return outputs, pre_activation
+
+
+def _assign(variables: dict, values: np.ndarray) -> None:
+    variables["min_var"].assign(min(float(values.min()), 0.0))
+    variables["max_var"].assign(max(float(values.max()), 0.0))
+
+
+def calibrate_ranges(quantized: tf_keras.Model, twin: tf_keras.Model, images: np.ndarray) -> int:
+    """Set the activation ranges of ``quantized`` from the float ``twin`` on ``images``; returns how many were set.
+
+    An output range covers the wrapped layer's float output; a range before
+    the activation (softmax logits of a Dense layer) covers ``x @ kernel + bias``.
+    """
+    wrappers = [layer for layer in quantized.layers if isinstance(layer, _quant.QuantizeWrapperV2)]
+    plan = [(wrapper, twin.get_layer(wrapper.layer.name), *_range_vars(wrapper)) for wrapper in wrappers]
+    plan = [item for item in plan if item[2] or item[3]]
+    tensors = [t for _, layer, _, pre in plan for t in ([layer.output] + ([layer.input] if pre else []))]
+    values = tf_keras.Model(twin.inputs, tensors).predict(images, verbose=0, batch_size=128)
+    values = iter(values if isinstance(values, list) else [values])
+    count = 0
+    for _, layer, outputs, pre_activation in plan:
+        output = next(values)
+        for variables in outputs:
+            _assign(variables, output)
+            count += 1
+        if pre_activation:
+            inputs = next(values)
+            if not isinstance(layer, tf_keras.layers.Dense):
+                raise ExportError("model", f"QAT: cannot calibrate the activation of {layer.name!r} "
+                                  f"({type(layer).__name__}); only Dense layers' are supported")
+            kernel, bias = (layer.get_weights() + [0.0])[:2]
+            for variables in pre_activation:
+                _assign(variables, inputs @ kernel + bias)
+                count += 1
+    return count

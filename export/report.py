@@ -2,10 +2,13 @@
 
 Written as ``report.json`` (everything, machine-readable), ``report.md`` (one
 table to read at a glance, then the targets) and ``report.png`` (top-1
-accuracy against file size per variant). Metrics per artifact, on the
-evaluation set: top-1 accuracy and its drop from Keras (percentage points),
-top-1 agreement with Keras, max abs difference of the probabilities, size,
-and for TFLite files the median batch-1 latency per thread count.
+change from the Keras model, in points, against file size per variant).
+Rows ``image_bytes png`` and ``image_bytes jpeg`` send the evaluation images,
+encoded, through the SavedModel's ``image_bytes`` signature (decoding and
+resizing included). Metrics per artifact, on the evaluation set: top-1
+accuracy and its drop from Keras (percentage points), top-1 agreement with
+Keras, max abs difference of the probabilities, size, and for TFLite files
+the median batch-1 latency per thread count.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 
 KERAS = "keras"
 SAVEDMODEL = "savedmodel"
+IMAGE_BYTES = "image_bytes"
+PLOT_MIN_SPAN = 1.0  # points: the accuracy axis spans at least +-1 point around the Keras model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +52,7 @@ TARGETS = (
     Target("fp16", "max_abs_diff", 1e-2),
     Target("dynamic", "accuracy_drop", 1.0),
     Target("int8", "accuracy_drop", 1.0),
+    Target("uint8", "accuracy_drop", 1.0),
     Target("qat", "accuracy_drop", 0.5),
     Target("int8", "size_ratio", 0.3),
 )
@@ -146,33 +152,50 @@ def _markdown(report: dict[str, Any]) -> str:
     qat = report.get("qat")
     qat_note = "" if not qat else (
         f"\nQAT: the tf_keras rebuild matched the Keras 3 model to {qat['rebuild_max_abs_diff']:.2e} "
-        f"(max abs diff) before fine-tuning; fine-tuned {qat['epochs']} epoch(s) on {qat['samples']} images.\n")
+        f"(max abs diff) before fine-tuning; fine-tuned {qat['epochs']} epoch(s) on {qat['samples']} images "
+        f"(batch {qat.get('batch_size', '?')}, Adam lr {qat.get('learning_rate', '?')}, batch norm "
+        f"{'frozen' if qat.get('freeze_batch_norm') else 'trained'}).\n")
+    source = report.get("image_bytes_source")
+    bytes_note = "" if not source else (
+        f" The `image_bytes` rows send {source} as PNG and JPEG through the SavedModel's `image_bytes` "
+        f"signature (resize `{report['preprocessing']['resize']}`, short side "
+        f"{report['preprocessing'].get('short_side')}).")
+    wall = f" Export wall time: {report['wall_time_s']:.0f} s." if "wall_time_s" in report else ""
     return (
         f"# Export retention report: {report['model_name']}\n\n"
         f"Every artifact against the Keras model on {report['eval_samples']} evaluation images "
         f"(Keras top-1: {100 * report['keras_accuracy']:.2f} %). Drop = Keras top-1 minus the artifact's, in "
         f"percentage points; agree = same top-1 class as Keras; max abs diff over all class probabilities; "
-        f"latency = median of {report['latency_runs']} batch-1 LiteRT invocations.\n\n"
+        f"latency = median of {report['latency_runs']} batch-1 LiteRT invocations.{bytes_note}{wall}\n\n"
         f"{table(report)}\n\n## Targets\n\n{summary}\n\n{targets_table(report)}\n{qat_note}\n"
         f"![accuracy vs size](report.png)\n"
     )
 
 
+def accuracy_limits(changes: list[float]) -> tuple[float, float]:
+    """y-axis limits (points) showing every change with a margin, and at least +-:data:`PLOT_MIN_SPAN`."""
+    low, high = min([0.0, *changes]), max([0.0, *changes])
+    margin = 0.15 * (high - low) + 0.1
+    return min(low - margin, -PLOT_MIN_SPAN), max(high + margin, PLOT_MIN_SPAN)
+
+
 def _plot(report: dict[str, Any], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     markers = "osD^v<>ph*"
-    for index, row in enumerate(r for r in report["rows"] if r["size_bytes"] is not None):
-        size, accuracy = row["size_bytes"] / 1024, 100 * row["accuracy"]
-        axes.scatter(size, accuracy, marker=markers[index % len(markers)], s=60,
-                     label=f"{row['variant']}: {size:,.0f} KB, {accuracy:.2f} %")
-    axes.axhline(100 * report["keras_accuracy"], linestyle="--", color="grey",
+    rows = [r for r in report["rows"] if r["size_bytes"] is not None]
+    for index, row in enumerate(rows):
+        size, change = row["size_bytes"] / 1024, 0.0 - row["accuracy_drop"]
+        axes.scatter(size, change, marker=markers[index % len(markers)], s=60,
+                     label=f"{row['variant']}: {size:,.0f} KB, {100 * row['accuracy']:.2f} % ({change:+.2f})")
+    axes.axhline(0.0, linestyle="--", color="grey",
                  label=f"Keras model: {100 * report['keras_accuracy']:.2f} %")
+    axes.set_ylim(*accuracy_limits([-r["accuracy_drop"] for r in rows]))
     axes.set_xscale("log")
     axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("file size (KB, log scale)")
-    axes.set_ylabel("top-1 accuracy (%)")
+    axes.set_ylabel("top-1 change from Keras (points)")
     axes.set_title(f"{report['model_name']}: accuracy vs size ({report['eval_samples']} eval images)")
     axes.legend(fontsize="small")
     figure.tight_layout()

@@ -30,6 +30,8 @@ IMAGE_BYTES = "image_bytes"
 PROBABILITIES = "probabilities"
 SERVING_DEFAULT = "serving_default"
 BATCH = 256
+ENCODINGS = ("png", "jpeg")  # what the report sends through image_bytes
+JPEG_QUALITY = 95
 
 
 def images_spec(model: Any) -> tf.TensorSpec:
@@ -51,6 +53,24 @@ def write_probabilities_model(model: Any, path: Path) -> None:
     @tf.function(input_signature=[images_spec(model)])
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
         return {PROBABILITIES: model(images, training=False)}
+
+    _archive(model, {SERVING_DEFAULT: serve}, path)
+
+
+def write_pixels_model(model: Any, path: Path, mean: np.ndarray, std: np.ndarray) -> None:
+    """``serving_default``: ``images`` as 0-255 pixels -> ``probabilities`` of ``model((images - mean) / std)``.
+
+    The source of the camera-ready ``uint8`` TFLite file. A fake-quant node
+    with the range [0, 255] in front fixes the input's quantization at scale
+    1, zero point 0 (uint8 pixel values unchanged), whatever range the
+    calibration images happen to cover; it is the identity on whole pixel values.
+    """
+    mean, std = tf.constant(mean, tf.float32), tf.constant(std, tf.float32)
+
+    @tf.function(input_signature=[images_spec(model)])
+    def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        pixels = tf.quantization.fake_quant_with_min_max_args(images, min=0.0, max=255.0, num_bits=8)
+        return {PROBABILITIES: model((pixels - mean) / std, training=False)}
 
     _archive(model, {SERVING_DEFAULT: serve}, path)
 
@@ -90,4 +110,20 @@ def predict(path: Path, images: np.ndarray) -> np.ndarray:
     return np.concatenate([
         signature(**{IMAGES: tf.constant(images[i:i + BATCH])})[PROBABILITIES].numpy()
         for i in range(0, len(images), BATCH)
+    ])
+
+
+def encode(images: list[np.ndarray], image_format: str) -> list[bytes]:
+    """uint8 ``(H, W, C)`` images (any sizes) as PNG or JPEG (quality :data:`JPEG_QUALITY`) bytes."""
+    if image_format == "png":
+        return [tf.io.encode_png(image).numpy() for image in images]
+    return [tf.io.encode_jpeg(image, quality=JPEG_QUALITY).numpy() for image in images]
+
+
+def predict_encoded(path: Path, encoded: list[bytes]) -> np.ndarray:
+    """``probabilities`` of a SavedModel's ``image_bytes`` signature for encoded images, in batches."""
+    signature = tf.saved_model.load(str(path)).signatures[IMAGE_BYTES]
+    return np.concatenate([
+        signature(**{IMAGE_BYTES: tf.constant(encoded[i:i + BATCH])})[PROBABILITIES].numpy()
+        for i in range(0, len(encoded), BATCH)
     ])

@@ -5,11 +5,18 @@ Everything is written to a hidden temporary folder beside the destination
 destination is refused unless ``overwrite``; it is then swapped out in two
 renames and deleted. On any failure the temporary folder (and any parent
 folders created for it) is removed, so nothing is ever half-written.
+
+A process killed outright (``kill -9``, power loss) cannot clean up: its
+temporary folders carry its process id in their names
+(``.<name>.partial-<pid>-*``, ``.<name>.old-<pid>-*``), and the next export to
+the same destination removes those whose process no longer runs on this machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,11 +26,46 @@ from export.errors import ExportError
 
 
 def check_destination(output_dir: Path, overwrite: bool) -> None:
-    """Refuse an existing ``output_dir`` unless ``overwrite``, and anything that is not a folder."""
+    """Refuse an existing ``output_dir`` unless ``overwrite``, anything that is not a folder, and a place
+    where no folder can be created (probed with a temporary folder, removed at once)."""
     if output_dir.exists() and not overwrite:
         raise ExportError("output_dir", f"{output_dir} already exists; pass overwrite=True (--overwrite) to replace it")
     if output_dir.exists() and not output_dir.is_dir():
         raise ExportError("output_dir", f"{output_dir} exists and is not a folder")
+    existing = output_dir.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ExportError("output_dir", f"cannot create {output_dir}: {existing} is not a folder")
+    try:
+        Path(tempfile.mkdtemp(prefix=".export-probe-", dir=existing)).rmdir()
+    except OSError as exc:
+        raise ExportError("output_dir", f"cannot create {output_dir}: {existing} is not writable "
+                          f"({exc.strerror or exc})") from exc
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(output_dir: Path) -> list[Path]:
+    """Remove the temporary folders of earlier exports to ``output_dir`` whose process is gone; return them."""
+    pattern = re.compile(rf"^\.{re.escape(output_dir.name)}\.(partial|old)-(\d+)-")
+    removed = []
+    if not output_dir.parent.is_dir():
+        return removed
+    for folder in output_dir.parent.iterdir():
+        match = pattern.match(folder.name)
+        if match and folder.is_dir() and not _running(int(match.group(2))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _remove_empty(folders: list[Path]) -> None:
@@ -48,7 +90,8 @@ def staged(output_dir: str | Path, overwrite: bool) -> Iterator[Path]:
     created = _missing_ancestors(output_dir.parent)
     try:
         output_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
+        remove_stale(output_dir)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-{os.getpid()}-", dir=output_dir.parent))
     except OSError as exc:
         _remove_empty(created)
         raise ExportError("output_dir", f"cannot write to {output_dir.parent}: {exc}") from exc
@@ -56,13 +99,9 @@ def staged(output_dir: str | Path, overwrite: bool) -> Iterator[Path]:
         staging.chmod(0o755)  # mkdtemp's 0o700 would hide the export from other users (e.g. a server)
         yield staging
         check_destination(output_dir, overwrite)  # the destination may have appeared meanwhile
-        if output_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
-            output_dir.rename(old / output_dir.name)
-            staging.rename(output_dir)
-            shutil.rmtree(old)
-        else:
-            staging.rename(output_dir)
+        from keras_resnet.io import replace_dir  # here: the CLI checks its flags before keras_resnet imports TF
+
+        replace_dir(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_empty(created)

@@ -7,6 +7,10 @@ Variants (``--quantizations``):
 * ``fp16``: float16 weights;
 * ``int8``: full-integer post-training quantization calibrated on a
   representative dataset (int8 kernels only);
+* ``uint8``: ``int8``, camera-ready: its input is uint8 RGB pixels 0-255
+  (scale 1, zero point 0) as phone camera pipelines deliver them, and the
+  model's pixel normalisation runs inside, quantized (the source is
+  :func:`export.savedmodel.write_pixels_model`); output float32;
 * ``qat``: a quantization-aware-trained model (fake-quant ranges learned in
   training, see :mod:`export.qat`) converted to integer kernels.
 
@@ -28,17 +32,15 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from export.choices import INT8_IO_VARIANTS, VARIANTS
 from export.savedmodel import IMAGES, SERVING_DEFAULT
-
-VARIANTS = ("fp32", "dynamic", "fp16", "int8", "qat")
-INT8_IO_VARIANTS = ("int8", "qat")
 
 
 def convert(source: Path, variant: str, representative: np.ndarray | None = None, int8_io: bool = False) -> bytes:
     """Convert the SavedModel at ``source`` (one ``serving_default`` signature) to a ``variant`` flatbuffer.
 
-    ``representative`` (model-ready images, one calibration step each) is
-    required for ``int8``.
+    ``representative`` (the source's input images, one calibration step each)
+    is required for ``int8`` and ``uint8``.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown TFLite variant {variant!r}; expected one of {VARIANTS}")
@@ -48,13 +50,15 @@ def convert(source: Path, variant: str, representative: np.ndarray | None = None
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if variant == "fp16":
         converter.target_spec.supported_types = [tf.float16]
-    if variant == "int8":
+    if variant in ("int8", "uint8"):
         def samples() -> Iterator[dict[str, np.ndarray]]:
             for image in representative:
                 yield {IMAGES: image[np.newaxis]}
 
         converter.representative_dataset = samples
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if variant == "uint8":
+        converter.inference_input_type = tf.uint8
     if int8_io and variant in INT8_IO_VARIANTS:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8

@@ -76,8 +76,8 @@ def convert(checkpoint: str, model: str, variant: str, output: str, include_top:
     Raises:
         ValueError: The checkpoint is unreadable or does not fit the net.
     """
+    from keras_resnet.io import atomic_path
     from keras_resnet.models import get_model
-    from keras_resnet.training import atomic_path
 
     state = checkpoints.read(checkpoint)
     net = get_model(model, variant=variant, include_top=include_top, classes=checkpoints.classes(state) or 1000)

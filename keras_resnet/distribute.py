@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 
@@ -28,6 +30,8 @@ def split_cpu(num_devices: int) -> None:
     """
     if not isinstance(num_devices, int) or num_devices < 1:
         raise ValueError(f"`logical_cpus` must be a positive integer; received logical_cpus={num_devices!r}")
+    import tensorflow as tf  # here, not at import: STRATEGIES is read by command lines before TensorFlow loads
+
     cpu = tf.config.list_physical_devices("CPU")[0]
     current = tf.config.get_logical_device_configuration(cpu)
     if len(current or [None]) == num_devices:  # unconfigured: one logical CPU
@@ -71,6 +75,8 @@ def create_strategy(name: str = "default", tpu: str = "") -> tf.distribute.Strat
     """
     if name not in STRATEGIES:
         raise ValueError(f"`strategy` must be one of {STRATEGIES}; received strategy={name!r}")
+    import tensorflow as tf
+
     if name == "default":
         return tf.distribute.get_strategy()
     if name in ("one_device", "mirrored"):
@@ -90,6 +96,8 @@ def create_strategy(name: str = "default", tpu: str = "") -> tf.distribute.Strat
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     """True for a ``MultiWorkerMirroredStrategy`` spanning more than one worker."""
+    import tensorflow as tf
+
     return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
             and strategy.extended._in_multi_worker_mode())
 

@@ -3,7 +3,9 @@
 Reports top-1 and top-5 accuracy (the paper's ImageNet metrics, Table 3/4)
 and the cross-entropy loss, optionally per-class accuracy and a confusion
 matrix PNG. The model is a ``.keras`` file trained here (it takes raw RGB
-pixels; its input size decides the evaluation resize/crop).
+pixels; its input size decides the evaluation resize/crop); the net's spec
+is read back from the run's ``config.json`` beside it, when there is one.
+Flags are checked before TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 from absl import app, flags
 
 from keras_resnet import datasets
-from keras_resnet.training import atomic_path, write_json
+from keras_resnet.flagtypes import define_list
+from keras_resnet.io import atomic_path, write_json
+from keras_resnet.training.config import read_run_config
+
+if TYPE_CHECKING:
+    import keras
 
 EPSILON = 1e-7  # Keras' clip for cross-entropy
 
@@ -94,11 +100,14 @@ def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = 
 
     ``classes`` selects and renumbers labels as in training (a model trained
     with ``classes=(5, ..., 9)`` needs the same here). ``confusion_matrix``:
-    write a PNG there. Returns :func:`metrics` plus ``class_names``.
+    write a PNG there. Returns :func:`metrics` plus ``class_names`` and, for
+    a model trained here, ``spec`` (the net, from the run's ``config.json``).
     """
     _check_model_path(model)
     if confusion_matrix is not None and not str(confusion_matrix).endswith(".png"):
         raise ValueError(f"`confusion_matrix` must be a .png path; received confusion_matrix={confusion_matrix!r}")
+    import keras
+
     net = keras.models.load_model(model, compile=False)
     source = datasets.load(dataset, data_dir)
     names = [source.info.class_names[c] for c in classes] if classes else list(source.info.class_names)
@@ -109,6 +118,9 @@ def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = 
                                 image_size=net.input_shape[1], classes=classes, limit=limit)
     result = metrics(*predict(net, data))
     result["class_names"] = names
+    run = read_run_config(model)
+    if run and "spec" in run:
+        result["spec"] = run["spec"]
     if confusion_matrix:
         save_confusion_png(np.asarray(result["confusion_matrix"]), names, confusion_matrix)
     return result
@@ -116,7 +128,8 @@ def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = 
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     """Define the evaluation flags in ``fv``."""
-    flags.DEFINE_string("model", None, "Path of a .keras model trained with keras_resnet.train.", flag_values=fv)
+    flags.DEFINE_string("model", None, "Path of a .keras model trained with python -m keras_resnet.training.",
+                        flag_values=fv)
     flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist, a tensorflow-datasets name or a folder of "
                         "class sub-folders.", flag_values=fv)
     flags.DEFINE_string("data_dir", None, "Folder of the Fashion-MNIST IDX files or tensorflow-datasets' data_dir.",
@@ -124,20 +137,11 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_enum("split", "test", list(datasets.SPLITS), "Split to evaluate.", flag_values=fv)
     flags.DEFINE_integer("batch_size", 256, "Batch size.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("limit", None, "Evaluate the first N images only.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_list("classes", None, "Labels the model was trained on (e.g. 5,6,7,8,9).", flag_values=fv)
+    define_list("classes", None, int, "Labels the model was trained on (e.g. 5,6,7,8,9).", flag_values=fv)
     flags.DEFINE_bool("per_class", False, "Print per-class accuracy.", flag_values=fv)
     flags.DEFINE_string("confusion_matrix", None, "Write the confusion matrix as a PNG here.", flag_values=fv)
     flags.DEFINE_string("output", None, "Write all results as JSON here.", flag_values=fv)
     flags.mark_flag_as_required("model", flag_values=fv)
-
-
-def _classes(fv: flags.FlagValues) -> tuple[int, ...] | None:
-    if fv.classes is None:
-        return None
-    try:
-        return tuple(int(c) for c in fv.classes)
-    except ValueError as err:
-        raise ValueError(f"--classes must be a comma-separated list of integers; received {fv.classes!r}") from err
 
 
 def report(result: dict[str, Any], per_class: bool) -> str:
@@ -156,7 +160,8 @@ def main(argv: Sequence[str]) -> int:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     fv = flags.FLAGS
     try:
-        result = evaluate(fv.model, fv.dataset, fv.data_dir, fv.split, fv.batch_size, fv.limit, _classes(fv),
+        result = evaluate(fv.model, fv.dataset, fv.data_dir, fv.split, fv.batch_size, fv.limit,
+                          None if fv.classes is None else tuple(fv.classes),
                           fv.confusion_matrix)
     except (ValueError, FileNotFoundError, datasets.DatasetUnavailableError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -15,7 +15,7 @@ import numpy as np
 
 NUM_CLASSES = 1000
 
-_MEAN_BGR = (103.939, 116.779, 123.68)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # keras.applications' "caffe" mode: ImageNet mean, BGR
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
 _MODES = ("caffe", "tf", "torch")
@@ -72,7 +72,7 @@ def preprocess_input(x: Any, mode: str = "caffe") -> Any:
     if mode == "torch":
         return (x / 255.0 - np.array(_TORCH_MEAN, dtype)) / np.array(_TORCH_STD, dtype)
     bgr = x[..., ::-1] if isinstance(x, np.ndarray) else keras.ops.flip(x, axis=-1)
-    return bgr - np.array(_MEAN_BGR, dtype)
+    return bgr - np.array(CAFFE_MEAN_BGR, dtype)
 
 
 def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:

@@ -11,14 +11,13 @@ ImageNet builders also take ``variant="v1" | "v1.5" | "d"``.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from typing import Any
 
 import keras
 
 from keras_resnet.builder import build_resnet
-from keras_resnet.specs import SPECS, BlockKind, ResNetSpec, cifar_spec, variant_name
+from keras_resnet.specs import SPECS, BlockKind, ResNetSpec, cifar_spec, resolve_spec, variant_name
 
 SOURCES = {
     "imagenet": "He et al. 2016 (CVPR), Table 1",
@@ -200,29 +199,17 @@ def CifarResNet(
                         classes, classifier_activation, name, **kwargs)
 
 
-_GENERIC = re.compile(r"^(preact_)?resnet(\d+)$")
-
-
 def get_model(name: str, **kwargs: Any) -> keras.Model:
-    """Build a network by name: any key of :data:`BUILDERS` (variants included,
-    e.g. ``"resnet50_v1.5"``, ``"resnet50d"``), or ``resnet<6n+2>`` /
-    ``preact_resnet<6n+2 or 9n+2>`` for other CIFAR depths.
+    """Build a network by name, as :func:`keras_resnet.specs.resolve_spec` resolves it: any key of
+    :data:`BUILDERS` (variants included, e.g. ``"resnet50_v1.5"``, ``"resnet50d"``), or
+    ``resnet<6n+2>`` / ``preact_resnet<6n+2 or 9n+2>`` for other CIFAR depths.
 
     Keyword arguments go to the builder (``plain=True`` for the plain twin,
     ``shortcut=``, ``variant=`` for ImageNet nets, ``width_multiplier=`` for
     CIFAR nets, ...).
     """
-    spec = SPECS.get(name)
-    if spec is not None and (spec.stem == "imagenet" or "width_multiplier" not in kwargs):
-        return BUILDERS[name](**kwargs)
-    match = _GENERIC.match(name or "")
-    if spec is not None or match:
-        depth = int(match.group(2))
-        preact = bool(match.group(1))
-        block = spec.block if spec else ("bottleneck" if preact and depth > 110 and (depth - 2) % 9 == 0 else "basic")
-        kwargs.setdefault("classes", 10)
-        return CifarResNet(depth, block, preact, **kwargs)
-    raise ValueError(
-        f"`name` must be one of {sorted(BUILDERS)} or resnet<6n+2> / preact_resnet<depth> "
-        f"for a CIFAR depth; received name={name!r}"
-    )
+    spec = resolve_spec(name, kwargs.pop("width_multiplier", 1.0), kwargs.pop("variant", None), argument="name")
+    if SPECS.get(spec.name) == spec:
+        return BUILDERS[spec.name](**kwargs)
+    kwargs.setdefault("classes", 10)
+    return build_resnet(spec, **kwargs)

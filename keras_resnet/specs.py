@@ -16,6 +16,7 @@ separate entries.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Literal
 
 BlockKind = Literal["basic", "bottleneck"]
@@ -205,3 +206,39 @@ def _table() -> dict[str, ResNetSpec]:
 
 #: Every named network of the family, by its lower-case name.
 SPECS: dict[str, ResNetSpec] = _table()
+
+
+def resolve_spec(name: str, width_multiplier: float = 1.0, variant: str | None = None,
+                 argument: str = "model") -> ResNetSpec:
+    """The spec of the net called ``name``: a row of :data:`SPECS` or, for
+    other CIFAR depths, ``resnet<6n+2>`` / ``preact_resnet<depth>`` through
+    :func:`cifar_spec` (bottlenecks for pre-activation depths over 110 of the
+    form ``9n+2``, as the ECCV paper's 164 and 1001). ``width_multiplier``
+    scales a CIFAR net's widths; ``variant`` (one of :data:`VARIANTS`) picks
+    an ImageNet net's variant row (:func:`variant_name`).
+
+    The one answer to "which net is this": its family (``stem``), depth and
+    input size (``default_size``) for training, evaluation, experiments and
+    :func:`keras_resnet.get_model`; errors name ``argument``.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`{argument}` must be a model name such as 'resnet20'; received {argument}={name!r}")
+    if variant is not None:
+        row = variant_name(name, variant)
+        if row not in SPECS:
+            raise ValueError(f"`variant` applies to the ImageNet nets of the table; received variant={variant!r} "
+                             f"for {name!r}")
+        name = row
+    spec = SPECS.get(name)
+    match = re.match(r"^(preact_)?resnet(\d+)$", name)
+    if spec is None and match is None:
+        raise ValueError(f"`{argument}` must be one of {sorted(SPECS)} or resnet<6n+2> / preact_resnet<depth> for "
+                         f"a CIFAR depth; received {argument}={name!r}")
+    if spec is not None and spec.stem == "imagenet" and width_multiplier != 1.0:
+        raise ValueError(f"`width_multiplier` scales CIFAR nets only; received width_multiplier={width_multiplier!r} "
+                         f"for {name!r}")
+    if spec is not None and width_multiplier == 1.0:
+        return spec
+    depth, preact = int(match.group(2)), bool(match.group(1))
+    block = spec.block if spec else ("bottleneck" if preact and depth > 110 and (depth - 2) % 9 == 0 else "basic")
+    return cifar_spec(depth, block, preact, width_multiplier)

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from keras_resnet import datasets
+from keras_resnet.imagenet import CAFFE_MEAN_BGR
 from keras_resnet.models import get_model
 from keras_resnet.specs import SPECS
 
@@ -37,7 +38,7 @@ _STAGE = re.compile(r"^conv(\d+)_")
 
 # keras.applications' preprocessing of its ImageNet weights, as (mean, std) on RGB [0, 255]:
 # ResNet ("caffe": BGR minus the mean; the BGR order is folded into conv1) and ResNetV2 ("tf": [-1, 1]).
-_CAFFE_RGB_MEAN = (123.68, 116.779, 103.939)
+_CAFFE_RGB_MEAN = CAFFE_MEAN_BGR[::-1]
 _TF_MODE = (127.5, 127.5)
 
 

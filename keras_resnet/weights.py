@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keras_resnet import checkpoints
+from keras_resnet.io import atomic_path
 
 if TYPE_CHECKING:
     import keras
@@ -77,28 +77,23 @@ def fetch(fname: str, origin: str, file_hash: str, timeout: float = TIMEOUT_SECO
                 "`weights='/path/to/file.h5'`."
             )
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{fname}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(origin, timeout=timeout) as src:
-            for chunk in iter(lambda: src.read(1 << 20), b""):
-                out.write(chunk)
-        got = md5(tmp)
-        if got != file_hash:
-            raise ValueError(
-                f"Downloaded weights from {origin} have MD5 {got}, expected {file_hash}: "
-                "refusing the file."
-            )
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(origin, timeout=timeout) as src:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    out.write(chunk)
+            got = md5(tmp)
+            if got != file_hash:
+                raise ValueError(
+                    f"Downloaded weights from {origin} have MD5 {got}, expected {file_hash}: "
+                    "refusing the file."
+                )
     except (urllib.error.URLError, OSError) as err:
         raise ConnectionError(
             f"Could not download {origin} ({err}). Offline? Download that file on a "
             f"machine with internet access and either pass `weights='/path/to/{fname}'` "
             f"or put it at {target}."
         ) from err
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return target
 
 

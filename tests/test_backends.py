@@ -87,3 +87,27 @@ def test_fit_a_few_steps_of_a_cifar_net():
     moved = {w.path: not np.array_equal(_numpy(w), b) for w, b in zip(model.weights, before, strict=True)}
     assert moved["conv1_conv/kernel"] and moved["predictions/kernel"]
     assert moved["conv1_bn/moving_mean"] and moved["conv1_bn/moving_variance"]
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="the message is for the JAX and PyTorch legs of the matrix")
+def test_tensorflow_only_parts_say_so_on_other_backends():
+    with pytest.raises(RuntimeError, match=rf"keras_resnet.training runs on the TensorFlow backend only.*{BACKEND}"):
+        from keras_resnet.training import fit  # noqa: F401
+    import export
+
+    with pytest.raises(RuntimeError, match="export runs on the TensorFlow backend only"):
+        export.export_model  # noqa: B018
+
+
+def test_missing_tensorflow_is_named(monkeypatch):
+    import sys
+
+    from keras_resnet.tensorflow_only import require_tensorflow
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # as when it is not installed
+    if BACKEND == "tensorflow":
+        with pytest.raises(ImportError, match=r"export needs TensorFlow: pip install tensorflow==2\.21\.0"):
+            require_tensorflow("export")
+    else:
+        with pytest.raises(RuntimeError, match="TensorFlow backend only"):
+            require_tensorflow("export")

@@ -145,7 +145,7 @@ def test_plain_keras_fit_fails_under_multi_worker_without_the_fix() -> None:
 
 
 def test_two_localhost_workers_train_with_backups_and_end_identical(tmp_path: Path) -> None:
-    results = _run_workers(["-m", "keras_resnet.train", "--strategy=multi_worker", "--model=resnet8",
+    results = _run_workers(["-m", "keras_resnet.training", "--strategy=multi_worker", "--model=resnet8",
                             "--width_multiplier=0.25", "--epochs=2", "--train_examples=512", "--eval_examples=128",
                             "--global_batch_size=64", "--backup_freq=3", f"--model_dir={tmp_path}"])
     for result in results:

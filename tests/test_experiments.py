@@ -3,6 +3,7 @@ Fashion-MNIST (tiny subset, one epoch, width x0.25), through the command-line
 flags, plus the pieces the figures and claims rest on."""
 
 import csv
+import dataclasses
 import json
 import operator
 import re
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 from absl import app, flags
 
-from keras_resnet.experiments import degradation, plots, report, runs, studies
+from keras_resnet.experiments import cli, plots, recipe, report, runs
+from keras_resnet.experiments.claims import Claim, compare, trains_claim
 
 TINY = ["--width_multiplier=0.25", "--train_examples=256", "--eval_examples=128", "--epochs=1",
         "--batch_size=64", "--depths=8,14"]
@@ -26,12 +28,12 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("runs")
 
 
-def run_cli(argv: list[str], work_dir: Path) -> list[studies.Claim]:
+def run_cli(argv: list[str], work_dir: Path) -> list[Claim]:
     fv = flags.FlagValues()
-    degradation.define_flags(fv)
-    fv(["degradation", *TINY, f"--work_dir={work_dir}", *argv])
+    cli.define_flags(fv)
+    fv(["experiments", *TINY, f"--work_dir={work_dir}", *argv])
     keras.backend.clear_session()
-    return degradation.run_study(fv, command="test")
+    return cli.run_study(fv, command="test")
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -51,7 +53,7 @@ def claim_lines(summary: str) -> list[str]:
 
 def check_results(path: Path, nets: set[str], seeds: set[str]) -> None:
     rows = read_csv(path)
-    assert tuple(rows[0]) == studies.EPOCH_COLUMNS
+    assert tuple(rows[0]) == report.EPOCH_COLUMNS
     assert {r["net"] for r in rows} == nets
     assert {r["seed"] for r in rows} == seeds
     for row in rows:
@@ -146,17 +148,25 @@ def test_bad_flags_fail_clearly(tmp_path: Path, work_dir: Path) -> None:
 
 def test_recipe_flags() -> None:
     fv = flags.FlagValues()
-    degradation.define_flags(fv)
-    fv(["degradation", "--dataset=cifar10", "--data_dir=/d", "--train_examples=0", "--eval_examples=100",
+    cli.define_flags(fv)
+    fv(["experiments", "--dataset=cifar10", "--data_dir=/d", "--train_examples=0", "--eval_examples=100",
         "--epochs=12", "--batch_size=32", "--learning_rate=0.05", "--lr_schedule=step", "--lr_decay_epochs=6,9",
         "--warmup_steps=40", "--width_multiplier=2", "--jit_compile"])
-    recipe = degradation.recipe_from_flags(fv)
-    assert recipe == runs.Recipe("cifar10", "/d", None, 100, 12, 32, 0.05, "step", (6.0, 9.0), 40, 2.0, True)
-    config = recipe.train_config(runs.Net("resnet56", plain=True, shortcut="B"), 3, "/m")
+    flagged = cli.recipe_from_flags(fv)
+    assert flagged == dataclasses.replace(
+        recipe.RECIPE, dataset="cifar10", data_dir="/d", train_examples=None, eval_examples=100, epochs=12,
+        global_batch_size=32, learning_rate=0.05, lr_schedule="step", lr_decay_epochs=(6.0, 9.0), warmup_steps=40,
+        width_multiplier=2.0, jit_compile=True)
+    config = recipe.train_config(flagged, runs.Net("resnet56", plain=True, shortcut="B"), 3, "/m")
     assert (config.model, config.plain, config.shortcut, config.seed, config.lr_decay_epochs) == (
         "resnet56", True, "B", 3, (6.0, 9.0))
-    constant = runs.Recipe(epochs=4).train_config(runs.Net("resnet20"), 0, "/m")
-    assert constant.lr_schedule == "step" and constant.lr_decay_epochs == (4,)  # decays after the last step
+    assert (config.image_size, config.model_dir, config.global_batch_size) == (32, "/m", 32)
+    constant = recipe.train_config(dataclasses.replace(recipe.RECIPE, epochs=4), runs.Net("resnet20"), 0, "/m")
+    assert constant.lr_schedule == "constant" and constant.lr_decay_epochs is None  # a real constant schedule
+    with pytest.raises(flags.IllegalFlagValueError, match="--seeds must be a comma-separated list of ints"):
+        fv(["experiments", "--seeds=0,x"])
+    with pytest.raises(flags.IllegalFlagValueError, match="--deep_models must be a comma-separated list of model"):
+        fv(["experiments", "--deep_models=resnet1202,vgg16"])
 
 
 def test_iteration_log_recovers_each_batch(tmp_path: Path) -> None:
@@ -177,21 +187,20 @@ def test_iteration_log_recovers_each_batch(tmp_path: Path) -> None:
 
 
 def test_changed_settings_invalidate_a_run(tmp_path: Path) -> None:
-    recipe = runs.Recipe()
-    config = recipe.train_config(runs.Net("resnet20"), 0, str(tmp_path / "run"))
+    config = recipe.train_config(recipe.RECIPE, runs.Net("resnet20"), 0, str(tmp_path / "run"))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     report.write_csv(run_dir / "x.csv", ["a"], [])
     (run_dir / runs.RECORD).write_text("{}")
     (run_dir / "config.json").write_text(json.dumps({**config.to_dict(), "extra": 1}))
     assert runs._finished(run_dir, config)
-    other = recipe.train_config(runs.Net("resnet20"), 1, str(run_dir))
+    other = recipe.train_config(recipe.RECIPE, runs.Net("resnet20"), 1, str(run_dir))
     assert not runs._finished(run_dir, other) and not run_dir.exists()
 
 
 def test_an_older_iteration_log_invalidates_a_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    config = runs.Recipe().train_config(runs.Net("resnet20"), 0, str(run_dir))
+    config = recipe.train_config(recipe.RECIPE, runs.Net("resnet20"), 0, str(run_dir))
     run_dir.mkdir()
     (run_dir / runs.RECORD).write_text("{}")
     (run_dir / "config.json").write_text(json.dumps(config.to_dict()))
@@ -201,32 +210,22 @@ def test_an_older_iteration_log_invalidates_a_run(tmp_path: Path) -> None:
     assert not runs._finished(run_dir, config) and not run_dir.exists()
 
 
-def test_atomic_dir_keeps_old_outputs_on_failure(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    with report.atomic_dir(out) as tmp:
-        (tmp / "a.txt").write_text("old")
-    with pytest.raises(RuntimeError), report.atomic_dir(out) as tmp:
-        (tmp / "a.txt").write_text("new")
-        raise RuntimeError
-    assert (out / "a.txt").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out"]
-
-
 def test_claims_and_tables() -> None:
-    claim = studies.compare("x > y", [3.0, 1.0], [2.0, 2.0], operator.gt)
+    claim = compare("x > y", [3.0, 1.0], [2.0, 2.0], operator.gt)
     assert claim.line() == "- x > y: **no** (2.0 % vs 2.0 %; every seed: no, 1/2)"
-    assert studies.compare("a < b", [1.0], [2.0], operator.lt).line() == "- a < b: **yes** (1.0 % vs 2.0 %)"
+    assert compare("a < b", [1.0], [2.0], operator.lt).line() == "- a < b: **yes** (1.0 % vs 2.0 %)"
     assert report.mean_std([1.0, 3.0]) == "2.0 ± 1.4" and report.mean_std([1.25]) == "1.2"
     np.testing.assert_allclose(plots.smooth([1, 3, 5, 7], 2), [1, 2, 4, 6])
 
 
 def test_trains_claim_needs_a_fall_below_a_uniform_guess() -> None:
     falling = [2.2] * 5 + [1.5] * 5
-    assert studies.trains_claim("a", falling, 10).holds
+    assert trains_claim("a", falling, 10).holds
     to_chance = [25.0] * 5 + [2.32] * 5  # a huge initial loss that falls only to ln(10) = 2.303
-    claim = studies.trains_claim("b", to_chance, 10)
+    claim = trains_claim("b", to_chance, 10)
     assert not claim.holds and (claim.left, claim.right) == (25.0, 2.32)
-    assert not studies.trains_claim("c", [2.2] * 5 + [2.25] * 5, 10).holds  # rises, below chance
-    assert not studies.trains_claim("d", None, 10).holds  # NaN: diverged
+    assert not trains_claim("c", [2.2] * 5 + [2.25] * 5, 10).holds  # rises, below chance
+    assert not trains_claim("d", None, 10).holds  # NaN: diverged
     assert "ln 10 = 2.303" in claim.line()
 
 
@@ -243,7 +242,7 @@ def fake_run(net: runs.Net, seed: int, train_error: float) -> runs.RunRecord:
 def test_seed_statistics_and_curves(tmp_path: Path) -> None:
     plain, res = runs.Net("resnet20", plain=True), runs.Net("resnet20")
     records = [fake_run(plain, 0, 30.0), fake_run(plain, 1, 20.0), fake_run(res, 0, 10.0), fake_run(res, 1, 10.0)]
-    table = studies._error_table(studies._by_net(records))
+    table = report.error_table(report.by_net(records))
     assert "| plain-20 | 1,000 | 25.0 ± 7.1 | 40.0 ± 0.0 | 30.0, 20.0 |" in table
     assert records[0].seconds_per_step == pytest.approx(0.25)  # median after the 2 compiling steps
     plots.training_curves(records, tmp_path / "c.png", "fake")

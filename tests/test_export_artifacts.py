@@ -17,7 +17,7 @@ from export_support import BIN, PYTHON, fashion_mnist, run_cli, run_process, sma
 
 from keras_resnet import datasets
 
-VARIANTS = ("fp32", "dynamic", "fp16", "int8", "qat")
+VARIANTS = ("fp32", "dynamic", "fp16", "int8", "uint8", "qat")
 NAME, VERSION, TOP_K, EVAL, QAT_SAMPLES = "fmnist_net", 3, 3, 150, 256
 LABELS = list(datasets.FASHION_MNIST_CLASSES)
 
@@ -150,20 +150,25 @@ def test_tflite_file_runs_with_builtin_ops_only(exported: dict, variant: str) ->
                                                                     "outputs": ["probabilities"]}}
     runner = interpreter.get_signature_runner("serving_default")
     io_dtype = np.int8 if variant in ("int8", "qat") else np.float32  # --int8_io
-    assert runner.get_input_details()["images"]["dtype"] == io_dtype
+    input_dtype = np.uint8 if variant == "uint8" else io_dtype  # camera-ready: pixels in, whatever --int8_io says
+    inputs = runner.get_input_details()["images"]
+    assert inputs["dtype"] == input_dtype
+    if variant == "uint8":
+        assert inputs["quantization"] == (1.0, 0)  # uint8 pixel values are the model's 0-255 input, unchanged
     assert runner.get_output_details()["probabilities"]["dtype"] == io_dtype
-    output = runner(images=np.zeros((2, 32, 32, 3), io_dtype))["probabilities"]
+    output = runner(images=np.zeros((2, 32, 32, 3), input_dtype))["probabilities"]
     assert output.shape == (2, 10)
 
 
 def test_report_measures_every_variant(exported: dict) -> None:
     report = json.loads((exported["out"] / "report.json").read_text())
     rows = {row["variant"]: row for row in report["rows"]}
-    assert list(rows) == ["keras", "savedmodel", *VARIANTS]
+    assert list(rows) == ["keras", "savedmodel", "image_bytes png", "image_bytes jpeg", *VARIANTS]
     assert report["eval_samples"] == EVAL and report["latency_runs"] == 3 and report["int8_io"] is True
     assert report["labels"] == LABELS and report["model_name"] == NAME and report["version"] == VERSION
-    assert report["preprocessing"] == {"resize": "pad", "pixel_scale": 0.5, "pixel_mean": [0.0, 0.0, 0.0],
-                                       "pixel_std": [0.5]}
+    assert report["preprocessing"] == {"resize": "pad", "short_side": None, "pixel_scale": 0.5,
+                                       "pixel_mean": [0.0, 0.0, 0.0], "pixel_std": [0.5]}
+    assert report["metadata"] is True and report["wall_time_s"] > 0
     keras_accuracy = float(np.mean(exported["keras"].argmax(axis=1) == exported["y"]))
     assert report["keras_accuracy"] == pytest.approx(keras_accuracy)
     for variant in VARIANTS:
@@ -180,7 +185,11 @@ def test_report_measures_every_variant(exported: dict) -> None:
     assert report["qat"]["epochs"] == 1 and report["qat"]["samples"] == QAT_SAMPLES
     assert len(report["qat"]["history"]["loss"]) == 1
     targets = {t["target"]: t for t in report["targets"]}
-    assert len(targets) == 7 and all(isinstance(t["met"], bool) for t in targets.values())
+    assert len(targets) == 8 and all(isinstance(t["met"], bool) for t in targets.values())
+    # image_bytes: the eval images' pixels, encoded, through the signature; --resize=pad keeps 32x32 as is.
+    assert rows["image_bytes png"]["max_abs_diff"] <= 1e-5 and rows["image_bytes png"]["agreement"] == 1.0
+    assert rows["image_bytes jpeg"]["agreement"] >= 0.9 and rows["image_bytes jpeg"]["max_abs_diff"] > 0
+    assert rows["image_bytes png"]["size_bytes"] is None and rows["image_bytes png"]["path"] == f"{NAME}/{VERSION}"
     assert targets["fp32 max abs diff <= 0.0001"]["met"] is True
 
 

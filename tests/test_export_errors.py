@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 from absl import flags
-from export_support import PYTHON, fashion_mnist, run_cli, run_process, small_net, write_npz
+from export_support import PYTHON, ROOT, fashion_mnist, run_cli, run_process, small_net, write_npz
 
 import export
 from export import ExportError, Preprocessing, export_model
@@ -90,7 +93,7 @@ CASES = {
     "missing model file": ("model", {"model": lambda t, i: t / "nope.keras"}),
     "corrupt model file": ("model", {"model": lambda t, i: corrupt(t, "bad.keras")}),
     "unknown model format": ("model", {"model": lambda t, i: corrupt(t, "model.h5")}),
-    "unregistered custom layer": ("model", {"model": lambda t, i: unregistered_layer_model(t)}),
+    "unregistered custom layer": ("custom_modules", {"model": lambda t, i: unregistered_layer_model(t)}),
     "lambda refused by safe_mode": ("model", {"model": lambda t, i: lambda_model(t)}),
     "not a classifier": ("model", {"model": lambda t, i: two_output_model(t)}),
     "logits, not probabilities": ("model", {"model": lambda t, i: logits_model(t)}),
@@ -139,6 +142,8 @@ CASES = {
     "zero scale": ("pixel_scale", {"preprocessing": Preprocessing(pixel_scale=0.0)}),
     "output under a file": ("output_dir", {"output_dir": lambda t, i: corrupt(t, "file") / "out"}),
     "output is a file": ("output_dir", {"output_dir": lambda t, i: corrupt(t, "file"), "overwrite": True}),
+    "output where nothing can be created": ("output_dir", {"output_dir": "/proc/export_test/out"}),
+    "short_side without fit": ("short_side", {"preprocessing": Preprocessing(resize="pad", short_side=28)}),
 }
 
 
@@ -229,3 +234,82 @@ def test_npz_is_read_without_pickle(tmp_path: Path, inputs: dict) -> None:
     with pytest.raises(ExportError, match="cannot read") as raised:
         export_model(inputs["model"], tmp_path / "out", eval_data=tmp_path / "objects.npz", **FAST)
     assert raised.value.argument == "eval_data"
+
+
+def test_stale_staging_folders_of_dead_exports_are_removed(inputs: dict, tmp_path: Path) -> None:
+    """A `kill -9`ed export leaves .<name>.partial-<pid>-*; the next run removes it, not a running one's."""
+    finished = subprocess.Popen([PYTHON, "-c", "pass"])
+    finished.wait()  # its process id no longer runs
+    dead = tmp_path / f".out.partial-{finished.pid}-abc123"
+    alive = tmp_path / f".out.partial-{os.getpid()}-def456"
+    other = tmp_path / f".other.partial-{finished.pid}-ghi789"  # another destination's: not ours
+    for folder in (dead, alive, other):
+        folder.mkdir()
+        (folder / "model.tflite").write_bytes(b"half written")
+    export_model(inputs["model"], tmp_path / "out", eval_data=inputs["eval"], **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", alive.name, other.name])
+
+
+def test_unknown_layer_class_is_one_short_line_naming_its_module(tmp_path: Path, inputs: dict) -> None:
+    with pytest.raises(ExportError) as raised:
+        export_model(unregistered_layer_model(tmp_path), tmp_path / "out", eval_data=inputs["eval"], **FAST)
+    message = str(raised.value)
+    assert "\n" not in message and len(message) < 300 and "pass --custom_modules=test_export_errors" in message
+    assert "Twice from test_export_errors" in message
+
+
+def test_text_file_named_keras_is_not_reported_missing(tmp_path: Path, inputs: dict) -> None:
+    with pytest.raises(ExportError, match="not a Keras 3 `.keras` file .*zip") as raised:
+        export_model(corrupt(tmp_path, "text.keras"), tmp_path / "out", eval_data=inputs["eval"], **FAST)
+    assert raised.value.argument == "model"
+
+
+EARLY = """
+import sys
+from absl import flags
+from export import cli
+for args in {cases!r}:
+    fv = flags.FlagValues()
+    cli.define_flags(fv)
+    fv(["export", *args])
+    print(cli.main(["export"], fv), "tensorflow" in sys.modules)
+"""
+
+
+def test_bad_flags_are_rejected_before_tensorflow_is_imported(inputs: dict, tmp_path: Path) -> None:
+    base = [f"--model={inputs['model']}", f"--output_dir={tmp_path / 'out'}"]
+    cases = [
+        [*base, "--formats=pdf"],
+        [f"--model={inputs['model']}", "--output_dir=/proc/export_test/out"],
+        [f"--model={corrupt(tmp_path, 'text.keras')}", f"--output_dir={tmp_path / 'out'}"],
+        [f"--model={unregistered_layer_model(tmp_path)}", f"--output_dir={tmp_path / 'out'}"],
+        [*base, "--threads=0"],
+        [*base, "--resize=pad", "--short_side=28"],
+    ]
+    script = tmp_path / "early.py"
+    script.write_text(EARLY.format(cases=cases))
+    ran = subprocess.run([PYTHON, str(script)], capture_output=True, text=True, timeout=300, check=False,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == ["2 False"] * len(cases)
+    errors = ran.stderr.splitlines()
+    assert len(errors) == len(cases) and all(line.startswith("error: --") for line in errors), errors
+    for flag, line in zip(["formats", "output_dir", "model", "custom_modules", "threads", "short_side"], errors,
+                          strict=True):
+        assert line.startswith(f"error: --{flag}: "), line
+
+
+NATIVE_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|cuInit|cuda_", re.MULTILINE)
+
+
+def test_native_log_lines_are_silenced_unless_verbose(inputs: dict, tmp_path: Path) -> None:
+    common = [PYTHON, "-m", "export", f"--model={inputs['model']}", f"--eval_data={inputs['eval']}",
+              "--formats=tflite", "--quantizations=fp32", "--latency_runs=1", "--threads=1",
+              "--custom_modules=keras_resnet.layers"]
+    quiet = run_process(*common, f"--output_dir={tmp_path / 'quiet'}")
+    assert quiet.returncode == 0, quiet.stderr
+    assert not NATIVE_LOG.search(quiet.stderr), quiet.stderr
+    assert "| fp32 |" in quiet.stdout
+    verbose = run_process(*common, f"--output_dir={tmp_path / 'verbose'}", "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    assert NATIVE_LOG.search(verbose.stderr), verbose.stderr  # the same run shows them with --verbose

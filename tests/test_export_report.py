@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from export import TARGETS, Preprocessing, report
+from keras_resnet import datasets
 
 
 def row(variant: str, accuracy_drop: float = 0.0, diff: float = 0.0, size: int | None = 1000) -> report.Row:
@@ -86,3 +87,31 @@ def test_preprocessing_resizes_only_when_needed(method: str) -> None:
     np.testing.assert_allclose(got, tf.image.resize(image, (16, 16), method=method).numpy(), rtol=1e-5)
     same = prep.decode(encode(image), (20, 24, 3)).numpy()  # raw pixel values by default
     np.testing.assert_array_equal(same, image)
+
+
+def test_fit_scales_any_size_to_the_training_scale() -> None:
+    """resize='fit' with the Fashion-MNIST run's short side 28: 28 px is padded as in training, larger is scaled."""
+    grey = datasets.read_idx(Path(datasets.FASHION_MNIST_DIR) / "t10k-images-idx3-ubyte.gz")[0][..., None]
+    prep = Preprocessing(resize="fit", short_side=28)
+    native = prep.decode(encode(grey), (32, 32, 3)).numpy()
+    training = datasets.fit_to_size(tf.image.grayscale_to_rgb(tf.constant(grey)), 32).numpy()
+    np.testing.assert_array_equal(native, training)  # the one implementation, same numbers
+    big = np.repeat(np.repeat(grey, 10, axis=0), 10, axis=1)  # 280 x 280, every pixel a 10 x 10 block
+    scaled = prep.decode(encode(big), (32, 32, 3)).numpy()
+    padded = Preprocessing(resize="pad").decode(encode(big), (32, 32, 3)).numpy()  # a 32 px patch of the middle
+    assert np.abs(scaled - native).mean() < 0.15 * native.mean() < np.abs(padded - native).mean()
+    wide = prep.decode(encode(np.concatenate([big, big], axis=1)), (32, 32, 3)).numpy()  # 280 x 560: crop
+    assert wide.shape == (32, 32, 3) and wide[2:30].std() > 0 and not wide[:2].any()  # scaled, then padded
+
+
+def test_default_fit_is_the_imagenet_centre_crop() -> None:
+    image = np.random.default_rng(3).integers(0, 256, (300, 400, 3)).astype(np.uint8)
+    got = Preprocessing(resize="fit").decode(encode(image), (224, 224, 3)).numpy()
+    np.testing.assert_allclose(got, datasets.fit_to_size(tf.constant(image), 224).numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize(("changes", "must_show"), [([-0.11, 0.0, -0.05], (-1.0, 1.0)), ([-5.5, 0.3], (-5.5, 1.0))])
+def test_plot_axis_shows_points_in_a_sensible_range(changes: list[float], must_show: tuple[float, float]) -> None:
+    low, high = report.accuracy_limits(changes)
+    assert low <= must_show[0] and high >= must_show[1]  # small differences are not magnified into a cliff
+    assert high - low <= 2 * (max(changes + [1.0]) - min(changes + [-1.0]))  # nor squashed

@@ -138,3 +138,25 @@ def test_dataset_flag_reads_test_and_train_splits_and_class_names(tmp_path: Path
     accuracy = float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == y))
     assert report["keras_accuracy"] == pytest.approx(accuracy)  # the test split, as the training pipeline feeds it
     assert (tmp_path / "out" / "tflite" / "labels.txt").read_text().splitlines() == report["labels"]
+
+
+def test_qat_ranges_are_calibrated_from_the_float_net() -> None:
+    """tfmot starts activation ranges at [-6, 6] (EMA 0.999): calibrated, the quantized net matches the float one."""
+    x = fashion_mnist("test", 128)[0]
+    twin = rebuild(with_random_statistics(small_net(train_images=512)))
+    quantized = qat.quantize(twin)
+    float_probabilities = twin.predict(x, verbose=0)
+    reference = float_probabilities.argmax(axis=1)
+    clipped = quantized.predict(x, verbose=0)
+    before = float(np.mean(clipped.argmax(axis=1) == reference))
+    ranges = [v for layer in quantized.layers for v in layer.weights if v.name.endswith(("output_max:0", "_max:0"))
+              and "kernel" not in v.name]
+    assert ranges and {float(v.numpy()) for v in ranges} <= {6.0, 0.0}  # tfmot's initial ranges (0: input layer)
+    assert qat.calibrate_ranges(quantized, twin, x) >= 10
+    calibrated = quantized.predict(x, verbose=0)
+    after = float(np.mean(calibrated.argmax(axis=1) == reference))
+    assert after >= before + 0.25, (before, after)  # a barely trained net: many near ties, hence not 100 %
+    error = np.abs(calibrated - float_probabilities).mean()
+    assert error < 0.75 * np.abs(clipped - float_probabilities).mean()
+    outputs = tf_keras.Model(twin.inputs, twin.get_layer("predictions").input).predict(x, verbose=0)
+    assert outputs.max() > 6  # the float net's activations do leave [-6, 6]: the initial ranges clip them

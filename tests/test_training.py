@@ -1,4 +1,4 @@
-"""Tests for keras_resnet.datasets, keras_resnet.training and the ``keras_resnet.train`` CLI.
+"""Tests for keras_resnet.training and its command line (``python -m keras_resnet.training``).
 
 Real Fashion-MNIST (Debian's IDX files), tiny nets (CIFAR ResNet-8 at width
 0.25-0.5), a few steps. The crash test kills a real training process.
@@ -7,11 +7,10 @@ Real Fashion-MNIST (Debian's IDX files), tiny nets (CIFAR ResNet-8 at width
 from __future__ import annotations
 
 import csv
-import gzip
+import dataclasses
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -20,11 +19,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from absl import flags
-from PIL import Image
 
-from keras_resnet import datasets, train, training
+from keras_resnet import datasets, training
+from keras_resnet.specs import ResNetSpec
+from keras_resnet.training import cli
 
 FASHION = datasets.FASHION_MNIST_DIR
 pytestmark = pytest.mark.skipif(not os.path.isdir(FASHION), reason="Debian's dataset-fashion-mnist is not installed")
@@ -34,165 +33,9 @@ TINY = {"model": "resnet8", "width_multiplier": 0.25, "train_examples": 256, "ev
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 
 
-def run_cli(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(module: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=ENV,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-@pytest.fixture(scope="module")
-def fashion() -> datasets.Source:
-    return datasets.load("fashion_mnist")
-
-
-# --- datasets --------------------------------------------------------------------------------
-
-def test_fashion_mnist_is_read_from_the_debian_idx_files(fashion: datasets.Source) -> None:
-    info = fashion.info
-    assert info.num_examples == {"train": 60000, "test": 10000}
-    assert info.image_shape == (28, 28, 1) and info.num_classes == 10 and info.class_names[9] == "Ankle boot"
-    labels = fashion.labels("train")
-    assert np.bincount(labels).tolist() == [6000] * 10
-
-
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    header = struct.pack(f">BBBB{array.ndim}I", 0, 0, 8, array.ndim, *array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
-def test_data_dir_overrides_the_idx_folder_and_bad_files_are_refused(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 6), ("t10k", 3)):
-        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
-    source = datasets.load("fashion_mnist", data_dir=str(tmp_path))
-    assert source.info.num_examples == {"train": 6, "test": 3}
-    with gzip.open(tmp_path / "bad.gz", "wb") as f:
-        f.write(struct.pack(">BBBBI", 0, 0, 8, 1, 10) + b"\x01\x02")
-    with pytest.raises(ValueError, match="truncated"):
-        datasets.read_idx(tmp_path / "bad.gz")
-
-
-def test_eval_pipeline_pads_28_to_32_and_repeats_gray_into_rgb(fashion: datasets.Source) -> None:
-    ds, count = datasets.pipeline(fashion, "test", training=False, batch_size=16, image_size=32, limit=40)
-    batches = list(ds.as_numpy_iterator())
-    assert count == 40 and [len(b[0]) for b in batches] == [16, 16, 8]
-    images, labels = batches[0]
-    assert images.shape == (16, 32, 32, 3) and images.dtype == np.float32
-    assert np.array_equal(images[..., 0], images[..., 2])
-    raw = datasets.read_idx(Path(FASHION) / "t10k-images-idx3-ubyte.gz")[:16]
-    assert np.array_equal(images[:, 2:30, 2:30, 0], raw)
-    assert not images[:, :2].any() and not images[:, 30:].any()
-    assert labels.tolist() == datasets.read_idx(Path(FASHION) / "t10k-labels-idx1-ubyte.gz")[:16].tolist()
-
-
-def test_cifar_augmentation_is_a_padded_random_crop_with_flips(fashion: datasets.Source) -> None:
-    """§4.2: each training image is a 32x32 window of the 4-pixel-padded image, maybe flipped."""
-    eval_ds, _ = datasets.pipeline(fashion, "train", training=False, batch_size=64, image_size=32, limit=64)
-    originals = next(eval_ds.as_numpy_iterator())[0][..., 0]
-    padded = np.pad(originals, ((0, 0), (4, 4), (4, 4)))
-    train_ds, _ = datasets.pipeline(fashion, "train", training=True, batch_size=64, image_size=32, limit=64,
-                                    augment="cifar", seed=1)
-    augmented = next(train_ds.as_numpy_iterator())[0][..., 0]
-    shifts, flips = set(), 0
-    for image in augmented:
-        found = [(i, dy, dx, flip) for i in range(64) for dy in range(9) for dx in range(9) for flip in (0, 1)
-                 if np.array_equal(image, (lambda w: w[:, ::-1] if flip else w)(padded[i, dy:dy + 32, dx:dx + 32]))]
-        assert found, "an augmented image is not a flipped/unflipped crop of a padded original"
-        shifts.add(found[0][1:3])
-        flips += found[0][3]
-    assert len(shifts) > 10 and 10 < flips < 54  # random crops and flips, not a fixed transform
-
-
-def test_training_order_and_augmentation_depend_on_seed_and_epoch_only(fashion: datasets.Source) -> None:
-    def first_batch(seed: int, epoch: int, peeks: int = 0) -> np.ndarray:
-        variable = tf.Variable(epoch, dtype=tf.int64)
-        ds, _ = datasets.pipeline(fashion, "train", training=True, batch_size=32, image_size=32, limit=256,
-                                  seed=seed, epoch=variable)
-        for _ in range(peeks):  # e.g. a strategy peeking at a batch, or a resumed run
-            next(iter(ds))
-        return next(iter(ds))[0].numpy()
-
-    reference = first_batch(seed=3, epoch=1)
-    assert np.array_equal(reference, first_batch(seed=3, epoch=1, peeks=2))
-    assert not np.array_equal(reference, first_batch(seed=3, epoch=2))
-    assert not np.array_equal(reference, first_batch(seed=4, epoch=1))
-    counting, _ = datasets.pipeline(fashion, "train", training=True, batch_size=32, image_size=32, limit=256)
-    assert not np.array_equal(next(iter(counting))[0], next(iter(counting))[0])  # no variable: next epoch
-
-
-def test_imagenet_style_resize_center_crop_and_random_resized_crop() -> None:
-    image = tf.constant(np.random.default_rng(0).integers(0, 256, (300, 400, 3)), tf.uint8)
-    out = datasets.fit_to_size(image, 224).numpy()
-    expected = tf.image.resize(image, (256, 342), antialias=True)[16:240, 59:283].numpy()
-    np.testing.assert_allclose(out, expected, atol=1e-3)
-    source = datasets.Source(
-        info=datasets.DatasetInfo("synthetic", ("a", "b"), (300, 400, 3), {"train": 8, "test": 8}),
-        read=lambda split: tf.data.Dataset.from_tensor_slices((tf.stack([image] * 8), tf.range(8, dtype=tf.int64) % 2)),
-        labels=lambda split: np.arange(8) % 2, decode=lambda x: x, record_bytes=None)
-    ds, _ = datasets.pipeline(source, "train", training=True, batch_size=8, image_size=64, augment="imagenet")
-    crops = next(ds.as_numpy_iterator())[0]
-    assert crops.shape == (8, 64, 64, 3)
-    assert len({c.tobytes() for c in crops}) == 8  # every crop differs
-    labels = [next(iter(ds))[1].numpy().tolist() for _ in range(4)]  # too big to cache: streamed and reshuffled
-    assert len({tuple(order) for order in labels}) > 1
-
-
-def test_class_selection_renumbers_labels_and_limits_per_class(fashion: datasets.Source) -> None:
-    ds, count = datasets.examples(fashion, "train", classes=(5, 6, 7, 8, 9), examples_per_class=100)
-    labels = np.concatenate([y for _, y in ds.batch(1000).as_numpy_iterator()])
-    assert count == 500 and np.bincount(labels).tolist() == [100] * 5
-    raw = fashion.labels("train")
-    assert np.array_equal(datasets.select(raw, (5, 6), 2), np.sort(np.concatenate(
-        [np.flatnonzero(raw == 5)[:2], np.flatnonzero(raw == 6)[:2]])))
-    with pytest.raises(ValueError, match="`classes` must be distinct labels in 0..9"):
-        datasets.examples(fashion, "train", classes=(3, 10))
-    with pytest.raises(ValueError, match="`examples_per_class` must be a positive integer"):
-        datasets.examples(fashion, "train", classes=(3,), examples_per_class=0)
-
-
-def test_image_folder_dataset(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    for cls in ("cat", "dog"):
-        (tmp_path / "flat" / cls).mkdir(parents=True)
-        for i in range(10):
-            size = (20 + i, 30 + 2 * i)
-            mode = "L" if i % 2 else "RGB"
-            pixels = rng.integers(0, 256, size + (() if mode == "L" else (3,)), dtype=np.uint8)
-            Image.fromarray(pixels, mode).save(tmp_path / "flat" / cls / f"{i}.{'png' if i % 3 else 'jpg'}")
-    source = datasets.load(str(tmp_path / "flat"))
-    assert source.info.class_names == ("cat", "dog")
-    assert source.info.num_examples == {"train": 18, "test": 2}
-    ds, _ = datasets.pipeline(source, "train", training=True, batch_size=6, image_size=32, augment="imagenet")
-    images, labels = next(ds.as_numpy_iterator())
-    assert images.shape == (6, 32, 32, 3)
-    test, _ = datasets.pipeline(source, "test", training=False, batch_size=6, image_size=32)
-    assert next(test.as_numpy_iterator())[1].tolist() == [0, 1]
-    for split in ("train", "val"):
-        for cls in ("cat", "dog"):
-            (tmp_path / "split" / split / cls).mkdir(parents=True)
-            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
-                tmp_path / "split" / split / cls / "x.png")
-    assert datasets.load(str(tmp_path / "split")).info.num_examples == {"train": 2, "test": 2}
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no class sub-folders"):
-        datasets.load(str(tmp_path / "empty"))
-
-
-def test_unknown_dataset_and_offline_tfds_fail_fast_and_clearly(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="`dataset` must be 'fashion_mnist', a tensorflow-datasets name"):
-        datasets.load("no_such_dataset_xyz")
-    start = time.monotonic()
-    with pytest.raises(datasets.DatasetUnavailableError) as error:
-        datasets.load("mnist", data_dir=str(tmp_path))  # not prepared there; this machine is offline
-    assert time.monotonic() - start < 60
-    assert "not prepared in" in str(error.value) and "tfds build mnist --data_dir DIR" in str(error.value)
-
-
-def test_load_arrays_gives_model_ready_batches() -> None:
-    x, y = datasets.load_arrays("fashion_mnist", "test", limit=20, classes=(0, 9))
-    assert x.shape == (20, 32, 32, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
-    assert set(y.tolist()) <= {0, 1}
+                          stdin=subprocess.DEVNULL)
 
 
 # --- recipe ----------------------------------------------------------------------------------
@@ -237,7 +80,7 @@ BAD_VALUES = [
     ("global_batch_size", 1.5, "`global_batch_size` must be an integer >= 1"),
     ("learning_rate", -0.1, "`learning_rate` must be a finite number > 0"),
     ("bn_momentum", 1.0, "`bn_momentum` must be in"),
-    ("lr_schedule", "linear", "`lr_schedule` must be one of ('step', 'cosine')"),
+    ("lr_schedule", "linear", "`lr_schedule` must be one of ('step', 'cosine', 'constant')"),
     ("strategy", "gpu", "`strategy` must be one of ('default', 'one_device', 'mirrored', 'multi_worker', 'tpu')"),
     ("mixed_precision", "fp16", "`mixed_precision` must be one of"),
     ("shortcut", "D", "`shortcut` must be one of (None, 'A', 'B', 'C')"),
@@ -245,25 +88,33 @@ BAD_VALUES = [
     ("backup_freq", "hour", "`backup_freq` must be 'epoch' or a positive number of steps"),
     ("lr_decay_epochs", (3.0, 2.0), "`lr_decay_epochs` must increase within"),
     ("fine_tune_epochs", 2, "`fine_tune_epochs` needs `init_weights`"),
+    ("lr_decay_epochs", (1.0,), "`lr_decay_epochs` needs lr_schedule='step'"),  # with lr_schedule="constant"
+    ("model", "vgg16", "`model` must be one of"),
+    ("model", "resnet21", "`depth` of a CIFAR ResNet with basic blocks must be 6n+2"),
 ]
 
 
 def test_bad_values_name_the_setting_and_what_is_allowed() -> None:
     for field, value, message in BAD_VALUES:
+        schedule = {"lr_schedule": "constant"} if message.endswith("needs lr_schedule='step'") else {}
         with pytest.raises(ValueError) as error:
-            training.TrainConfig(**{**TINY, "epochs": 3, field: value})
+            training.TrainConfig(**{**TINY, "epochs": 3, **schedule, field: value})
         assert message in str(error.value), field
 
 
-def test_atomic_path_replaces_in_one_step_and_cleans_up(tmp_path: Path) -> None:
-    target = tmp_path / "model.keras"
-    target.write_text("old")
-    with pytest.raises(RuntimeError), training.atomic_path(target) as tmp:
-        Path(tmp).write_text("partial")
-        raise RuntimeError("crash while writing")
-    assert target.read_text() == "old" and os.listdir(tmp_path) == ["model.keras"]
-    training.write_json(target, {"new": 1})
-    assert json.loads(target.read_text()) == {"new": 1} and os.listdir(tmp_path) == ["model.keras"]
+def test_the_net_its_family_and_input_size_come_from_its_spec() -> None:
+    cifar, imagenet = training.TrainConfig(**TINY), training.TrainConfig(model="resnet50")
+    assert (cifar.spec.stem, cifar.spec.depth, cifar.spec.width_multiplier, cifar.input_size) == ("cifar", 8, 0.25, 32)
+    assert (imagenet.cifar, imagenet.input_size, imagenet.resolved_augment) == (False, 224, "imagenet")
+    assert training.TrainConfig(model="resnet50", image_size=160).input_size == 160
+    assert cifar.resolved_augment == "cifar"
+
+
+def test_constant_schedule_keeps_the_rate_after_the_warmup() -> None:
+    constant = training.learning_rate_schedule("constant", 0.1, 100, warmup_steps=10, warmup_learning_rate=0.01)
+    values = {s: float(constant(s)) for s in (0, 9, 10, 50, 99)}
+    assert values == pytest.approx({0: 0.01, 9: 0.01, 10: 0.1, 50: 0.1, 99: 0.1})
+    assert float(training.learning_rate_schedule("constant", 0.1, 100, [50])(99)) == pytest.approx(0.1)
 
 
 # --- fit -------------------------------------------------------------------------------------
@@ -281,6 +132,9 @@ def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
     assert any(Path(tmp_path, "logs", "train").iterdir()) and any(Path(tmp_path, "logs", "validation").iterdir())
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["steps_per_epoch"] == 32 and config["num_classes"] == 10 and config["image_size"] == 32
+    assert ResNetSpec.from_dict(config["spec"]) == training.TrainConfig(model="resnet8", width_multiplier=0.5).spec
+    assert training.read_run_config(result.final_model) == config
+    assert training.read_run_config(tmp_path / "other" / "final.keras") is None
     assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == pytest.approx(result.test["accuracy"])
     model = keras.models.load_model(result.final_model)
     x, y = datasets.load_arrays("fashion_mnist", "test", limit=1000)
@@ -334,13 +188,13 @@ ALL_FLAGS = {
 
 
 def test_every_flag_maps_to_its_config_field() -> None:
-    fields = {f.name for f in training.dataclasses.fields(training.TrainConfig)}
+    fields = {f.name for f in dataclasses.fields(training.TrainConfig)}
     assert set(ALL_FLAGS) == fields
-    config = train.parse(["train", *(f"--{name}={text}" for name, (text, _) in ALL_FLAGS.items())])
+    config = cli.parse(["train", *(f"--{name}={text}" for name, (text, _) in ALL_FLAGS.items())])
     for name, (_, value) in ALL_FLAGS.items():
         assert getattr(config, name) == value, name
-    assert train.parse(["train"]) == training.TrainConfig()
-    assert train.parse(["train", "--backup_freq=epoch"]).backup_freq == "epoch"
+    assert cli.parse(["train"]) == training.TrainConfig()
+    assert cli.parse(["train", "--backup_freq=epoch"]).backup_freq == "epoch"
 
 
 def test_bad_flags_are_refused_with_the_flag_and_allowed_values() -> None:
@@ -353,19 +207,50 @@ def test_bad_flags_are_refused_with_the_flag_and_allowed_values() -> None:
         (["--epochs=2", "--lr_decay_epochs=3"], "`lr_decay_epochs` must increase within (0, epochs=2]"),
     ]:
         with pytest.raises((flags.Error, ValueError)) as error:
-            train.parse(["train", *args])
+            cli.parse(["train", *args])
         assert message in str(error.value), args
 
 
+BAD_FLAG_SCRIPT = """
+import sys
+from absl import flags
+from keras_resnet.training import cli
+try:
+    cli.parse(["train", "--epochs=0"])
+except flags.Error as err:
+    print(err)
+print(sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
+"""
+
+
+def _bad_flag_in_a_fresh_process() -> list[str]:
+    done = subprocess.run([sys.executable, "-c", BAD_FLAG_SCRIPT], capture_output=True, text=True, env=ENV,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.splitlines()
+
+
+def test_cli_refuses_a_bad_flag_in_one_line() -> None:
+    assert _bad_flag_in_a_fresh_process()[0] == "flag --epochs=0: 0 is not a positive integer"
+    failed = run_cli("keras_resnet.training", "--model=resnet21")
+    assert failed.returncode == 1 and failed.stderr.strip().splitlines()[-1] == (
+        "error: `depth` of a CIFAR ResNet with basic blocks must be 6n+2 (n >= 1, e.g. 8, 14, ...); received "
+        "depth=21")
+
+
+def test_cli_refuses_a_bad_flag_before_importing_tensorflow() -> None:
+    assert _bad_flag_in_a_fresh_process()[1] == "[]"
+
+
 def test_cli_help_documents_every_flag() -> None:
-    done = run_cli("keras_resnet.train", "--help")  # absl exits with 1 after --help
-    assert "python -m keras_resnet.train" in done.stdout
+    done = run_cli("keras_resnet.training", "--help")  # absl exits with 1 after --help
+    assert "python -m keras_resnet.training" in done.stdout
     for name in ALL_FLAGS:
         assert f"--{name}" in done.stdout or f"--[no]{name}" in done.stdout, name
 
 
 def test_cli_trains_with_one_line_per_epoch_and_prints_test_accuracy(tmp_path: Path) -> None:
-    done = run_cli("keras_resnet.train", "--model=resnet8", "--width_multiplier=0.25", "--shortcut=B",
+    done = run_cli("keras_resnet.training", "--model=resnet8", "--width_multiplier=0.25", "--shortcut=B",
                    "--train_examples=192", "--eval_examples=64", "--global_batch_size=32", "--epochs=2",
                    "--augment=imagenet", "--lr_schedule=cosine", "--warmup_steps=2", "--seed=1",
                    "--strategy=one_device", "--backup_freq=4", f"--model_dir={tmp_path}")
@@ -377,14 +262,14 @@ def test_cli_trains_with_one_line_per_epoch_and_prints_test_accuracy(tmp_path: P
     assert (config["shortcut"], config["augment"], config["lr_schedule"], config["backup_freq"]) == (
         "B", "imagenet", "cosine", 4)
     assert "conv3_block1_0_conv" in {layer.name for layer in keras.models.load_model(tmp_path / "final.keras").layers}
-    failed = run_cli("keras_resnet.train", "--dataset=no_such_dataset_xyz", f"--model_dir={tmp_path / 'x'}")
+    failed = run_cli("keras_resnet.training", "--dataset=no_such_dataset_xyz", f"--model_dir={tmp_path / 'x'}")
     assert failed.returncode == 1 and "error: `dataset` must be" in failed.stderr
 
 
 def test_sigkill_mid_epoch_then_rerun_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:
     """Kill -9 during training, rerun the same command: it resumes, ends with all epochs and a loadable model."""
     steps, epochs = 20, 3
-    args = ["-m", "keras_resnet.train", "--model=resnet8", "--width_multiplier=0.25", f"--epochs={epochs}",
+    args = ["-m", "keras_resnet.training", "--model=resnet8", "--width_multiplier=0.25", f"--epochs={epochs}",
             f"--train_examples={steps * 16}", "--global_batch_size=16", "--eval_examples=32", "--backup_freq=3",
             f"--model_dir={tmp_path}"]
     metadata = tmp_path / "backup" / "train" / "training_metadata.json"
@@ -399,9 +284,8 @@ def test_sigkill_mid_epoch_then_rerun_resumes_from_the_last_checkpoint(tmp_path:
     process = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=ENV, stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 240
         while not saved_mid_epoch():
-            assert process.poll() is None and time.monotonic() < deadline, "training ended before being killed"
+            assert process.poll() is None, "training ended before being killed"
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
     finally:
@@ -409,8 +293,7 @@ def test_sigkill_mid_epoch_then_rerun_resumes_from_the_last_checkpoint(tmp_path:
         process.wait()
     assert not (tmp_path / "final.keras").exists()
 
-    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=ENV, timeout=300,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=ENV, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Resuming from the checkpoint in {tmp_path / 'backup'}" in done.stdout
     epoch_lines = [line for line in done.stdout.splitlines() if line.startswith(f"{steps}/{steps} - ")]

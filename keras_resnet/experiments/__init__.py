@@ -2,9 +2,12 @@
 of plain nets and its fix by residual learning (Fig. 6), shortcut options
 (Table 3), depth up to 1000+ layers (Table 6, §4.2) and layer responses
 (Fig. 7), in :mod:`keras_resnet.experiments.studies`. Run them with
-``python -m keras_resnet.experiments.degradation --study=...``."""
+``python -m keras_resnet.experiments --study=...``."""
 
-from keras_resnet.experiments.runs import Net, Recipe, RunRecord, train
-from keras_resnet.experiments.studies import Claim
+from keras_resnet._lazy import exports
+from keras_resnet.experiments.recipe import RECIPE, Net, train_config
 
-__all__ = ["Claim", "Net", "Recipe", "RunRecord", "train"]
+__getattr__, __dir__, _LAZY_NAMES = exports(__name__, {"runs": ("RunRecord", "train"), "studies": ("Claim",)},
+                                            globals())
+
+__all__ = ["RECIPE", "Net", "train_config", *_LAZY_NAMES]

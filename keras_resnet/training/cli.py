@@ -1,24 +1,27 @@
-"""Command line: ``python -m keras_resnet.train [--flags]`` (``--help`` lists them).
+"""Command line: ``python -m keras_resnet.training [--flags]`` (``--help`` lists them).
 
 A thin shell over :func:`keras_resnet.training.fit`: every flag is a field of
 :class:`keras_resnet.training.TrainConfig`. With no flags it trains CIFAR
 ResNet-20 (§4.2) on the embedded Fashion-MNIST for 3 epochs and prints the
-test accuracy.
+test accuracy. The flags are parsed and checked (as a ``TrainConfig``)
+before TensorFlow is imported, so a bad one is refused in a second.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from absl import app, flags
 
-from keras_resnet import datasets, distribute, training
+from keras_resnet.datasets.info import DatasetUnavailableError
+from keras_resnet.distribute import STRATEGIES
+from keras_resnet.flagtypes import define_list
 from keras_resnet.specs import SHORTCUTS
+from keras_resnet.training.config import AUGMENT_CHOICES, LR_SCHEDULES, MIXED_PRECISION, TrainConfig
 
-_DEFAULTS = training.TrainConfig()
+_DEFAULTS = TrainConfig()
 
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
@@ -38,15 +41,15 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                         "(cifar10, imagenet2012, ...) or a folder of class sub-folders of images.", flag_values=fv)
     flags.DEFINE_string("data_dir", d.data_dir, "Folder of the Fashion-MNIST IDX files or tensorflow-datasets' "
                         "data_dir.", flag_values=fv)
-    flags.DEFINE_list("classes", None, "Train on these labels only (renumbered 0..k-1), e.g. 5,6,7,8,9.",
-                      flag_values=fv)
+    define_list("classes", None, int, "Train on these labels only (renumbered 0..k-1), e.g. 5,6,7,8,9.",
+                flag_values=fv)
     flags.DEFINE_integer("examples_per_class", d.examples_per_class, "Use the first N training images of each "
                          "class.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("train_examples", d.train_examples, "Use the first N training images.", lower_bound=1,
                          flag_values=fv)
     flags.DEFINE_integer("eval_examples", d.eval_examples, "Evaluate on the first N test images.", lower_bound=1,
                          flag_values=fv)
-    flags.DEFINE_enum("augment", d.augment, list(training.AUGMENT_CHOICES), "Augmentation: cifar (pad 4, crop, "
+    flags.DEFINE_enum("augment", d.augment, list(AUGMENT_CHOICES), "Augmentation: cifar (pad 4, crop, "
                       "flip; §4.2), imagenet (random-resized crop, flip; §3.4), none; auto picks by net.",
                       flag_values=fv)
     # Recipe.
@@ -62,11 +65,11 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                        "(0.9 as in Torch; Keras' 0.99 lags in short runs).", flag_values=fv)
     flags.DEFINE_bool("sync_batch_norm", d.sync_batch_norm, "BatchNormalization statistics over the global batch "
                       "(all replicas); --nosync_batch_norm: per replica, as the paper's per-GPU BN.", flag_values=fv)
-    flags.DEFINE_enum("lr_schedule", d.lr_schedule, list(training.LR_SCHEDULES), "step: /10 at --lr_decay_epochs "
-                      "(paper); cosine: cosine decay to 0.", flag_values=fv)
-    flags.DEFINE_list("lr_decay_epochs", None, "Epochs (may be fractional) where the step schedule divides the "
-                      "learning rate by 10; default 50% and 75% of --epochs (paper: 32k/48k of 64k iterations).",
-                      flag_values=fv)
+    flags.DEFINE_enum("lr_schedule", d.lr_schedule, list(LR_SCHEDULES), "step: /10 at --lr_decay_epochs "
+                      "(paper); cosine: cosine decay to 0; constant: no decay.", flag_values=fv)
+    define_list("lr_decay_epochs", None, float, "Epochs (may be fractional) where the step schedule divides the "
+                "learning rate by 10; default 50% and 75% of --epochs (paper: 32k/48k of 64k iterations).",
+                flag_values=fv)
     flags.DEFINE_integer("warmup_steps", d.warmup_steps, "Steps at --warmup_learning_rate first (paper: ~400 for "
                          "ResNet-110).", lower_bound=0, flag_values=fv)
     flags.DEFINE_float("warmup_learning_rate", d.warmup_learning_rate, "Warm-up learning rate (paper: 0.01).",
@@ -85,28 +88,18 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     # Run.
     flags.DEFINE_string("model_dir", d.model_dir, "Output folder: final.keras, best.keras, history.csv, logs/, "
                         "backup/ (resume by rerunning the same command).", flag_values=fv)
-    flags.DEFINE_enum("strategy", d.strategy, list(distribute.STRATEGIES), "tf.distribute strategy; multi_worker "
+    flags.DEFINE_enum("strategy", d.strategy, list(STRATEGIES), "tf.distribute strategy; multi_worker "
                       "reads TF_CONFIG.", flag_values=fv)
     flags.DEFINE_integer("logical_cpus", d.logical_cpus, "Split the CPU into N logical devices (e.g. for "
                          "--strategy=mirrored without GPUs); 0: don't.", lower_bound=0, flag_values=fv)
     flags.DEFINE_string("tpu", d.tpu, "TPU name or grpc:// address for --strategy=tpu.", flag_values=fv)
-    flags.DEFINE_enum("mixed_precision", d.mixed_precision, list(training.MIXED_PRECISION), "Keras dtype policy "
+    flags.DEFINE_enum("mixed_precision", d.mixed_precision, list(MIXED_PRECISION), "Keras dtype policy "
                       "(mixed_float16 for GPUs, mixed_bfloat16 for TPUs and recent CPUs).", flag_values=fv)
     flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile train steps with XLA.", flag_values=fv)
     flags.DEFINE_integer("seed", d.seed, "Random seed (weights, shuffling, augmentation).", lower_bound=0,
                          flag_values=fv)
     flags.DEFINE_string("backup_freq", str(d.backup_freq), "Checkpoint for resuming every 'epoch' or every N "
                         "steps.", flag_values=fv)
-
-
-def _parse_list(fv: flags.FlagValues, name: str, kind: Callable[[str], Any]) -> tuple | None:
-    values = fv[name].value
-    if values is None:
-        return None
-    try:
-        return tuple(kind(v) for v in values)
-    except ValueError as err:
-        raise ValueError(f"--{name} must be a comma-separated list of {kind.__name__}s; received {values!r}") from err
 
 
 def _backup_freq(text: str) -> str | int:
@@ -118,20 +111,16 @@ def _backup_freq(text: str) -> str | int:
         raise ValueError(f"--backup_freq must be 'epoch' or a number of steps; received {text!r}") from err
 
 
-def config_from_flags(fv: flags.FlagValues = flags.FLAGS) -> training.TrainConfig:
+def config_from_flags(fv: flags.FlagValues = flags.FLAGS) -> TrainConfig:
     """The :class:`~keras_resnet.training.TrainConfig` the parsed flags describe."""
-    special = {"classes", "lr_decay_epochs", "backup_freq"}
-    plain = {f.name: fv[f.name].value for f in dataclasses.fields(training.TrainConfig)
-             if f.name not in special}
-    return training.TrainConfig(
-        **plain,
-        classes=_parse_list(fv, "classes", int),
-        lr_decay_epochs=_parse_list(fv, "lr_decay_epochs", float),
-        backup_freq=_backup_freq(fv["backup_freq"].value),
-    )
+    lists = {"classes", "lr_decay_epochs"}
+    plain = {f.name: fv[f.name].value for f in dataclasses.fields(TrainConfig)
+             if f.name not in lists | {"backup_freq"}}
+    return TrainConfig(**plain, **{name: None if fv[name].value is None else tuple(fv[name].value) for name in lists},
+                       backup_freq=_backup_freq(fv["backup_freq"].value))
 
 
-def parse(argv: Sequence[str]) -> training.TrainConfig:
+def parse(argv: Sequence[str]) -> TrainConfig:
     """Parse a command line (``argv[0]`` is the program) into a config."""
     fv = flags.FlagValues()
     define_flags(fv)
@@ -139,25 +128,18 @@ def parse(argv: Sequence[str]) -> training.TrainConfig:
     return config_from_flags(fv)
 
 
-USER_ERRORS = (ValueError, FileNotFoundError, ConnectionError, FloatingPointError, datasets.DatasetUnavailableError)
+USER_ERRORS = (ValueError, FileNotFoundError, ConnectionError, FloatingPointError, DatasetUnavailableError)
 
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
-        training.fit(config_from_flags())
+        config = config_from_flags()
+        from keras_resnet.training.loop import fit  # TensorFlow: only once the flags are good
+
+        fit(config)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-def run() -> None:
-    """Entry point: define the flags, parse ``sys.argv`` and train."""
-    define_flags()
-    app.run(main)
-
-
-if __name__ == "__main__":
-    run()

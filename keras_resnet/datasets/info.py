@@ -1,0 +1,66 @@
+"""What every dataset module shares: the names, constants and records of a dataset.
+
+Standard library only (NumPy and TensorFlow types appear in annotations
+only), so command lines can validate flags against them before importing
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import tensorflow as tf
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+SPLITS = ("train", "test")
+AUGMENTATIONS = ("cifar", "imagenet", "none")
+
+
+class DatasetUnavailableError(RuntimeError):
+    """The dataset exists but cannot be read or fetched here (e.g. offline)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a training or evaluation run needs to know about a dataset.
+
+    Attributes:
+        name: Dataset name or folder path as given.
+        class_names: Name of each class, in label order.
+        image_shape: Native ``(height, width, channels)``; ``None`` sides vary.
+        num_examples: Examples in each split (``"train"``, ``"test"``).
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    image_shape: tuple[int | None, int | None, int]
+    num_examples: dict[str, int]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A dataset: its info, and how to read records and labels of a split.
+
+    ``read(split)`` gives a ``tf.data.Dataset`` of ``(record, label)`` in a
+    fixed order; ``decode`` turns a record into a uint8 ``(H, W, C)`` image
+    (identity when records are images already); ``labels(split)`` returns the
+    split's labels as NumPy without decoding images; ``record_bytes`` sizes a
+    record for the in-memory cache decision (``None``: unknown, no cache).
+    """
+
+    info: DatasetInfo
+    read: Callable[[str], tf.data.Dataset]
+    labels: Callable[[str], np.ndarray]
+    decode: Callable[[tf.Tensor], tf.Tensor]
+    record_bytes: int | None
+

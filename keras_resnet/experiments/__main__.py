@@ -1,0 +1,11 @@
+"""``python -m keras_resnet.experiments``: the command line of :mod:`keras_resnet.experiments.cli`."""
+
+from absl import app, flags
+
+from keras_resnet.experiments import cli
+
+if __name__ == "__main__":
+    __doc__ = cli.__doc__  # absl's --help shows the main module's docstring and key flags
+    cli.define_flags()
+    flags.adopt_module_key_flags(cli)
+    app.run(cli.main)

@@ -1,0 +1,11 @@
+"""``python -m keras_resnet.training``: the command line of :mod:`keras_resnet.training.cli`."""
+
+from absl import app, flags
+
+from keras_resnet.training import cli
+
+if __name__ == "__main__":
+    __doc__ = cli.__doc__  # absl's --help shows the main module's docstring and key flags
+    cli.define_flags()
+    flags.adopt_module_key_flags(cli)
+    app.run(cli.main)

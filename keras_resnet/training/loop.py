@@ -1,0 +1,216 @@
+"""Train a keras_resnet net with ``model.fit`` under ``tf.distribute``: :func:`fit`.
+
+:func:`fit` is crash-safe: ``BackupAndRestore`` checkpoints into
+``model_dir/backup`` (every epoch or every N steps) and rerunning the same
+call resumes from the last checkpoint. Final and best models are written as
+``.keras`` files atomically (temporary file + rename), next to a CSV history,
+TensorBoard logs, the run's ``config.json`` (with the net's spec) and the
+test ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from keras_resnet import datasets, distribute, transfer
+from keras_resnet._compat import multi_worker_fit_fix
+from keras_resnet.io import atomic_path, save_model, write_json
+from keras_resnet.training.callbacks import (
+    BackupAndRestore,
+    CSVHistory,
+    SaveBest,
+    SetEpoch,
+    TerminateOnNaN,
+    progress_verbosity,
+)
+from keras_resnet.training.config import RUN_CONFIG, TrainConfig
+from keras_resnet.training.recipe import (
+    Phase,
+    apply_weight_decay,
+    build_model,
+    compile_model,
+    configure_batch_norm,
+    phase_schedule,
+    phases,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` produced.
+
+    Attributes:
+        history: Per-epoch logs of the epochs run by this call (after a
+            resume, only the remaining ones), across phases.
+        test: ``loss``, ``accuracy``, ``top5`` (top-k) and ``cross_entropy``
+            (the loss without the weight-decay penalty) of the final model
+            on the test split.
+        model_dir: Where this worker wrote its outputs.
+        final_model: Path of the final ``.keras`` model.
+        best_model: Path of the best ``.keras`` model by ``val_accuracy``.
+    """
+
+    history: dict[str, list[float]]
+    test: dict[str, float]
+    model_dir: str
+    final_model: str
+    best_model: str
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Keras' global dtype policy set to ``name`` (one of ``MIXED_PRECISION``) inside the block."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32" if name == "none" else name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _initial_model(config: TrainConfig, source: datasets.Source, num_classes: int) -> keras.Model:
+    if config.init_weights:
+        return transfer.load_init_weights(config.init_weights, config.model, num_classes, config.image_size)
+    size = config.input_size
+    mean, std = datasets.pixel_stats(source, size, config.classes, config.examples_per_class,
+                                     config.train_examples)
+    return build_model(config, num_classes, mean, std)
+
+
+def fit(config: TrainConfig | None = None, *, callbacks: Sequence[keras.callbacks.Callback] = (),
+        **overrides: Any) -> FitResult:
+    """Train as ``config`` (plus keyword ``overrides`` of its fields) says.
+
+    ``callbacks`` are extra Keras callbacks, appended to the run's own (e.g.
+    to log per-iteration training error for Fig. 6-style curves).
+
+    Creates the strategy, builds model, optimizer and metrics inside its
+    scope, trains with validation on the test split each epoch, saves
+    ``final.keras`` / ``best.keras`` and evaluates the final model on the
+    test split. Rerunning the same call after a crash resumes from the last
+    checkpoint in ``model_dir/backup``. On a multi-worker run, the chief
+    writes to ``model_dir`` and every other worker to ``model_dir/<task>``.
+
+    Raises:
+        FloatingPointError: The loss became NaN or infinite.
+        ValueError: A bad argument (the message names it and what is allowed).
+    """
+    config = dataclasses.replace(config or TrainConfig(), **overrides)
+    if config.logical_cpus:
+        distribute.split_cpu(config.logical_cpus)
+    strategy = distribute.create_strategy(config.strategy, config.tpu)
+    keras.utils.set_random_seed(config.seed)
+    with dtype_policy(config.mixed_precision), multi_worker_fit_fix(strategy):
+        return _fit(config, strategy, callbacks)
+
+
+def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
+         extra_callbacks: Sequence[keras.callbacks.Callback]) -> FitResult:
+    task = distribute.non_chief_name(strategy)
+    out = Path(config.model_dir) / task if task else Path(config.model_dir)
+    source = datasets.load(config.dataset, config.data_dir)
+    num_classes = len(config.classes) if config.classes else source.info.num_classes
+    with strategy.scope():
+        model = _initial_model(config, source, num_classes)
+        apply_weight_decay(model, config.weight_decay)
+        configure_batch_norm(model, config.bn_momentum, config.sync_batch_norm and strategy.num_replicas_in_sync > 1)
+    size = model.input_shape[1]
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    train, train_count = datasets.pipeline(
+        source, "train", training=True, batch_size=config.global_batch_size, image_size=size,
+        augment=config.resolved_augment, seed=config.seed, classes=config.classes,
+        examples_per_class=config.examples_per_class, limit=config.train_examples, epoch=epoch)
+    test, test_count = datasets.pipeline(source, "test", training=False, batch_size=config.global_batch_size,
+                                         image_size=size, classes=config.classes, limit=config.eval_examples)
+    run = _Run(config, strategy, out, (out / "backup").is_dir(), num_classes,
+               train_count // config.global_batch_size, epoch, tuple(extra_callbacks))
+    names = source.info.class_names
+    write_json(out / RUN_CONFIG, {**config.to_dict(), "image_size": size, "spec": config.spec.to_dict(),
+                                  "num_classes": num_classes,
+                                  "class_names": [names[c] for c in config.classes or range(num_classes)],
+                                  "train_examples_used": train_count, "steps_per_epoch": run.steps,
+                                  "replicas": strategy.num_replicas_in_sync})
+    history = run.train(model, train, test)
+
+    final = out / "final.keras"
+    save_model(model, final)
+    metrics = {k: float(v) for k, v in model.evaluate(test, verbose=0, return_dict=True).items()}
+    write_json(out / "metrics.json", {**metrics, "test_examples": test_count})
+    shutil.rmtree(run.backup, ignore_errors=True)
+    k = min(5, num_classes)
+    print(f"test accuracy: {metrics['accuracy']:.4f}  top-{k}: {metrics[f'top{k}']:.4f}  "
+          f"cross-entropy: {metrics['cross_entropy']:.4f}  ({test_count} test images; model: {final})", flush=True)
+    return FitResult(history, metrics, str(out), str(final), str(out / "best.keras"))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One worker's training run: its phases, callbacks and output folder."""
+
+    config: TrainConfig
+    strategy: tf.distribute.Strategy
+    out: Path
+    resuming: bool  # a backup of an interrupted run exists
+    num_classes: int
+    steps: int
+    epoch: tf.Variable
+    extra_callbacks: tuple[keras.callbacks.Callback, ...]
+
+    @property
+    def backup(self) -> Path:
+        return self.out / "backup"
+
+    def callbacks(self, phase: Phase, first: bool, saver: SaveBest) -> list[keras.callbacks.Callback]:
+        """Order matters: the NaN check raises before anything is saved, and
+        the backup comes last, once the epoch's outputs are written."""
+        return [
+            SetEpoch(self.epoch),
+            TerminateOnNaN(),
+            saver,
+            CSVHistory(self.out / "history.csv", keep_existing=self.resuming or not first),
+            keras.callbacks.TensorBoard(str(self.out / "logs")),
+            *self.extra_callbacks,
+            BackupAndRestore(str(self.backup / phase.name), save_freq=self.config.backup_freq),
+        ]
+
+    def train(self, model: keras.Model, train: tf.data.Dataset, test: tf.data.Dataset) -> dict[str, list[float]]:
+        """Run every phase not finished yet; return the logs of the epochs run."""
+        if self.resuming:
+            print(f"Resuming from the checkpoint in {self.backup}", flush=True)
+        best_json = self.out / "best.json"
+        best = json.loads(best_json.read_text())["val_accuracy"] if self.resuming and best_json.exists() else -math.inf
+        saver = SaveBest(self.out / "best.keras", best)
+        history: dict[str, list[float]] = {}
+        epoch = 0
+        run_phases = phases(self.config, model)
+        for index, phase in enumerate(run_phases):
+            done = self.backup / f"{phase.name}.weights.h5"  # a finished phase that is not the last
+            if done.exists() and index < len(run_phases) - 1:
+                model.load_weights(done)
+                epoch += phase.epochs
+                continue
+            with self.strategy.scope():
+                transfer.freeze(model, phase.freeze)
+                compile_model(model, phase_schedule(self.config, phase, self.steps), self.config.momentum,
+                              self.num_classes, self.config.jit_compile)
+            model._initial_epoch = None  # Keras keeps BackupAndRestore's restored epoch across fit() calls
+            logs = model.fit(train, epochs=epoch + phase.epochs, initial_epoch=epoch, validation_data=test,
+                             callbacks=self.callbacks(phase, index == 0, saver), shuffle=False,
+                             verbose=progress_verbosity())
+            for key, values in logs.history.items():
+                history.setdefault(key, []).extend(float(v) for v in values)
+            if index < len(run_phases) - 1:
+                with atomic_path(done) as tmp:
+                    model.save_weights(tmp)
+            epoch += phase.epochs
+        return history
