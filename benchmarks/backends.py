@@ -5,7 +5,7 @@ Python (``KERAS_BACKEND`` set, no timeout: a loaded machine is slow, not
 wrong), one after the other; within a backend the windows are timed as in
 :mod:`benchmarks.training` (median of timed ``fit`` windows, from a
 callback between batch ends). Every backend trains the same net with the
-same recipe (``keras_resnet.training``: SGD, momentum 0.9, weight decay
+same recipe (``keras_resnet.training.recipe``: SGD, momentum 0.9, weight decay
 1e-4, its metrics) on the same in-memory batch, fed through one
 ``keras.utils.PyDataset`` so the input path is the same everywhere, and
 compiles as Keras' ``jit_compile="auto"`` does on a CPU: XLA on JAX, a
@@ -40,7 +40,8 @@ def _measure(backend: str, batch: int, windows: int, window_seconds: float, warm
 
     import keras_resnet
     from benchmarks.timing import Candidate, interleaved
-    from keras_resnet import training, transfer
+    from keras_resnet import transfer
+    from keras_resnet.training import recipe  # the recipe itself is plain Keras (keras_resnet.training's fit is not)
 
     assert keras.backend.backend() == backend, (keras.backend.backend(), backend)
     rng = np.random.default_rng(0)
@@ -70,9 +71,9 @@ def _measure(backend: str, batch: int, windows: int, window_seconds: float, warm
 
     features = keras_resnet.get_model(MODEL, include_top=False, pooling="avg", input_shape=(SIZE, SIZE, 3))
     model = transfer.add_head(features, CLASSES)
-    training.apply_weight_decay(model, WEIGHT_DECAY)
+    recipe.apply_weight_decay(model, WEIGHT_DECAY)
     jit_compile = backend == "jax"  # what jit_compile="auto" picks on a CPU-only machine
-    training.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile)
+    recipe.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile)
 
     def window(steps: int) -> float:
         timer = BatchEndTimes()
