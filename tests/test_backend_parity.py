@@ -122,10 +122,10 @@ def test_keras_files_load_without_keras_resnet(backend, saved):
     assert not result["keras_resnet_imported"]
     for path, (expected, _) in saved.items():
         outcome = result["files"][path]
-        if expected is None:  # option A: refused, with a message that names keras_resnet
-            # in what the message says, not only inside the layer config Keras appends to it.
-            head = outcome.get("error", "").split("Full object config")[0]
-            assert "keras_resnet" in head, outcome
+        if expected is None:  # option A: refused; Keras' message names the class and the module to import
+            error = outcome.get("error", "")
+            assert "Could not locate class 'ZeroPadShortcut'" in error, error[:2000]
+            assert "'module': 'keras_resnet.layers'" in error and "keras_resnet>ZeroPadShortcut" in error, error[:2000]
             continue
         assert "error" not in outcome, (Path(path).name, outcome.get("error", "")[:2000])
         got = np.load(outcome["output"])
