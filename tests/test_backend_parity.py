@@ -81,9 +81,22 @@ def test_same_weights_give_same_outputs_on_every_backend(tmp_path):
         if (backend, fmt) != ("tensorflow", "channels_last"):
             measured[f"{backend} {name} {fmt}"] = float(np.abs(out - reference).max())
             allowed[f"{backend} {name} {fmt}"] = TOLERANCE * _scale(reference)
+    # The builders' default output, softmax probabilities: the issue's absolute 1e-4 as it stands.
+    probabilities = {}
+    for (backend, name, fmt), out in outputs.items():
+        if (backend, fmt) != ("tensorflow", "channels_last"):
+            reference = _softmax(outputs["tensorflow", name, "channels_last"])
+            probabilities[backend, name, fmt] = float(np.abs(_softmax(out) - reference).max())
     print("max abs diff vs TensorFlow channels_last:", json.dumps(measured, indent=1),
-          "max |logit|:", {name: float(np.abs(outputs["tensorflow", name, "channels_last"]).max()) for name in NETS})
+          "max |logit|:", {name: float(np.abs(outputs["tensorflow", name, "channels_last"]).max()) for name in NETS},
+          "probabilities:", json.dumps({" ".join(k): v for k, v in probabilities.items()}, indent=1))
     assert all(measured[k] <= allowed[k] for k in measured), (measured, allowed)
+    assert max(probabilities.values()) <= TOLERANCE, probabilities
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 # Representative nets without option-A shortcuts (V1 bottleneck, V1 basic, V2, CIFAR pre-activation with

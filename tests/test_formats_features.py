@@ -74,7 +74,8 @@ def test_channels_first_equals_channels_last(name, kwargs, channels_first):
     last.set_weights(weights)
     first.set_weights(weights)
     x = rng.normal(size=(2, size, size, 3)).astype("float32")
-    np.testing.assert_allclose(np.asarray(first(x.transpose(0, 3, 1, 2))), np.asarray(last(x)), atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(first(x.transpose(0, 3, 1, 2))),
+                               keras.ops.convert_to_numpy(last(x)), atol=1e-5)
     assert first.get_layer("predictions").input.shape[1] == last.get_layer("predictions").input.shape[1]
 
 
@@ -86,7 +87,7 @@ def test_channels_first_shapes_and_errors(channels_first):
         kr.ResNet50(input_shape=(3, 16, 16))
     with pytest.raises(ValueError, match=r"`input_shape` must be \(channels, height, width\)"):
         kr.ResNet50(input_shape=(None, 64, 64))
-    y = np.asarray(kr.ZeroPadShortcut(5, 2)(np.ones((1, 3, 4, 4), "float32")))
+    y = keras.ops.convert_to_numpy(kr.ZeroPadShortcut(5, 2)(np.ones((1, 3, 4, 4), "float32")))
     assert y.shape == (1, 5, 2, 2) and y[:, :3].all() and not y[:, 3:].any()
 
 
