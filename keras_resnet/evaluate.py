@@ -106,9 +106,9 @@ def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = 
     _check_model_path(model)
     if confusion_matrix is not None and not str(confusion_matrix).endswith(".png"):
         raise ValueError(f"`confusion_matrix` must be a .png path; received confusion_matrix={confusion_matrix!r}")
-    import keras
+    from keras_resnet.layers import load_model
 
-    net = keras.models.load_model(model, compile=False)
+    net = load_model(model, compile=False)
     source = datasets.load(dataset, data_dir)
     names = [source.info.class_names[c] for c in classes] if classes else list(source.info.class_names)
     if net.output_shape[-1] != len(names):

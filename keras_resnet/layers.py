@@ -155,3 +155,9 @@ def tf_keras_custom_objects() -> dict[str, type]:
     batch_norm = tf_keras.layers.BatchNormalization
     return {name: twin, "ZeroPadShortcut": twin,
             f"{PACKAGE}>BatchNormalization": batch_norm, "BatchNormalization": batch_norm}
+
+
+def load_model(path: str, **kwargs: Any) -> keras.Model:
+    """``keras.models.load_model`` for this package's files: importing this module registered its
+    option-A layer, which ``import keras_resnet`` alone (lazy) does not before Keras is loaded."""
+    return keras.models.load_model(path, **kwargs)

@@ -29,6 +29,7 @@ import numpy as np
 
 from keras_resnet import datasets
 from keras_resnet.imagenet import CAFFE_MEAN_BGR
+from keras_resnet.layers import load_model
 from keras_resnet.models import get_model
 from keras_resnet.specs import SPECS
 
@@ -117,7 +118,7 @@ def from_keras_file(path: str, classes: int, image_size: int | None = None) -> k
     """A model trained here (``.keras``) with its head replaced for ``classes``."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"`init_weights` file not found: {path!r} (expected a .keras model or 'imagenet')")
-    model = keras.models.load_model(path, compile=False)
+    model = load_model(path, compile=False)
     names = {layer.name for layer in model.layers}
     if "avg_pool" not in names:
         raise ValueError(f"`init_weights` model {path!r} has no 'avg_pool' layer to put a new head on")

@@ -23,6 +23,7 @@ import numpy as np
 from keras_resnet import analysis, training
 from keras_resnet.experiments.recipe import Net, train_config
 from keras_resnet.io import write_json
+from keras_resnet.layers import load_model
 from keras_resnet.training.config import TrainConfig, read_run_config
 
 TIMING_WARMUP_STEPS = 2  # the first steps trace and compile the graph
@@ -151,7 +152,7 @@ def train(net: Net, recipe: TrainConfig, seed: int, work_dir: str | os.PathLike)
         print(f"--- training {net.label}, seed {seed} -> {run_dir}", flush=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         result = training.fit(config, callbacks=[IterationLog(run_dir / ITERATIONS)])
-        params = analysis.count_trainable_params(keras.models.load_model(result.final_model, compile=False))
+        params = analysis.count_trainable_params(load_model(result.final_model, compile=False))
         steps = read_run_config(result.final_model)["steps_per_epoch"]
         write_json(record, {"history": _history(run_dir), "test": result.test, "steps_per_epoch": steps,
                             "params": params, "final_model": result.final_model})

@@ -30,6 +30,7 @@ from keras_resnet import datasets, training
 from keras_resnet.experiments import plots, report
 from keras_resnet.experiments.claims import Claim, compare, trains_claim
 from keras_resnet.experiments.runs import Net, RunRecord, iter_runs, train
+from keras_resnet.layers import load_model
 from keras_resnet.training.config import TrainConfig
 
 _RESPONSE_LAYER = re.compile(r"^conv\d+(_block\d+_[12])?_bn$")  # the 3x3 layers' BN of a basic-block net
@@ -171,7 +172,7 @@ def _penalty(run: RunRecord) -> list[float]:
 def _largest_kernel(run: RunRecord) -> str:
     """The conv / dense kernel with the largest share of the final model's
     L2 penalty (sum of squares), e.g. ``"conv1_conv (83 %)"``."""
-    model = keras.models.load_model(run.final_model, compile=False)
+    model = load_model(run.final_model, compile=False)
     squares = {layer.name: float(np.sum(np.square(keras.ops.convert_to_numpy(layer.kernel))))
                for layer in training.decayed_layers(model)}
     keras.backend.clear_session()
@@ -209,7 +210,7 @@ def responses(recipe: TrainConfig, depths: Sequence[int], seed: int, out_dir: st
     images, _ = datasets.load_arrays(recipe.dataset, "test", limit=examples, data_dir=recipe.data_dir)
     stds: dict[str, dict[str, float]] = {}
     for run in runs:
-        stds[run.net.label] = response_stds(keras.models.load_model(run.final_model, compile=False), images)
+        stds[run.net.label] = response_stds(load_model(run.final_model, compile=False), images)
         keras.backend.clear_session()
     means = {label: float(np.mean(list(values.values()))) for label, values in stds.items()}
     claims = [compare(f"{res.label} mean response std < {plain.label}", [means[res.label]], [means[plain.label]],
