@@ -132,7 +132,7 @@ def _dilations(spec: ResNetSpec, output_stride: int | None) -> list[list[tuple[i
     is dilated by the stride it replaced (the block itself keeps the previous
     rate), as torchvision's ``replace_stride_with_dilation`` and DeepLab do.
     """
-    total = 4 if spec.stem == "imagenet" else 1
+    total = spec.stem_stride
     dilation = 1
     plan = []
     for stage, blocks in enumerate(spec.blocks):

@@ -91,10 +91,14 @@ class ResNetSpec:
         return 224 if self.stem == "imagenet" else 32
 
     @property
+    def stem_stride(self) -> int:
+        """Input side / stem output side: 4 (7x7/2 conv + 3x3/2 pool) for ImageNet, 1 for CIFAR."""
+        return 4 if self.stem == "imagenet" else 1
+
+    @property
     def total_stride(self) -> int:
         """Input side / last feature-map side; also the smallest input side."""
-        stem = 4 if self.stem == "imagenet" else 1
-        return stem * 2 ** (len(self.blocks) - 1)
+        return self.stem_stride * 2 ** (len(self.blocks) - 1)
 
     def stage_widths(self) -> tuple[int, ...]:
         """Widths after the multiplier (at least 1 channel)."""
