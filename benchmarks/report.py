@@ -200,6 +200,11 @@ WHY = {
 }
 
 
+GPU = ("## GPU\n\n`python -m benchmarks.gpu` measures ResNet-50 on an NVIDIA GPU: training images/s in mixed "
+       "precision with XLA at batch 256, and inference at batch 256 and 1, beside NVIDIA's published TensorFlow "
+       "training figures (`benchmarks/published.py`). No GPU was available here, so this report has no GPU figures.")
+
+
 def _misses(results: dict[str, Any]) -> str:
     missed = [t for t in results["targets"] if not t["met"]]
     if not missed:
@@ -243,5 +248,6 @@ def render(results: dict[str, Any]) -> str:
         "## Targets", _targets(results),
         "## Machine", _machine(results),
         *body,
+        GPU,
         _misses(results),
     ]) + "\n"

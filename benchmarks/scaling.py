@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import training
+from benchmarks.published import PUBLISHED
 from benchmarks.settings import Settings
 from benchmarks.timing import Candidate, interleaved
 from keras_resnet import datasets
@@ -33,23 +34,6 @@ JPEG_QUALITY = 90
 JPEG_CLASSES = 2
 IMAGENET_BATCH = 32
 BYTES_PER_GRADIENT = 4  # float32 all-reduce
-
-#: NVIDIA DeepLearningExamples, TensorFlow/Classification/ConvNets/resnet50v1.5/README.md, "Training
-#: performance results" (TF 20.06-tf1-py3 NGC container; img/s averaged over an epoch). Cited, not measured.
-PUBLISHED = {
-    "source": "NVIDIA DeepLearningExamples, TensorFlow/Classification/ConvNets/resnet50v1.5/README.md "
-              "(training_perf.sh, TF 20.06-tf1-py3 NGC container)",
-    "rows": [
-        {"system": "DGX A100 (8x A100 40GB)", "precision": "TF32 + XLA", "batch_per_gpu": 256,
-         "gpus_1": 808, "gpus_8": 6300},
-        {"system": "DGX A100 (8x A100 40GB)", "precision": "mixed precision + XLA", "batch_per_gpu": 256,
-         "gpus_1": 1770, "gpus_8": 16400},
-        {"system": "DGX-1 (8x V100 16GB)", "precision": "FP32 + XLA", "batch_per_gpu": 128,
-         "gpus_1": 412, "gpus_8": 3170},
-        {"system": "DGX-1 (8x V100 16GB)", "precision": "mixed precision + XLA", "batch_per_gpu": 256,
-         "gpus_1": 1270, "gpus_8": 9510},
-    ],
-}
 
 
 def _replica_candidates(batch: int, log: Callable[[str], None]) -> list[Candidate] | None:

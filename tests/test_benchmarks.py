@@ -84,7 +84,7 @@ def test_litert_files_and_scale_plan(outputs: tuple[dict, str]) -> None:
     assert [row["replicas"] for row in results["scaling"]["replicas"]] == [1, 2]
     assert results["scaling"]["projection"]["rows"]
     for heading in ("# Benchmarks", "## Targets", "## Machine", "## Training", "## Inference", "## LiteRT",
-                    "## Scale plan"):
+                    "## Scale plan", "## GPU"):
         assert heading in markdown
 
 
