@@ -7,7 +7,12 @@ conversion; their outputs are checked against keras.applications before
 timing. Candidates, each with its own framework's best known CPU settings:
 
 * keras_resnet: :func:`keras_resnet.inference.optimize_for_inference`
-  (batch norm folded into the convolutions), with and without XLA;
+  (batch norm folded into the convolutions), with and without XLA; and the
+  candidate settings: built ``channels_first`` (NCHW), frozen into a graph of
+  constants (variables inlined, so TensorFlow's grappler sees constant filters
+  and oneDNN may keep them in its own layout), and in a worker process
+  (:mod:`benchmarks.inference_worker`) with ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1``
+  (oneDNN caches reordered weights) or with one inter-op thread;
 * keras.applications: ``predict_on_batch`` as it comes (Keras turns XLA off
   on CPU-only machines) and compiled with ``jit_compile=True``;
 * PyTorch: default NCHW, ``channels_last``, ``channels_last`` traced and
@@ -20,7 +25,9 @@ timing. Candidates, each with its own framework's best known CPU settings:
 from __future__ import annotations
 
 import copy
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -30,9 +37,11 @@ import tensorflow as tf
 import tf2onnx
 import torch
 import torch._inductor.config as inductor_config
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import keras_resnet
 from benchmarks import torch_resnet
+from benchmarks.inference_worker import WorkerPredictor
 from benchmarks.settings import Settings
 from benchmarks.timing import Candidate, interleaved, summarise
 from keras_resnet.inference import optimize_for_inference
@@ -75,13 +84,36 @@ def _torch_predict(net: torch.nn.Module, images: np.ndarray, channels_last: bool
     return predict
 
 
-def _candidates(batch: int, size: int, models: dict[str, Any], settings: Settings) -> list[Candidate]:
+def frozen_graph(model: keras.Model, batch: int) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``model``'s inference function for ``batch`` images with its variables inlined as constants."""
+    function = tf.function(lambda x: model(x, training=False))
+    spec = tf.TensorSpec((batch, *model.inputs[0].shape[1:]), tf.float32)
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function(spec))
+    return lambda x: frozen(x)[0]
+
+
+WORKERS = {"keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1":
+           {"env": {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}},
+           "keras_resnet folded BN, 1 inter-op thread": {"inter_op": 1}}
+
+
+def _candidates(batch: int, size: int, models: dict[str, Any], settings: Settings, folder: Path
+                ) -> list[Candidate]:
     images = np.random.default_rng(batch).uniform(-120, 150, (batch, size, size, 3)).astype(np.float32)
+    np.save(folder / f"images_{batch}.npy", images)
+    workers = {name: WorkerPredictor(folder / "resnet50.weights.h5", folder / f"images_{batch}.npy", **kwargs)
+               for name, kwargs in WORKERS.items()}
+    models["workers"] = workers
     keras_info = {"framework": "keras"}
+    ours = {**keras_info, "framework": "keras_resnet", "xla": False}
     session = models["onnx"]
+    frozen, tensor = frozen_graph(models["folded"], batch), tf.constant(images)
+    nchw = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
     predictors: list[tuple[str, Callable[[], np.ndarray], dict[str, Any]]] = [
-        ("keras_resnet folded BN", lambda: models["folded"].predict_on_batch(images),
-         {**keras_info, "framework": "keras_resnet", "xla": False}),
+        ("keras_resnet folded BN", lambda: models["folded"].predict_on_batch(images), ours),
+        ("keras_resnet folded BN, channels_first", lambda: models["folded_nchw"].predict_on_batch(nchw), ours),
+        ("keras_resnet folded BN, frozen graph", lambda: frozen(tensor).numpy(), ours),
+        *((name, worker.probabilities, ours) for name, worker in workers.items()),
         ("keras.applications", lambda: models["applications"].predict_on_batch(images), {**keras_info, "xla": False}),
         ("torch NCHW", _torch_predict(models["torch"], images, False, "eager"), {"framework": "torch"}),
         ("torch channels_last", _torch_predict(models["torch"], images, True, "eager"), {"framework": "torch"}),
@@ -103,11 +135,13 @@ def _candidates(batch: int, size: int, models: dict[str, Any], settings: Setting
         error = float(np.abs(predict() - reference).max())
         if error > CHECK_TOLERANCE:
             raise AssertionError(f"{name} disagrees with keras.applications: max |diff| {error:.2e}")
-        candidates.append(Candidate(name, batch, step=predict, info={**info, "max_abs_diff_vs_applications": error}))
+        worker = workers.get(name)
+        candidates.append(Candidate(name, batch, step=None if worker else predict, window=worker and worker.window,
+                                    info={**info, "max_abs_diff_vs_applications": error}))
     return candidates
 
 
-def _models(size: int, threads: int, xla: bool) -> dict[str, Any]:
+def _models(size: int, threads: int, xla: bool, folder: Path) -> dict[str, Any]:
     """Every contender's ResNet-50, all with keras.applications' weights (random BN statistics too); the XLA
     ones only if ``xla``."""
     applications = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3))
@@ -120,8 +154,15 @@ def _models(size: int, threads: int, xla: bool) -> dict[str, Any]:
     ours = keras_resnet.ResNet50(weights=None, input_shape=(size, size, 3))
     ours.set_weights(applications.get_weights())
     folded = optimize_for_inference(ours)
+    ours.save_weights(folder / "resnet50.weights.h5")  # for the worker processes
+    keras.config.set_image_data_format("channels_first")
+    try:
+        nchw = keras_resnet.ResNet50(weights=None, input_shape=(3, size, size))
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    nchw.set_weights(ours.get_weights())  # kernels are (h, w, in, out) in both formats
     models = {
-        "applications": applications, "folded": folded,
+        "applications": applications, "folded": folded, "folded_nchw": optimize_for_inference(nchw),
         "torch": torch_resnet.copy_keras_weights(torch_resnet.resnet50(), ours).eval(),
         "onnx": onnx_session(folded, threads), "flops": 2 * keras_resnet.count_macs(ours),
     }
@@ -137,12 +178,17 @@ def run(settings: Settings, threads: int, log: Callable[[str], None] = print) ->
     """Per batch size: every candidate timed, interleaved; ratios of keras_resnet's best to each peer's best."""
     size = settings.inference_size
     log(f"inference: ResNet-50 at {size}x{size}, building and converting the models")
-    models = _models(size, threads, settings.xla)
     out: dict[str, Any] = {"image_size": size}
-    for batch in settings.inference_batches:
-        log(f"inference: batch {batch}")
-        results = interleaved(_candidates(batch, size, models, settings), settings.windows, settings.window_seconds,
-                              settings.warmup, log)
-        out[f"batch_{batch}"] = summarise(results, models["flops"], "keras_resnet",
-                                          ("keras", "torch", "onnxruntime"))
+    with tempfile.TemporaryDirectory() as folder:
+        models = _models(size, threads, settings.xla, Path(folder))
+        for batch in settings.inference_batches:
+            log(f"inference: batch {batch}")
+            candidates = _candidates(batch, size, models, settings, Path(folder))
+            try:
+                results = interleaved(candidates, settings.windows, settings.window_seconds, settings.warmup, log)
+            finally:
+                for worker in models.pop("workers").values():
+                    worker.close()
+            out[f"batch_{batch}"] = summarise(results, models["flops"], "keras_resnet",
+                                              ("keras", "torch", "onnxruntime"))
     return out

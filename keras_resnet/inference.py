@@ -57,7 +57,7 @@ def _producer(layer: keras.layers.Layer) -> keras.layers.Layer | None:
 def _foldable(conv: Any, bn: keras.layers.BatchNormalization) -> bool:
     """``bn`` is the only reader of ``conv``'s single output and normalises its channel axis."""
     return (isinstance(conv, keras.layers.Conv2D) and not isinstance(conv, keras.layers.Conv2DTranspose)
-            and conv.data_format == "channels_last" and bn.axis in (-1, 3)
+            and bn.axis in ((-1, 3) if conv.data_format == "channels_last" else (1,))
             and keras.activations.serialize(conv.activation) in FOLDABLE_ACTIVATIONS
             and len(conv._inbound_nodes) == 1 and len(conv._outbound_nodes) == 1)
 

@@ -98,7 +98,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     (registered as ``keras_resnet>BatchNormalization``).
 
     Used where the fused op computes exactly what the parent does: TensorFlow
-    backend, training mode, 4-D channels-last input of float16/bfloat16/float32,
+    backend, training mode, 4-D input normalised on its channel axis (NHWC or
+    NCHW) of float16/bfloat16/float32,
     no mask, no renormalization and no cross-replica (synchronized) statistics;
     everywhere else the parent's ``call`` runs. The moving variance is updated
     with the biased batch variance, as the parent does (the op returns the
@@ -117,7 +118,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def _fuses(self, inputs: Any, training: Any, mask: Any) -> bool:
         return bool(
             training and self.trainable and mask is None and keras.backend.backend() == "tensorflow"
-            and len(inputs.shape) == 4 and self.axis in (-1, 3) and not self.synchronized and not self.renorm
+            and len(inputs.shape) == 4 and self.axis in (-1, 1, 3) and not self.synchronized and not self.renorm
             and self.scale and self.center and self.epsilon >= _FUSED_MIN_EPSILON
             and keras.backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16", "float32"))
 
@@ -126,10 +127,11 @@ class BatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf  # _fuses: the TensorFlow backend is running
 
+        first = self.axis == 1
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
             inputs, tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32"), epsilon=self.epsilon,
-            data_format="NHWC", is_training=True)
-        count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), "float32")
+            data_format="NCHW" if first else "NHWC", is_training=True)
+        count = tf.cast(tf.reduce_prod(tf.shape(inputs)) // tf.shape(inputs)[1 if first else -1], "float32")
         variance = variance * tf.maximum(count - 1.0, 0.0) / count
         decay = 1.0 - self.momentum
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * decay)

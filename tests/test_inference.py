@@ -29,8 +29,16 @@ def _images(shape: tuple[int, ...], count: int = 4) -> np.ndarray:
     ("resnet50", {"input_shape": (64, 64, 3)}, 53),  # conv1 + 16 x 3 + 4 projections
     ("resnet18v2", {"input_shape": (64, 64, 3)}, 8),  # pre-activation: only each block's inner BN follows a conv
 ])
-def test_folded_model_matches_the_original(name: str, kwargs: dict, pairs: int) -> None:
-    model = keras_resnet.get_model(name, classifier_activation=None, **kwargs)
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_folded_model_matches_the_original(name: str, kwargs: dict, pairs: int, data_format: str) -> None:
+    if data_format == "channels_first":
+        size = kwargs["input_shape"][0]
+        kwargs = {**kwargs, "input_shape": (3, size, size)}
+    keras.config.set_image_data_format(data_format)
+    try:
+        model = keras_resnet.get_model(name, classifier_activation=None, **kwargs)
+    finally:
+        keras.config.set_image_data_format("channels_last")
     _randomize_batchnorm(model)
     images = _images(model.input_shape[1:])
     expected = model.predict_on_batch(images)

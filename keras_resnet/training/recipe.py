@@ -88,11 +88,12 @@ def learning_rate_schedule(kind: str, learning_rate: float, total_steps: int, de
 
 
 def compile_model(model: keras.Model, schedule: Any, momentum: float, num_classes: int,
-                  jit_compile: bool) -> None:
+                  jit_compile: bool, steps_per_execution: int = 1) -> None:
     """SGD with momentum (§3.4), cross-entropy, top-1 and top-k (k=min(5, classes)) accuracy.
 
     The ``loss`` Keras logs includes the weight-decay penalty; the
     ``cross_entropy`` metric is the data loss alone (what the papers plot).
+    ``steps_per_execution`` is Keras' (training steps per ``tf.function`` call).
     """
     k = min(5, num_classes)
     model.compile(
@@ -101,6 +102,7 @@ def compile_model(model: keras.Model, schedule: Any, momentum: float, num_classe
         metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}"),
                  keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy")],
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
 
 
