@@ -24,10 +24,8 @@ from keras_resnet.training.config import AUGMENT_CHOICES, LR_SCHEDULES, MIXED_PR
 _DEFAULTS = TrainConfig()
 
 
-def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
-    """Define the training flags in ``fv``."""
-    d = _DEFAULTS
-    # Model.
+def _model_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
+    """Model flags."""
     flags.DEFINE_string("model", d.model, "Network: resnet18..152(v2), resnet20/32/44/56/110/1202 or any CIFAR "
                         "resnet<6n+2>, preact_resnet110/164/1001.", flag_values=fv)
     flags.DEFINE_bool("plain", d.plain, "Train the plain twin (no shortcuts, paper §4.1).", flag_values=fv)
@@ -36,7 +34,10 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_float("width_multiplier", d.width_multiplier, "Width multiplier of CIFAR nets.", flag_values=fv)
     flags.DEFINE_integer("image_size", d.image_size, "Input side; default 32 for CIFAR nets, 224 for ImageNet "
                          "nets.", lower_bound=1, flag_values=fv)
-    # Data.
+
+
+def _data_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
+    """Data flags."""
     flags.DEFINE_string("dataset", d.dataset, "fashion_mnist (embedded default), a tensorflow-datasets name "
                         "(cifar10, imagenet2012, ...) or a folder of class sub-folders of images.", flag_values=fv)
     flags.DEFINE_string("data_dir", d.data_dir, "Folder of the Fashion-MNIST IDX files or tensorflow-datasets' "
@@ -52,7 +53,10 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_enum("augment", d.augment, list(AUGMENT_CHOICES), "Augmentation: cifar (pad 4, crop, "
                       "flip; §4.2), imagenet (random-resized crop, flip; §3.4), none; auto picks by net.",
                       flag_values=fv)
-    # Recipe.
+
+
+def _recipe_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
+    """Recipe flags."""
     flags.DEFINE_integer("epochs", d.epochs, "Epochs to train (after transfer learning's head phase: of it).",
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("global_batch_size", d.global_batch_size, "Mini-batch over all replicas (paper: 128 on "
@@ -74,7 +78,10 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                          "ResNet-110).", lower_bound=0, flag_values=fv)
     flags.DEFINE_float("warmup_learning_rate", d.warmup_learning_rate, "Warm-up learning rate (paper: 0.01).",
                        flag_values=fv)
-    # Transfer learning.
+
+
+def _transfer_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
+    """Transfer learning flags."""
     flags.DEFINE_string("init_weights", d.init_weights, "Start from a .keras model trained here or 'imagenet' "
                         "and train a new head for this dataset's classes.", flag_values=fv)
     flags.DEFINE_string("freeze", d.freeze, "With --init_weights: backbone (train the head only), a stage "
@@ -85,7 +92,10 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                          lower_bound=0, flag_values=fv)
     flags.DEFINE_float("fine_tune_learning_rate", d.fine_tune_learning_rate, "Fine-tuning learning rate; default "
                        "--learning_rate / 10.", flag_values=fv)
-    # Run.
+
+
+def _run_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
+    """Run flags."""
     flags.DEFINE_string("model_dir", d.model_dir, "Output folder: final.keras, best.keras, history.csv, logs/, "
                         "backup/ (resume by rerunning the same command).", flag_values=fv)
     flags.DEFINE_enum("strategy", d.strategy, list(STRATEGIES), "tf.distribute strategy; multi_worker "
@@ -100,6 +110,12 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
                          flag_values=fv)
     flags.DEFINE_string("backup_freq", str(d.backup_freq), "Checkpoint for resuming every 'epoch' or every N "
                         "steps.", flag_values=fv)
+
+
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+    """Define the training flags in ``fv``."""
+    for group in (_model_flags, _data_flags, _recipe_flags, _transfer_flags, _run_flags):
+        group(fv, _DEFAULTS)
 
 
 def _backup_freq(text: str) -> str | int:
