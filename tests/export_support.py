@@ -57,4 +57,4 @@ def run_cli(*args: str) -> int:
 
 def run_process(*command: str) -> subprocess.CompletedProcess:
     """Run ``command`` in a fresh process from the repository root, capturing text output."""
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
