@@ -67,12 +67,16 @@ def _training(results: dict[str, Any], peak: float, gemm: float) -> str:
         f"In bfloat16 (both sides, this CPU has AVX512_BF16): keras_resnet `{t['best_bf16']['keras']}`, "
         f"PyTorch `{t['best_bf16']['torch']}`; ratio **{t['ratios_bf16']['torch']:.2f}×** (GFLOP/s columns count "
         "the same FLOPs whatever the precision; the peak is fp32's).",
-        "The path users run, `keras_resnet.training.fit` (`python -m keras_resnet.training`: Fashion-MNIST "
-        "through the tf.data pipeline with augmentation, every callback), trains at "
-        + ", ".join(f"**{ratio:.2f}×** (`{name}`)" for name, ratio in t["user_path"].items())
-        + " the speed of the synthetic `keras_resnet fit` on one in-memory batch (both timed between batch ends).",
+        *([_user_path(t["user_path"])] if t["user_path"] else []),
         _speed_rows(t, peak, gemm),
     ])
+
+
+def _user_path(ratios: dict[str, float]) -> str:
+    return ("The path users run, `keras_resnet.training.fit` (`python -m keras_resnet.training`: Fashion-MNIST "
+            "through the tf.data pipeline with augmentation, every callback), trains at "
+            + ", ".join(f"**{ratio:.2f}×** (`{name}`)" for name, ratio in ratios.items())
+            + " the speed of the synthetic `keras_resnet fit` on one in-memory batch (both timed between batch ends).")
 
 
 def _profile_table(section: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ class Settings:
         window_seconds: Target length of one window.
         warmup: Untimed steps before sizing the windows (compilation happens here).
         train_batch: Training batch size (CIFAR ResNet-20, 32x32).
+        user_path_batches: Batch sizes at which ``keras_resnet.training.fit`` (the CLI's path) is timed.
         inference_size: ResNet-50 input side.
         inference_batches: Batch sizes timed for ResNet-50 inference.
         litert_models: Models exported to LiteRT (``"resnet20"``, ``"resnet50"``).
@@ -31,6 +32,7 @@ class Settings:
     window_seconds: float = 2.0
     warmup: int = 2
     train_batch: int = 128
+    user_path_batches: tuple[int, ...] = (128, 64)
     inference_size: int = 224
     inference_batches: tuple[int, ...] = (1, 32)
     litert_models: tuple[str, ...] = ("resnet20", "resnet50")
@@ -47,7 +49,8 @@ class Settings:
 FULL = Settings()
 
 #: Everything runs, on tiny sizes: checks the plumbing and the outputs, not the speed.
-TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, inference_size=32, inference_batches=(2,),
+TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, user_path_batches=(),
+                inference_size=32, inference_batches=(2,),
                 litert_models=("resnet20",), litert_size=32, litert_window_seconds=0.05,
                 calibration_images=2, torch_compile=False,
                 pipeline_jpegs=24, gemm_size=256, profile_steps=1, xla=False)

@@ -166,7 +166,7 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
                          steps_per_execution=STEPS_PER_EXECUTION),
         *(Candidate(f"keras_resnet.training.fit (CLI path), batch {batch}", batch, window=user_path_window(batch),
                     info={"framework": "keras_cli", "precision": "fp32"})
-          for batch in dict.fromkeys((settings.train_batch, settings.train_batch // 2))),
+          for batch in settings.user_path_batches),
         _keras_candidate("keras_resnet fit, mixed_bfloat16", False, images, labels, bf16=True),
         _torch_candidate("torch channels_last, autocast bf16", images, labels, True, False, bf16=True),
     ]

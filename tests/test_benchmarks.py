@@ -112,3 +112,22 @@ def test_profile_attributes_time_to_convolutions(outputs: tuple[dict, str]) -> N
         if key.startswith("keras"):  # TensorFlow op types only, not the executor's ExecutorState::Process
             assert not any("::" in row["op"] or row["op"] == "Process" for row in section["top"])
     assert "## Profile: where the time goes" in markdown
+
+
+def test_candidate_rows_of_the_performance_settings(outputs: tuple[dict, str]) -> None:
+    results, _ = outputs
+    training_rows = {row["name"]: row for row in results["training"]["rows"]}
+    assert training_rows["keras_resnet fit, channels_first"]["data_format"] == "channels_first"
+    assert training_rows["keras_resnet fit, steps_per_execution 8"]["items_per_step"] == 8 * 8  # 8 steps of batch 8
+    inference_rows = {row["name"] for row in results["inference"]["batch_2"]["rows"]}
+    assert {"keras_resnet folded BN, channels_first", "keras_resnet folded BN, frozen graph",
+            "keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1",
+            "keras_resnet folded BN, 1 inter-op thread"} <= inference_rows
+
+
+def test_user_path_window_times_training_fit_between_batch_ends() -> None:
+    """The CLI-path candidate (left out of the tiny run): one real ``keras_resnet.training.fit`` of 3 steps."""
+    from benchmarks import training
+
+    seconds = training.user_path_window(8)(2)
+    assert _finite_positive(seconds)

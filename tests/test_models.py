@@ -1,5 +1,7 @@
 """Builders: paper counts to the unit, structure, shortcut options, serialization, errors."""
 
+import functools
+
 import numpy as np
 import pytest
 from keras import layers, ops
@@ -25,8 +27,15 @@ def test_cifar_trainable_params_match_paper(name, expected):
     assert count_weighted_layers(model) == SPECS[name].depth == int(name[6:])
 
 
+@functools.cache
+def _deep_net(name):
+    """The 1202/1001-layer nets at 8x8, built once for the tests below (a build takes ~15 s)."""
+    return kr.get_model(name, input_shape=(8, 8, 3))
+
+
+@pytest.mark.xdist_group("deep_nets")  # one worker builds each deep net once
 def test_resnet1202_params_and_depth():
-    model = kr.ResNet1202(input_shape=(8, 8, 3))
+    model = _deep_net("resnet1202")
     assert count_trainable_params(model) == 19_421_274
     assert count_weighted_layers(model) == 1202
 
@@ -69,9 +78,10 @@ def test_every_builder_builds_and_runs(name):
     np.testing.assert_allclose(ops.convert_to_numpy(out).sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.xdist_group("deep_nets")
 @pytest.mark.parametrize("name", ["resnet1202", "preact_resnet1001"])
 def test_deep_nets_build_and_run(name):
-    model = kr.get_model(name, input_shape=(8, 8, 3))
+    model = _deep_net(name)
     assert count_weighted_layers(model) == SPECS[name].depth
     x = np.random.default_rng(0).normal(size=(4, 8, 8, 3)).astype("float32")
     # Freshly initialised BN statistics do not normalise in inference mode, so
