@@ -1,4 +1,4 @@
-"""Shared test setup: quiet TensorFlow, deterministic seeds, and how pytest-xdist shares the work."""
+"""Shared test setup: quiet TensorFlow, deterministic seeds."""
 
 import os
 
@@ -19,6 +19,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()@pytest.fixture(autouse=True)
 def _fresh_keras_session():
     keras.utils.set_random_seed(0)
     yield

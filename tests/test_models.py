@@ -33,7 +33,6 @@ def _deep_net(name):
     return kr.get_model(name, input_shape=(8, 8, 3))
 
 
-@pytest.mark.xdist_group("deep_nets")  # one worker builds each deep net once
 def test_resnet1202_params_and_depth():
     model = _deep_net("resnet1202")
     assert count_trainable_params(model) == 19_421_274
@@ -78,7 +77,6 @@ def test_every_builder_builds_and_runs(name):
     np.testing.assert_allclose(ops.convert_to_numpy(out).sum(axis=1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.xdist_group("deep_nets")
 @pytest.mark.parametrize("name", ["resnet1202", "preact_resnet1001"])
 def test_deep_nets_build_and_run(name):
     model = _deep_net(name)
