@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import keras_resnet
-from benchmarks import inference, litert, machine, profile, report, scaling, training
+from benchmarks import inference, litert, machine, onednn, profile, report, scaling, training
 from benchmarks.settings import FULL, TINY, Settings
 from keras_resnet import distribute
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = {"training": lambda: training.run(settings, log),
                 "inference": lambda: inference.run(settings, description["physical_cores"], log),
                 "litert": lambda: litert.run(settings, log), "scaling": lambda: scaling.run(settings, log),
-                "profile": lambda: profile.run(settings, log)}
+                "profile": lambda: profile.run(settings, log), "onednn": lambda: onednn.run(settings, log)}
     for name, section in sections.items():
         results[name] = section()
         results["load_average_after"][name] = machine.load_average()

@@ -26,6 +26,7 @@ class Settings:
         pipeline_jpegs: JPEG files written for the ImageNet-style input-pipeline measurement.
         gemm_size: Side of the float32 matrix product that measures the practical FLOP/s ceiling.
         profile_steps: Training steps traced per framework by the profile section.
+        onednn_steps: Training steps whose oneDNN primitives are logged per framework (at least 2).
     """
 
     windows: int = 5
@@ -43,6 +44,7 @@ class Settings:
     pipeline_jpegs: int = 256
     gemm_size: int = 2048
     profile_steps: int = 5
+    onednn_steps: int = 5
     xla: bool = True
 
 
@@ -53,4 +55,4 @@ TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, user_pa
                 inference_size=32, inference_batches=(2,),
                 litert_models=("resnet20",), litert_size=32, litert_window_seconds=0.05,
                 calibration_images=2, torch_compile=False,
-                pipeline_jpegs=24, gemm_size=256, profile_steps=1, xla=False)
+                pipeline_jpegs=24, gemm_size=256, profile_steps=1, onednn_steps=2, xla=False)
