@@ -20,7 +20,9 @@ from keras_resnet import distribute
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING_TARGET = 1.2
+TRAINING_BF16_TARGET = 1.0
 INFERENCE_TARGET = 1.0
+LATENCY_TARGET = 0.9  # batch 1 against onnxruntime
 PACKAGES = ("tensorflow", "keras", "torch", "onnxruntime", "tf2onnx", "ai-edge-litert", "numpy")
 
 
@@ -65,14 +67,22 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every target ratio of the issue with its measured value (for the sections that ran)."""
     rows = []
     if "training" in results:
-        rows.append((f"training: keras_resnet vs PyTorch (ResNet-20, batch {results['settings']['train_batch']})",
+        batch = results["settings"]["train_batch"]
+        rows.append((f"training: keras_resnet vs PyTorch (ResNet-20, batch {batch})",
                      "training", results["training"]["ratios"]["torch"], TRAINING_TARGET))
+        if "ratios_bf16" in results["training"]:
+            rows.append((f"training bfloat16: keras_resnet vs PyTorch (ResNet-20, batch {batch})", "training_bf16",
+                         results["training"]["ratios_bf16"]["torch"], TRAINING_BF16_TARGET))
     if "inference" in results:
         inference = results["inference"]
-        big = f"batch_{max(int(k.split('_')[1]) for k in inference if k.startswith('batch_'))}"
+        batches = sorted(int(k.split("_")[1]) for k in inference if k.startswith("batch_"))
+        big = f"batch_{batches[-1]}"
         for peer, label in (("keras", "keras.applications"), ("torch", "PyTorch"), ("onnxruntime", "onnxruntime")):
             rows.append((f"inference ResNet-50 {big.replace('_', ' ')}: keras_resnet vs {label}", peer,
                          inference[big]["ratios"][peer], INFERENCE_TARGET))
+        if batches[0] == 1 and len(batches) > 1:
+            rows.append(("inference ResNet-50 batch 1: keras_resnet vs onnxruntime", "onnxruntime_batch_1",
+                         inference["batch_1"]["ratios"]["onnxruntime"], LATENCY_TARGET))
     for model, section in results.get("litert", {}).items():
         for threads, speedup in section["int8_speedup"].items():
             rows.append((f"LiteRT {model} batch 1, {threads} thread(s): int8 vs fp32", "litert", speedup,

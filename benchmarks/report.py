@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.markdown import table
+from benchmarks.report_onednn import render_onednn, training_why
+
 DGX_A100_CORES = 128  # 2x AMD EPYC 7742 (NVIDIA's DGX A100 datasheet)
 TEN_GBE = 10.0  # Gb/s
-TOP_PRIMITIVES = 8
 
 
 def _rate(row: dict[str, Any]) -> str:
     return f"{row['median_items_per_s']:.1f} ({row['min_items_per_s']:.1f}–{row['max_items_per_s']:.1f})"
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _percent(gflops: float, ceiling: float) -> str:
@@ -39,14 +35,14 @@ def _machine(results: dict[str, Any]) -> str:
                                       + ", ".join(f"after {k} {v}" for k, v in results["load_average_after"].items())],
         ["software", ", ".join(f"{k} {v}" for k, v in results["versions"].items())],
     ]
-    return _table(["", ""], rows)
+    return table(["", ""], rows)
 
 
 def _targets(results: dict[str, Any]) -> str:
     rows = [[t["name"], f"{t['ratio']:.2f}×", f"≥ {t['target']:.1f}×",
              "met" if t["met"] else f"**missed** by {100 * (1 - t['ratio'] / t['target']):.0f} %"]
             for t in results["targets"]]
-    return _table(["comparison (same run)", "measured", "target", "verdict"], rows)
+    return table(["comparison (same run)", "measured", "target", "verdict"], rows)
 
 
 def _speed_rows(section: dict[str, Any], peak: float, gemm: float, extra: str | None = None) -> str:
@@ -56,7 +52,7 @@ def _speed_rows(section: dict[str, Any], peak: float, gemm: float, extra: str | 
         rows.append([row["name"], _rate(row), f"{row['median_ms_per_step']:.1f}", f"{row['gflops']:.0f}",
                      _percent(row["gflops"], peak), _percent(row["gflops"], gemm)]
                     + ([f"{row[extra]:.1e}"] if extra else []))
-    return _table(header + ([extra.replace("_", " ")] if extra else []), rows)
+    return table(header + ([extra.replace("_", " ")] if extra else []), rows)
 
 
 def _training(results: dict[str, Any], peak: float, gemm: float) -> str:
@@ -68,7 +64,7 @@ def _training(results: dict[str, Any], peak: float, gemm: float) -> str:
         f"In bfloat16 (both sides, this CPU has AVX512_BF16): keras_resnet `{t['best_bf16']['keras']}`, "
         f"PyTorch `{t['best_bf16']['torch']}`; ratio **{t['ratios_bf16']['torch']:.2f}×** (GFLOP/s columns count "
         "the same FLOPs whatever the precision; the peak is fp32's).",
-        *([_user_path(t["user_path"])] if t["user_path"] else []),
+        *([_user_path(t["user_path"])] if t.get("user_path") else []),
         _speed_rows(t, peak, gemm),
     ])
 
@@ -80,9 +76,9 @@ def _user_path(ratios: dict[str, float]) -> str:
             + " the speed of the synthetic `keras_resnet fit` on one in-memory batch (both timed between batch ends).")
 
 
-def _profile_table(section: dict[str, Any]) -> str:
+def _profiletable(section: dict[str, Any]) -> str:
     rows = [[f"`{row['op']}`", f"{row['ms']:.1f}", f"{100 * row['share']:.0f} %"] for row in section["top"]]
-    return _table(["op", "ms per step", "share of op time"], rows)
+    return table(["op", "ms per step", "share of op time"], rows)
 
 
 def _profile(results: dict[str, Any], peak: float, gemm: float) -> str:
@@ -96,74 +92,16 @@ def _profile(results: dict[str, Any], peak: float, gemm: float) -> str:
         f"**Training, keras_resnet `fit` (float32)**: {keras_t['step_ms']:.0f} ms per step, of which convolutions "
         f"(forward, backprop-input, backprop-filter) take **{keras_t['conv_ms_per_step']:.0f} ms** "
         f"({100 * keras_t['conv_ms_per_step'] / keras_t['op_ms_per_step']:.0f} % of op time).",
-        _profile_table(keras_t),
+        _profiletable(keras_t),
         f"**Training, PyTorch channels_last (float32, eager)**: {torch_t['step_ms']:.0f} ms per step, of which "
         f"convolutions take **{torch_t['conv_ms_per_step']:.0f} ms** "
         f"({100 * torch_t['conv_ms_per_step'] / torch_t['op_ms_per_step']:.0f} % of op time).",
-        _profile_table(torch_t),
+        _profiletable(torch_t),
         f"**Inference, keras_resnet ResNet-50 with folded batch norm, batch {infer['batch']}**: "
         f"{infer['step_ms']:.0f} ms per batch, convolutions {infer['conv_ms_per_step']:.0f} ms "
         f"({100 * infer['conv_ms_per_step'] / infer['op_ms_per_step']:.0f} % of op time).",
-        _profile_table(infer),
+        _profiletable(infer),
     ])
-
-
-ONEDNN_ROWS = {
-    "conv_forward": "convolution forward", "conv_backward_data": "convolution backward data",
-    "conv_backward_weights": "convolution backward weights", "reorder": "reorders", "batch_norm": "batch norm",
-    "other": "other oneDNN primitives", "overlap": "less: primitives running at the same time",
-    "outside_onednn": "outside oneDNN (no primitive running)", "step": "**step** (wall time, verbose on)",
-}
-FRAMEWORK_NAMES = {"tensorflow": "TensorFlow", "torch": "PyTorch"}
-
-
-def _ms_calls(ms: float, calls: float | None) -> str:
-    return f"{ms:.1f}" + (f" ({calls:g})" if calls is not None else "")
-
-
-def _formats(side: dict[str, Any]) -> str:
-    tags = ", ".join(f"`{tag}`" for tag in side["conv_source_formats"]) or "none"
-    return f"{tags} ({side['conv_source_layout']})"
-
-
-def _reorder_pairs(side: dict[str, Any], top: int = 3) -> str:
-    return ", ".join(f"`{r['src']}`→`{r['dst']}` {r['calls']:g} × {r['ms']:.1f} ms"
-                     for r in side["reorders"]["by_formats"][:top])
-
-
-def _onednn(results: dict[str, Any], peak: float, gemm: float) -> str:
-    o = results["onednn"]
-    sides = {name: o[name] for name in FRAMEWORK_NAMES}
-    runtimes = "; ".join(f"{FRAMEWORK_NAMES[n]} oneDNN {s.get('version', '?')} ({s.get('runtime', '?')} runtime, "
-                         f"{s.get('nthr', '?')} threads)" for n, s in sides.items())
-    comparison = [[ONEDNN_ROWS[r["row"]], _ms_calls(r["tensorflow_ms"], r["tensorflow_calls"]),
-                   _ms_calls(r["torch_ms"], r["torch_calls"]), f"{r['gap_ms']:+.1f}"] for r in o["comparison"]]
-    notes = [f"Convolution sources: TensorFlow {_formats(sides['tensorflow'])}, PyTorch {_formats(sides['torch'])}. "
-             "Reorders, largest first: " + "; ".join(f"{FRAMEWORK_NAMES[n]} {_reorder_pairs(s)}"
-                                                      for n, s in sides.items()) + "."]
-    notes += [f"{FRAMEWORK_NAMES[n]} runs no batch-norm primitive in oneDNN here: its batch norm is in the "
-              "\"outside oneDNN\" row." for n, s in sides.items() if not s["groups"]["batch_norm"]["calls"]]
-    parts = [
-        "### oneDNN primitives",
-        f"oneDNN's own log of {o['steps']} training steps per framework (ResNet-20, batch {o['batch']}, after "
-        "warm-up, each framework in a fresh process; `benchmarks/onednn.py`: `ONEDNN_VERBOSE=1` for TensorFlow, "
-        "`torch.backends.mkldnn.verbose` for PyTorch channels_last). Figures are ms per step: oneDNN's own "
-        "execution time of each primitive, summed; calls per step in brackets. Primitives that ran at the same "
-        "time (from their logged start times) are subtracted once, and the step's wall time when no primitive ran "
-        f"is added, so each column adds up to the step. {runtimes}.",
-        _table(["per step", "TensorFlow ms (calls)", "PyTorch ms (calls)", "TensorFlow − PyTorch ms"], comparison),
-        " ".join(notes),
-    ]
-    for name, side in sides.items():
-        total = side["onednn_ms"] or 1.0
-        rows = [[f"`{r['primitive']}`", f"`{r['implementation']}`" if r["implementation"] else "—",
-                 r["propagation"], f"{r['calls']:g}", f"{r['ms']:.1f}", f"{100 * r['ms'] / total:.0f} %"]
-                for r in side["primitives"][:TOP_PRIMITIVES]]
-        parts += [f"**{FRAMEWORK_NAMES[name]}**: {side['calls']:g} primitive calls, {side['onednn_ms']:.1f} ms per "
-                  f"step (top {min(TOP_PRIMITIVES, len(rows))} by time).",
-                  _table(["primitive", "implementation", "propagation", "calls per step", "ms per step",
-                          "share of oneDNN time"], rows)]
-    return "\n\n".join(parts)
 
 
 def _inference(results: dict[str, Any], peak: float, gemm: float) -> str:
@@ -189,7 +127,7 @@ def _litert(results: dict[str, Any], peak: float, gemm: float) -> str:
         speedups = ", ".join(f"{t} thread(s) **{s:.2f}×**" for t, s in section["int8_speedup"].items())
         xnn = ", ".join(f"{v} {s:.2f}×" for v, s in section["xnnpack_speedup"].items())
         parts += [f"### {name}, input {'×'.join(map(str, section['input_shape']))}",
-                  _table(["file / threads", "size", "ms median", "ms range"], rows),
+                  table(["file / threads", "size", "ms median", "ms range"], rows),
                   f"int8 over fp32: {speedups}. XNNPACK over reference kernels (1 thread): {xnn}."]
     return "\n\n".join(parts)
 
@@ -202,10 +140,10 @@ def _scaling(results: dict[str, Any], peak: float, gemm: float) -> str:
                   f"{results['settings']['train_batch']}): 2 replicas run at **{s['two_replica_speedup']:.2f}×** "
                   "the speed of 1. Both replicas share the same cores, so this measures the cost of replication "
                   "(batch split + all-reduce every step), not added compute.",
-                  _table(["replicas", "images/s median (min–max)", "per-replica batch"],
+                  table(["replicas", "images/s median (min–max)", "per-replica batch"],
                          [[r["replicas"], _rate(r), r["per_replica_batch"]] for r in s["replicas"]])]
     parts += ["Input pipeline (`keras_resnet.datasets.pipeline`, training mode, on this machine's cores):",
-              _table(["pipeline", "images/s median (min–max)", "batch"],
+              table(["pipeline", "images/s median (min–max)", "batch"],
                      [[r["name"], _rate(r), r["batch"]] for r in s["pipelines"]])]
     p = s["projection"]
     rows = [[r["system"], r["precision"], r["batch_per_gpu"], r["gpus_1"], r["gpus_8"],
@@ -218,7 +156,7 @@ def _scaling(results: dict[str, Any], peak: float, gemm: float) -> str:
     parts += [
         f"Published ResNet-50 TensorFlow training throughput ({s['published']['source']}; cited, not measured) "
         "and what it implies with this repository's pipeline:",
-        _table(["system", "precision", "batch/GPU", "1 GPU img/s", "8 GPUs img/s", "8-GPU efficiency",
+        table(["system", "precision", "batch/GPU", "1 GPU img/s", "8 GPUs img/s", "8-GPU efficiency",
                 "pipeline img/s needed", "CPU cores needed (measured JPEG rate)", "ring all-reduce GB/s per GPU"],
                rows),
         f"**Expectation.** NVIDIA's own runs scale ResNet-50 to 8 GPUs at {min(efficiencies):.2f}–"
@@ -251,44 +189,16 @@ WHY = {
                    "residual add fused into the convolution, after its own BN folding and transpose elimination: "
                    "fewer, larger kernels than TensorFlow's oneDNN path (see the GFLOP/s columns). The profile "
                    "section shows keras_resnet's batch is almost all convolution already, so the remaining gap is "
-                   "in the convolution kernels (TensorFlow's per-call NHWC-to-blocked reorders), not in the graph.",
+                   "in the convolution kernels (MLAS' NCHWc kernels against oneDNN's), not in the graph.",
+    "onnxruntime_batch_1": "At batch 1 each convolution is small, so what surrounds it weighs more: Keras' "
+                           "`predict_on_batch` and TensorFlow's executor per op, and oneDNN's reorder of every "
+                           "weight tensor on every call unless the weights are constants (compare the frozen-graph "
+                           "and TF_ONEDNN_ASSUME_FROZEN_WEIGHTS rows with the plain folded row).",
     "litert": "int8 kernels (XNNPACK QS8, AVX-512 VNNI) do 4× the multiply-accumulates per instruction of fp32 FMA, "
               "but the quantize/dequantize ops at the ends, requantization between layers and the layers that stay "
               "memory-bound (pooling, adds, the small 32×32 net's tiny convolutions) do not speed up; XNNPACK's "
               "fp32 path is itself fast on AVX-512 (see the XNNPACK-over-reference figures).",
 }
-
-
-TUNED = ("What the package controls is tuned: batch norm runs as one fused op and its fused gradient "
-         "(`keras_resnet.layers.BatchNormalization`, ~1.3× on this step), XLA stays off (its CPU convolutions are "
-         "slower, compare the rows), and bfloat16 is one flag (`--mixed_precision`).")
-
-
-def _training_why(results: dict[str, Any]) -> str:
-    """Why the training target is missed: the measured oneDNN primitives if that section ran."""
-    if "onednn" not in results:
-        return ("The profile section shows where: convolutions (TensorFlow's `_MklNative` oneDNN kernels) are most "
-                "of keras_resnet's step; this run has no oneDNN primitives section to split them further. " + TUNED)
-    o = results["onednn"]
-    rows = {r["row"]: r for r in o["comparison"]}
-    tf, pt = o["tensorflow"], o["torch"]
-
-    def row(name: str) -> str:
-        r = rows[name]
-        return f"{r['tensorflow_ms']:.1f} vs {r['torch_ms']:.1f} ms ({r['gap_ms']:+.1f})"
-
-    gaps = sorted((r for r in o["comparison"] if r["row"] != "step" and r["gap_ms"] > 0), key=lambda r: -r["gap_ms"])
-    largest = ", ".join(f"{ONEDNN_ROWS[r['row']]} ({r['gap_ms']:+.1f} ms)" for r in gaps[:2]) or "none"
-    return (f"Measured from oneDNN's own log (oneDNN primitives, under Profile; {o['steps']} steps per framework, "
-            f"batch {o['batch']}, verbose on), TensorFlow vs PyTorch per step: the step {row('step')}; convolution "
-            f"forward {row('conv_forward')}, backward data {row('conv_backward_data')}, backward weights "
-            f"{row('conv_backward_weights')}; reorders {tf['reorders']['calls']:g} calls, "
-            f"{tf['reorders']['ms']:.1f} ms vs {pt['reorders']['calls']:g} calls, {pt['reorders']['ms']:.1f} ms; "
-            f"batch norm in oneDNN {row('batch_norm')}; primitives running at once {row('overlap')}; no primitive "
-            f"running {row('outside_onednn')}. "
-            f"Largest excesses of TensorFlow: {largest}. Convolution sources are "
-            f"{tf['conv_source_layout']} in TensorFlow ({', '.join(tf['conv_source_formats']) or 'none'}) and "
-            f"{pt['conv_source_layout']} in PyTorch ({', '.join(pt['conv_source_formats']) or 'none'}). " + TUNED)
 
 
 GPU = ("## GPU\n\n`python -m benchmarks.gpu` measures ResNet-50 on an NVIDIA GPU: training images/s in mixed "
@@ -304,7 +214,7 @@ def _misses(results: dict[str, Any]) -> str:
     for target in missed:
         lines.append(f"- **{target['name']}**: {target['ratio']:.2f}× against ≥ {target['target']:.1f}× "
                      f"(missed by {100 * (1 - target['ratio'] / target['target']):.0f} %). "
-                     + (_training_why(results) if target["kind"] == "training" else WHY[target["kind"]]))
+                     + (training_why(results) if target["kind"].startswith("training") else WHY[target["kind"]]))
     return "\n".join(lines)
 
 
@@ -324,7 +234,7 @@ def render(results: dict[str, Any]) -> str:
     """The whole BENCHMARKS.md (the sections that ran, if the run was interrupted)."""
     peak, gemm = results["machine"]["peak_gflops_fp32"], results["machine"]["gemm_gflops"]
     sections = {"training": _training, "inference": _inference, "litert": _litert, "scaling": _scaling,
-                "profile": _profile, "onednn": _onednn}
+                "profile": _profile, "onednn": render_onednn}
     missing = [name for name in sections if name not in results]
     duration = (f"in {results['duration_s'] / 60:.1f} min" if "duration_s" in results
                 else f"(interrupted: no {', '.join(missing)} section{'s' if len(missing) > 1 else ''})")

@@ -68,7 +68,8 @@ def test_inference_candidates_agree_and_ratios_are_printed(outputs: tuple[dict, 
     section = results["inference"]["batch_2"]
     assert set(section["ratios"]) == {"keras", "torch", "onnxruntime"}
     assert all(row["max_abs_diff_vs_applications"] <= 1e-3 for row in section["rows"])
-    assert {t["kind"] for t in results["targets"]} == {"training", "keras", "torch", "onnxruntime", "litert"}
+    assert {t["kind"] for t in results["targets"]} == {"training", "training_bf16", "keras", "torch", "onnxruntime",
+                                                          "litert"}
     for target in results["targets"]:
         assert _finite_positive(target["ratio"]) and target["met"] == (target["ratio"] >= target["target"])
         assert f"{target['ratio']:.2f}×" in markdown

@@ -7,7 +7,7 @@ The lines are verbatim from this repository's benchmark (ResNet-20 training, bat
 
 import pytest
 
-from benchmarks import onednn, report
+from benchmarks import onednn, report_onednn
 
 TF_INFO = [
     "onednn_verbose,v1,info,oneDNN v3.7.3 (commit N/A)",
@@ -170,19 +170,19 @@ def test_compare_rows_add_up_to_the_step() -> None:
 
 def test_report_renders_the_tables_and_the_miss() -> None:
     results = _results()
-    text = report._onednn(results, 1.0, 1.0)
+    text = report_onednn.render_onednn(results, 1.0, 1.0)
     assert text.startswith("### oneDNN primitives")
     assert "| reorders | 0.3 (3) | 14.3 (2) | -14.0 |" in text
     assert "| convolution backward data | 1.1 (1) | 8.0 (1) | -7.0 |" in text
     assert "PyTorch runs no batch-norm primitive in oneDNN" in text and "TensorFlow runs no" not in text
     assert "oneDNN v3.7.3 (threadpool runtime, 2 threads)" in text and "`cdba`→`Bcda64b` 1 × 0.1 ms" in text
     assert "| `convolution` | `brg_conv_bwd:avx512_core+brg_conv_fwd:avx512_core` | backward_data | 1 | 1.1 |" in text
-    why = report._training_why(results)
+    why = report_onednn.training_why(results)
     assert "reorders 3 calls, 0.3 ms vs 2 calls, 14.3 ms" in why
     assert "backward weights 0.6 vs 7.8 ms (-7.2)" in why and "batch norm (+0.3 ms)" in why
     assert "plain in TensorFlow (acdb)" in why
     assert "reorder to oneDNN's blocked layout inside every call" not in why
-    assert "no oneDNN primitives section" in report._training_why({})
+    assert "no oneDNN primitives section" in report_onednn.training_why({})
 
 
 def test_measure_needs_two_steps() -> None:
