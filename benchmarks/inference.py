@@ -92,18 +92,21 @@ def frozen_graph(model: keras.Model, batch: int) -> Callable[[tf.Tensor], tf.Ten
     return lambda x: frozen(x)[0]
 
 
+def _images(batch: int, size: int) -> np.ndarray:
+    """The (seeded) input batch every candidate of ``batch`` gets."""
+    return np.random.default_rng(batch).uniform(-120, 150, (batch, size, size, 3)).astype(np.float32)
+
+
 WORKERS = {"keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1":
            {"env": {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}},
            "keras_resnet folded BN, 1 inter-op thread": {"inter_op": 1}}
 
 
-def _candidates(batch: int, size: int, models: dict[str, Any], settings: Settings, folder: Path
-                ) -> list[Candidate]:
-    images = np.random.default_rng(batch).uniform(-120, 150, (batch, size, size, 3)).astype(np.float32)
-    np.save(folder / f"images_{batch}.npy", images)
-    workers = {name: WorkerPredictor(folder / "resnet50.weights.h5", folder / f"images_{batch}.npy", **kwargs)
-               for name, kwargs in WORKERS.items()}
-    models["workers"] = workers
+def _candidates(batch: int, size: int, models: dict[str, Any], settings: Settings,
+                workers: dict[str, WorkerPredictor]) -> list[Candidate]:
+    """Every candidate at ``batch``, checked against keras.applications; ``workers`` (name: started
+    :class:`WorkerPredictor`) are the process-wide-settings candidates, closed by the caller."""
+    images = _images(batch, size)
     keras_info = {"framework": "keras"}
     ours = {**keras_info, "framework": "keras_resnet", "xla": False}
     session = models["onnx"]
@@ -183,11 +186,16 @@ def run(settings: Settings, threads: int, log: Callable[[str], None] = print) ->
         models = _models(size, threads, settings.xla, Path(folder))
         for batch in settings.inference_batches:
             log(f"inference: batch {batch}")
-            candidates = _candidates(batch, size, models, settings, Path(folder))
+            images = Path(folder) / f"images_{batch}.npy"
+            np.save(images, _images(batch, size))
+            workers: dict[str, WorkerPredictor] = {}
             try:
+                for name, kwargs in WORKERS.items():
+                    workers[name] = WorkerPredictor(Path(folder) / "resnet50.weights.h5", images, **kwargs)
+                candidates = _candidates(batch, size, models, settings, workers)
                 results = interleaved(candidates, settings.windows, settings.window_seconds, settings.warmup, log)
             finally:
-                for worker in models.pop("workers").values():
+                for worker in workers.values():
                     worker.close()
             out[f"batch_{batch}"] = summarise(results, models["flops"], "keras_resnet",
                                               ("keras", "torch", "onnxruntime"))
