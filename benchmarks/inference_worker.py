@@ -22,7 +22,10 @@ import numpy as np
 
 
 class WorkerPredictor:
-    """A running worker: ``window(steps)`` (seconds for ``steps`` predictions) and ``probabilities()``."""
+    """A running worker: ``window(steps)`` (seconds for ``steps`` predictions) and ``probabilities()``.
+
+    Creating one starts the process and returns at once, so several workers start side by side.
+    """
 
     def __init__(self, weights: Path, images: Path, env: dict[str, str] | None = None, inter_op: int = 0) -> None:
         self._images = images
@@ -30,9 +33,12 @@ class WorkerPredictor:
                    "--images", str(images), "--inter-op", str(inter_op)]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                          env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parents[1])
-        self._expect("ready")
+        self._ready = False  # the worker starts in the background; the first question waits for it
 
     def _ask(self, line: str) -> str:
+        if not self._ready:
+            self._expect("ready")
+            self._ready = True
         assert self._process.stdin is not None
         self._process.stdin.write(line + "\n")
         self._process.stdin.flush()

@@ -185,8 +185,8 @@ def _child(framework: str, batch: int, warmup: int, steps: int) -> None:
     _mark(f"{WALL}{1e3 * seconds:.3f}")
 
 
-def measure(framework: str, batch: int, warmup: int, steps: int) -> dict[str, Any]:
-    """Run ``framework``'s child and aggregate the primitives of its logged steps."""
+def _start(framework: str, batch: int, warmup: int, steps: int) -> subprocess.Popen:
+    """Start ``framework``'s child with oneDNN's verbose log on."""
     if steps < 2:
         raise ValueError(f"`steps` must be >= 2 (Keras' step time spans batch ends); received {steps}")
     env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_VERBOSE", "DNNL_VERBOSE", "MKLDNN_VERBOSE")}
@@ -194,11 +194,16 @@ def measure(framework: str, batch: int, warmup: int, steps: int) -> dict[str, An
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                **({"ONEDNN_VERBOSE": "1"} if framework == "tensorflow" else {}))
     args = ["--child", framework, "--batch", str(batch), "--warmup", str(warmup), "--steps", str(steps)]
-    done = subprocess.run([sys.executable, "-m", "benchmarks.onednn", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
-    lines = done.stdout.splitlines()
-    if done.returncode != 0 or BEGIN not in lines or END not in lines:
-        raise RuntimeError(f"the {framework} oneDNN log failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.onednn", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(framework: str, child: subprocess.Popen, batch: int, steps: int) -> dict[str, Any]:
+    """Wait for a started child and aggregate the primitives of its logged steps."""
+    stdout, stderr = child.communicate()
+    lines = stdout.splitlines()
+    if child.returncode != 0 or BEGIN not in lines or END not in lines:
+        raise RuntimeError(f"the {framework} oneDNN log failed (exit {child.returncode}):\n{stderr[-3000:]}")
     logged = lines[lines.index(BEGIN) + 1:lines.index(END)]
     wall = float(next(line for line in lines if line.startswith(WALL))[len(WALL):])
     result = {"framework": framework, "batch": batch, **runtime_info(lines), **aggregate(logged, steps),
@@ -206,6 +211,11 @@ def measure(framework: str, batch: int, warmup: int, steps: int) -> dict[str, An
     if not result["calls"]:
         raise RuntimeError(f"{framework} logged no oneDNN primitive: is its oneDNN verbose mode available?")
     return result
+
+
+def measure(framework: str, batch: int, warmup: int, steps: int) -> dict[str, Any]:
+    """Run ``framework``'s child and aggregate the primitives of its logged steps."""
+    return _finish(framework, _start(framework, batch, warmup, steps), batch, steps)
 
 
 def compare(tf: dict[str, Any], pt: dict[str, Any]) -> list[dict[str, Any]]:
@@ -225,11 +235,20 @@ def compare(tf: dict[str, Any], pt: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Both frameworks' primitives over ``settings.onednn_steps`` logged steps, and their comparison."""
+    """Both frameworks' primitives over ``settings.onednn_steps`` logged steps, and their comparison. The two
+    children run one after the other, or side by side if ``settings.side_by_side`` (their times then share
+    the cores)."""
     results: dict[str, Any] = {"steps": settings.onednn_steps, "batch": settings.train_batch}
-    for framework in FRAMEWORKS:
-        log(f"onednn: verbose log of {settings.onednn_steps} ResNet-20 training steps, {framework}")
-        results[framework] = measure(framework, settings.train_batch, settings.warmup, settings.onednn_steps)
+    args = (settings.train_batch, settings.warmup, settings.onednn_steps)
+    if settings.side_by_side:
+        log(f"onednn: verbose logs of {settings.onednn_steps} ResNet-20 training steps, side by side")
+        children = {framework: _start(framework, *args) for framework in FRAMEWORKS}
+        for framework, child in children.items():
+            results[framework] = _finish(framework, child, settings.train_batch, settings.onednn_steps)
+    else:
+        for framework in FRAMEWORKS:
+            log(f"onednn: verbose log of {settings.onednn_steps} ResNet-20 training steps, {framework}")
+            results[framework] = measure(framework, *args)
     results["comparison"] = compare(results["tensorflow"], results["torch"])
     return results
 

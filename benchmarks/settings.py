@@ -27,6 +27,8 @@ class Settings:
         gemm_size: Side of the float32 matrix product that measures the practical FLOP/s ceiling.
         profile_steps: Training steps traced per framework by the profile section.
         onednn_steps: Training steps whose oneDNN primitives are logged per framework (at least 2).
+        side_by_side: Run the per-framework child processes (the oneDNN logs) at the same time, sharing the
+            cores: only where their times do not matter (smoke tests).
     """
 
     windows: int = 5
@@ -46,6 +48,7 @@ class Settings:
     profile_steps: int = 5
     onednn_steps: int = 5
     xla: bool = True
+    side_by_side: bool = False
 
 
 FULL = Settings()
@@ -55,4 +58,5 @@ TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, user_pa
                 inference_size=32, inference_batches=(2,),
                 litert_models=("resnet20",), litert_size=32, litert_window_seconds=0.05,
                 calibration_images=2, torch_compile=False,
-                pipeline_jpegs=24, gemm_size=256, profile_steps=1, onednn_steps=2, xla=False)
+                pipeline_jpegs=24, gemm_size=256, profile_steps=1, onednn_steps=2, xla=False,
+                side_by_side=True)

@@ -43,17 +43,22 @@ def class_names() -> list[str]:
     return [name for _, name in _classes()]
 
 
-def preprocess_input(x: Any, mode: str = "caffe") -> Any:
-    """Preprocess channels_last RGB images in [0, 255] as keras.applications does.
+def preprocess_input(x: Any, mode: str = "caffe", data_format: str | None = None) -> Any:
+    """Preprocess RGB images in [0, 255] as keras.applications does.
 
     ``mode``: ``"caffe"`` (RGB->BGR, subtract the ImageNet mean; ResNet v1),
     ``"tf"`` (scale to [-1, 1]; ResNetV2) or ``"torch"`` (scale to [0, 1], then
-    normalize with the ImageNet mean and std). Returns a new NumPy array for NumPy
-    input (the input is not modified), a backend tensor otherwise. Non-float input
-    is cast to ``keras.config.floatx()``.
+    normalize with the ImageNet mean and std). ``data_format``: where the
+    channels are, ``"channels_last"`` or ``"channels_first"`` (axis 0 of one
+    image, axis 1 of a batch); ``None`` reads ``keras.config.image_data_format()``.
+    Returns a new NumPy array for NumPy input (the input is not modified), a
+    backend tensor otherwise. Non-float input is cast to ``keras.config.floatx()``.
     """
     if mode not in _MODES:
         raise ValueError(f"`mode` must be one of {_MODES}, got {mode!r}")
+    data_format = data_format or keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"`data_format` must be 'channels_last' or 'channels_first', got {data_format!r}")
     if isinstance(x, np.ndarray):
         dtype = (
             x.dtype
@@ -66,13 +71,18 @@ def preprocess_input(x: Any, mode: str = "caffe") -> Any:
         if not keras.backend.is_float_dtype(x.dtype):
             x = keras.ops.cast(x, keras.config.floatx())
         dtype = keras.backend.standardize_dtype(x.dtype)
+    axis = -1 if data_format == "channels_last" else (0 if len(x.shape) == 3 else 1)
+
+    def per_channel(values: tuple[float, ...]) -> np.ndarray:
+        after = 0 if axis == -1 else len(x.shape) - axis - 1  # axes after the channels'
+        return np.array(values, dtype).reshape((3, *[1] * after))
 
     if mode == "tf":
         return x / 127.5 - 1.0
     if mode == "torch":
-        return (x / 255.0 - np.array(_TORCH_MEAN, dtype)) / np.array(_TORCH_STD, dtype)
-    bgr = x[..., ::-1] if isinstance(x, np.ndarray) else keras.ops.flip(x, axis=-1)
-    return bgr - np.array(CAFFE_MEAN_BGR, dtype)
+        return (x / 255.0 - per_channel(_TORCH_MEAN)) / per_channel(_TORCH_STD)
+    bgr = np.flip(x, axis) if isinstance(x, np.ndarray) else keras.ops.flip(x, axis=axis)
+    return bgr - per_channel(CAFFE_MEAN_BGR)
 
 
 def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:

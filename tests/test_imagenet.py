@@ -6,6 +6,7 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -104,6 +105,31 @@ def test_preprocess_tensor_matches_keras(
     np.testing.assert_array_equal(
         np.asarray(got), imagenet.preprocess_input(_images(), mode=mode)
     )
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 4), (3, 5, 4)])
+@pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
+def test_preprocess_channels_first_matches_keras(mode: str, shape: tuple[int, ...]) -> None:
+    """Channels on axis 1 of a batch or axis 0 of one image, given or read from Keras' config."""
+    x = np.random.default_rng(0).uniform(0, 255, shape).astype("float32")
+    expected = imagenet_utils.preprocess_input(x.copy(), data_format="channels_first", mode=mode)
+    np.testing.assert_array_equal(imagenet.preprocess_input(x, mode, "channels_first"), expected)
+    tensor = imagenet.preprocess_input(tf.constant(x), mode, "channels_first")
+    np.testing.assert_array_equal(np.asarray(tensor), expected)
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        np.testing.assert_array_equal(imagenet.preprocess_input(x, mode), expected)
+    finally:
+        keras.config.set_image_data_format(previous)
+    last = np.moveaxis(x, -3, -1)
+    np.testing.assert_array_equal(imagenet.preprocess_input(last, mode, "channels_last"),
+                                  np.moveaxis(expected, -3, -1))
+
+
+def test_preprocess_rejects_unknown_data_format() -> None:
+    with pytest.raises(ValueError, match=r"`data_format` must be 'channels_last' or 'channels_first', got 'NHWC'"):
+        imagenet.preprocess_input(_images(), data_format="NHWC")
 
 
 def test_preprocess_int_tensor_is_cast_to_float() -> None:

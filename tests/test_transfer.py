@@ -79,9 +79,9 @@ def test_imagenet_weights_get_keras_applications_preprocessing_built_in(name: st
     rebuilt = transfer.imagenet_preprocessed(pretrained, name, classes=5)
     features = keras.Model(rebuilt.inputs, rebuilt.get_layer("avg_pool").output)
     x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    expected = pretrained.predict(imagenet.preprocess_input(x, mode), verbose=0)
+    expected = np.asarray(pretrained(imagenet.preprocess_input(x, mode), training=False))
     # Random-init ResNet-50 features reach ~1e4: compare at float32 round-off of that scale.
-    np.testing.assert_allclose(features.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(features(x, training=False), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
 def test_transfer_from_classes_0_4_beats_scratch_on_100_labels_per_class(tmp_path: Path) -> None:
