@@ -158,11 +158,8 @@ def _models(size: int, threads: int, xla: bool, folder: Path) -> dict[str, Any]:
     ours.set_weights(applications.get_weights())
     folded = optimize_for_inference(ours)
     ours.save_weights(folder / "resnet50.weights.h5")  # for the worker processes
-    keras.config.set_image_data_format("channels_first")
-    try:
+    with keras_resnet.image_data_format("channels_first"):
         nchw = keras_resnet.ResNet50(weights=None, input_shape=(3, size, size))
-    finally:
-        keras.config.set_image_data_format("channels_last")
     nchw.set_weights(ours.get_weights())  # kernels are (h, w, in, out) in both formats
     models = {
         "applications": applications, "folded": folded, "folded_nchw": optimize_for_inference(nchw),

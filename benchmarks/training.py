@@ -67,16 +67,12 @@ def keras_model(strategy: tf.distribute.Strategy | None = None, jit_compile: boo
     ``precision`` (``training.MIXED_PRECISION``) with a float32 softmax head, as ``keras_resnet.training`` builds it;
     built in ``data_format`` (input ``(3, 32, 32)`` for ``channels_first``)."""
     shape = (SIZE, SIZE, 3) if data_format == "channels_last" else (3, SIZE, SIZE)
-    previous = keras.config.image_data_format()
-    keras.config.set_image_data_format(data_format)
-    try:
-        with (strategy or tf.distribute.get_strategy()).scope(), training.dtype_policy(precision):
-            features = keras_resnet.get_model(MODEL, include_top=False, pooling="avg", input_shape=shape)
-            model = transfer.add_head(features, CLASSES)
-            training.apply_weight_decay(model, WEIGHT_DECAY)
-            training.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile, steps_per_execution)
-    finally:
-        keras.config.set_image_data_format(previous)
+    with (keras_resnet.image_data_format(data_format), (strategy or tf.distribute.get_strategy()).scope(),
+          training.dtype_policy(precision)):
+        features = keras_resnet.get_model(MODEL, include_top=False, pooling="avg", input_shape=shape)
+        model = transfer.add_head(features, CLASSES)
+        training.apply_weight_decay(model, WEIGHT_DECAY)
+        training.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile, steps_per_execution)
     return model
 
 

@@ -15,6 +15,7 @@ __getattr__, __dir__, _LAZY_NAMES = exports(__name__, {
     "analysis": ("count_macs", "count_trainable_params", "count_weighted_layers"),
     "builder": ("build_resnet",),
     "features": ("backbone",),
+    "formats": ("image_data_format",),
     "layers": ("ZeroPadShortcut",),
     "models": ("BUILDERS", "CifarResNet", "PreActResNet110", "PreActResNet164", "PreActResNet1001", "ResNet18",
                "ResNet18V2", "ResNet20", "ResNet32", "ResNet34", "ResNet34V2", "ResNet44", "ResNet50", "ResNet50V2",

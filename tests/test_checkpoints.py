@@ -400,13 +400,9 @@ def test_channels_first_models_load_the_same_kernels(tmp_path):
     net = reference("resnet50", "d")
     _, st = save(net, tmp_path, "resnet50d")
     x = np.random.default_rng(5).normal(size=(1, 72, 104, 3)).astype("float32")
-    previous = keras.config.image_data_format()
-    keras.config.set_image_data_format("channels_first")
-    try:
+    with kr.image_data_format("channels_first"):
         model = build("resnet50", "d", weights=st, input_shape=(3, None, None))
         got = logits(model, x.transpose(0, 3, 1, 2))
-    finally:
-        keras.config.set_image_data_format(previous)
     np.testing.assert_allclose(got, torch_logits(net, x), rtol=0, atol=1e-4)
 
 

@@ -13,9 +13,19 @@ from keras_resnet.analysis import count_macs, count_trainable_params
 
 @pytest.fixture
 def channels_first():
-    keras.config.set_image_data_format("channels_first")
-    yield
-    keras.config.set_image_data_format("channels_last")
+    with kr.image_data_format("channels_first"):
+        yield
+
+
+def test_image_data_format_restores_the_previous_one_and_checks_its_argument():
+    assert keras.config.image_data_format() == "channels_last"
+    with pytest.raises(RuntimeError, match="inside"), kr.image_data_format("channels_first"):
+        assert kr.ResNet20().input_shape == (None, 3, 32, 32)
+        raise RuntimeError("inside the block")
+    assert keras.config.image_data_format() == "channels_last"
+    message = r"`data_format` must be one of \('channels_last', 'channels_first'\), got 'NCHW'"
+    with pytest.raises(ValueError, match=message), kr.image_data_format("NCHW"):
+        pass
 
 
 # torchvision's parameter counts (its docs' "num_params") and timm's resnet50d.

@@ -6,13 +6,12 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from keras.applications import imagenet_utils, resnet, resnet_v2
 
-from keras_resnet import imagenet
+from keras_resnet import image_data_format, imagenet
 
 # tensorflow-datasets' ImageNet-1k labels.txt, located without importing tfds.
 _TFDS = importlib.util.find_spec("tensorflow_datasets")
@@ -116,12 +115,8 @@ def test_preprocess_channels_first_matches_keras(mode: str, shape: tuple[int, ..
     np.testing.assert_array_equal(imagenet.preprocess_input(x, mode, "channels_first"), expected)
     tensor = imagenet.preprocess_input(tf.constant(x), mode, "channels_first")
     np.testing.assert_array_equal(np.asarray(tensor), expected)
-    previous = keras.config.image_data_format()
-    keras.config.set_image_data_format("channels_first")
-    try:
+    with image_data_format("channels_first"):
         np.testing.assert_array_equal(imagenet.preprocess_input(x, mode), expected)
-    finally:
-        keras.config.set_image_data_format(previous)
     last = np.moveaxis(x, -3, -1)
     np.testing.assert_array_equal(imagenet.preprocess_input(last, mode, "channels_last"),
                                   np.moveaxis(expected, -3, -1))

@@ -34,11 +34,8 @@ def test_folded_model_matches_the_original(name: str, kwargs: dict, pairs: int, 
     if data_format == "channels_first":
         size = kwargs["input_shape"][0]
         kwargs = {**kwargs, "input_shape": (3, size, size)}
-    keras.config.set_image_data_format(data_format)
-    try:
+    with keras_resnet.image_data_format(data_format):
         model = keras_resnet.get_model(name, classifier_activation=None, **kwargs)
-    finally:
-        keras.config.set_image_data_format("channels_last")
     _randomize_batchnorm(model)
     images = _images(model.input_shape[1:])
     expected = model.predict_on_batch(images)
