@@ -123,7 +123,9 @@ def test_candidate_rows_of_the_performance_settings(outputs: tuple[dict, str]) -
     inference_rows = {row["name"] for row in results["inference"]["batch_2"]["rows"]}
     assert {"keras_resnet folded BN, channels_first", "keras_resnet folded BN, frozen graph",
             "keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1",
-            "keras_resnet folded BN, 1 inter-op thread"} <= inference_rows
+            "keras_resnet folded BN, 1 inter-op thread",
+            "keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, 1 inter-op thread",
+            "keras_resnet folded BN, ONEDNN_PRIMITIVE_CACHE_CAPACITY=4096"} <= inference_rows
 
 
 def test_user_path_window_times_training_fit_between_batch_ends() -> None:
