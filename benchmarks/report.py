@@ -40,7 +40,7 @@ def _machine(results: dict[str, Any]) -> str:
 
 def _targets(results: dict[str, Any]) -> str:
     rows = [[t["name"], f"{t['ratio']:.2f}×", f"≥ {t['target']:.1f}×",
-             "met" if t["met"] else f"**missed** by {100 * (1 - t['ratio'] / t['target']):.0f} %"]
+             "met" if t["met"] else f"**missed** by {100 * (1 - t['ratio'] / t['target']):.1f} %"]
             for t in results["targets"]]
     return table(["comparison (same run)", "measured", "target", "verdict"], rows)
 
