@@ -5,6 +5,11 @@ and the cross-entropy loss, optionally per-class accuracy and a confusion
 matrix PNG. The model is a ``.keras`` file trained here (it takes raw RGB
 pixels; its input size decides the evaluation resize/crop); the net's spec
 is read back from the run's ``config.json`` beside it, when there is one.
+By default the model is evaluated with batch norm folded into its
+convolutions (:func:`keras_resnet.inference.optimize_for_inference`, the same
+function to float32 rounding), and the CLI, an inference-only process, sets
+``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` (:func:`default_frozen_weights`);
+``--nofold_batchnorm`` and ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=0`` give the plain path.
 Flags are checked before TensorFlow is imported.
 """
 
@@ -12,7 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     import keras
 
 EPSILON = 1e-7  # Keras' clip for cross-entropy
+FROZEN_WEIGHTS_ENV = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
 
 
 def _check_model_path(path: str) -> None:
@@ -95,17 +101,22 @@ def save_confusion_png(confusion: np.ndarray, class_names: Sequence[str], path: 
 
 def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = None, split: str = "test",
              batch_size: int = 256, limit: int | None = None, classes: Sequence[int] | None = None,
-             confusion_matrix: str | None = None) -> dict[str, Any]:
+             confusion_matrix: str | None = None, fold_batchnorm: bool = True) -> dict[str, Any]:
     """Evaluate the ``.keras`` model at ``model`` on a dataset split.
 
     ``classes`` selects and renumbers labels as in training (a model trained
     with ``classes=(5, ..., 9)`` needs the same here). ``confusion_matrix``:
-    write a PNG there. Returns :func:`metrics` plus ``class_names`` and, for
-    a model trained here, ``spec`` (the net, from the run's ``config.json``).
+    write a PNG there. ``fold_batchnorm``: predict with
+    :func:`keras_resnet.inference.optimize_for_inference`'s copy (batch norm
+    folded into the convolutions before it; a model with nothing to fold, or
+    not functional, is evaluated as it is). Returns :func:`metrics` plus ``class_names``,
+    ``folded_batchnorms`` (how many were folded) and, for a model trained
+    here, ``spec`` (the net, from the run's ``config.json``).
     """
     _check_model_path(model)
     if confusion_matrix is not None and not str(confusion_matrix).endswith(".png"):
         raise ValueError(f"`confusion_matrix` must be a .png path; received confusion_matrix={confusion_matrix!r}")
+    from keras_resnet.inference import FoldedBatchNorm, foldable_pairs, optimize_for_inference
     from keras_resnet.layers import load_model
 
     net = load_model(model, compile=False)
@@ -116,8 +127,11 @@ def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = 
                          f"{' selected' if classes else ''}; pass the `classes` it was trained on")
     data, _ = datasets.pipeline(source, split, training=False, batch_size=batch_size,
                                 image_size=net.input_shape[1], classes=classes, limit=limit)
+    if fold_batchnorm and hasattr(net, "_nodes_by_depth") and foldable_pairs(net):  # functional models only
+        net = optimize_for_inference(net)
     result = metrics(*predict(net, data))
     result["class_names"] = names
+    result["folded_batchnorms"] = sum(isinstance(layer, FoldedBatchNorm) for layer in net.layers)
     run = read_run_config(model)
     if run and "spec" in run:
         result["spec"] = run["spec"]
@@ -140,6 +154,9 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     define_list("classes", None, int, "Labels the model was trained on (e.g. 5,6,7,8,9).", flag_values=fv)
     flags.DEFINE_bool("per_class", False, "Print per-class accuracy.", flag_values=fv)
     flags.DEFINE_string("confusion_matrix", None, "Write the confusion matrix as a PNG here.", flag_values=fv)
+    flags.DEFINE_bool("fold_batchnorm", True, "Fold batch norm into the preceding convolutions before predicting "
+                      "(same results to float32 rounding, faster); --nofold_batchnorm predicts with the model "
+                      "as saved.", flag_values=fv)
     flags.DEFINE_string("output", None, "Write all results as JSON here.", flag_values=fv)
     flags.mark_flag_as_required("model", flag_values=fv)
 
@@ -155,14 +172,32 @@ def report(result: dict[str, Any], per_class: bool) -> str:
     return "\n".join(lines)
 
 
+def default_frozen_weights(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Set ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` unless the variable is already set (a user's
+    ``=0`` wins); returns whether it set it.
+
+    With it, oneDNN reorders each convolution's weights once and keeps them,
+    which is only correct while no weight changes. That holds here: the
+    evaluation CLI is a process that loads a model and only predicts. The
+    variable is process-wide and must be set before TensorFlow builds kernels,
+    so the CLI calls this before importing TensorFlow; no library function
+    sets it, as a library cannot know that its process never trains.
+    """
+    if FROZEN_WEIGHTS_ENV in environ:
+        return False
+    environ[FROZEN_WEIGHTS_ENV] = "1"
+    return True
+
+
 def main(argv: Sequence[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     fv = flags.FLAGS
+    default_frozen_weights()  # before evaluate() imports TensorFlow
     try:
         result = evaluate(fv.model, fv.dataset, fv.data_dir, fv.split, fv.batch_size, fv.limit,
                           None if fv.classes is None else tuple(fv.classes),
-                          fv.confusion_matrix)
+                          fv.confusion_matrix, fv.fold_batchnorm)
     except (ValueError, FileNotFoundError, datasets.DatasetUnavailableError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

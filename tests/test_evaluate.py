@@ -11,11 +11,16 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from absl import flags
 
 from keras_resnet import datasets, evaluate, training
+from keras_resnet.inference import FoldedBatchNorm, foldable_pairs, optimize_for_inference
+from keras_resnet.layers import load_model
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+ENV.pop(evaluate.FROZEN_WEIGHTS_ENV, None)  # the CLI test runs the CLI's default
 CLASSES = (5, 7, 9)
+RESNET8_PAIRS = 7  # conv1 + 3 stages x 1 block x 2 convolutions, option-A shortcuts have none
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +66,68 @@ def test_evaluate_matches_training_and_draws_the_confusion_matrix(trained: train
         evaluate.evaluate(str(tmp_path / "missing.keras"))
 
 
-def test_evaluate_cli(trained: training.FitResult, tmp_path: Path) -> None:
+def test_folded_evaluation_matches_the_plain_path(trained: training.FitResult) -> None:
+    kwargs = {"classes": CLASSES, "limit": 300, "batch_size": 128}
+    folded = evaluate.evaluate(trained.final_model, **kwargs)  # the default
+    plain = evaluate.evaluate(trained.final_model, fold_batchnorm=False, **kwargs)
+    assert folded["folded_batchnorms"] == RESNET8_PAIRS and plain["folded_batchnorms"] == 0
+    for key in ("accuracy", "top3", "examples", "per_class_accuracy", "confusion_matrix", "class_names", "spec"):
+        assert folded[key] == plain[key], key
+    assert abs(folded["loss"] - plain["loss"]) <= 1e-5
+    net = load_model(trained.final_model, compile=False)
+    fast = optimize_for_inference(net)
+    assert sum(isinstance(layer, FoldedBatchNorm) for layer in fast.layers) == len(foldable_pairs(net)) > 0
+    data, _ = datasets.pipeline(datasets.load("fashion_mnist"), "test", training=False, batch_size=128,
+                                image_size=net.input_shape[1], classes=CLASSES, limit=300)
+    probs, labels = evaluate.predict(net, data)
+    fast_probs, fast_labels = evaluate.predict(fast, data)
+    np.testing.assert_array_equal(fast_labels, labels)
+    np.testing.assert_allclose(fast_probs, probs, atol=1e-4, rtol=0)
+
+
+def test_a_model_with_nothing_to_fold_is_evaluated_as_it_is(tmp_path: Path) -> None:
+    inputs = keras.Input((16, 16, 3))
+    no_bn = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))))
+    sequential = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
+                                   keras.layers.BatchNormalization(), keras.layers.GlobalAveragePooling2D(),
+                                   keras.layers.Dense(3, activation="softmax")])  # not functional: not folded
+    for name, model in {"no_bn": no_bn, "sequential": sequential}.items():
+        path = str(tmp_path / f"{name}.keras")
+        model.save(path)
+        kwargs = {"classes": CLASSES, "limit": 64, "batch_size": 32}
+        folded, plain = (evaluate.evaluate(path, fold_batchnorm=fold, **kwargs) for fold in (True, False))
+        assert folded["folded_batchnorms"] == 0 and folded == plain, name
+
+
+def test_cli_defaults_to_frozen_weights_unless_the_user_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = evaluate.FROZEN_WEIGHTS_ENV
+    monkeypatch.delenv(name, raising=False)
+    assert evaluate.default_frozen_weights() and os.environ[name] == "1"
+    assert not evaluate.default_frozen_weights() and os.environ[name] == "1"
+    monkeypatch.setenv(name, "0")
+    assert not evaluate.default_frozen_weights() and os.environ[name] == "0"  # the user's 0 wins
+    # main() sets it before evaluate() (which imports TensorFlow) and passes --fold_batchnorm (default true)
+    seen = []
+
+    def fake_evaluate(*args: object) -> dict:
+        seen.append((os.environ.get(name), args[-1]))
+        raise ValueError("stop")
+
+    monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
+    for argv, env, expected in [([], None, ("1", True)), (["--nofold_batchnorm"], "0", ("0", False))]:
+        fv = flags.FlagValues()
+        evaluate.define_flags(fv)
+        fv(["evaluate", "--model=m.keras", *argv])
+        monkeypatch.setattr(flags, "FLAGS", fv)
+        if env is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, env)
+        assert evaluate.main(["evaluate"]) == 1 and seen[-1] == expected
+
+
+def test_evaluate_cli(trained: training.FitResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in os.listdir(datasets.FASHION_MNIST_DIR):
         (tmp_path / name).symlink_to(Path(datasets.FASHION_MNIST_DIR) / name)
     args = [sys.executable, "-m", "keras_resnet.evaluate", f"--model={trained.final_model}",
@@ -76,6 +142,14 @@ def test_evaluate_cli(trained: training.FitResult, tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["examples"] == 200 and (tmp_path / "cm.png").stat().st_size > 1000
     assert f"{saved['accuracy']:.4f}" in lines[0]
+    # The CLI's defaults (batch norm folded, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1) vs the plain path in this process.
+    monkeypatch.delenv(evaluate.FROZEN_WEIGHTS_ENV, raising=False)
+    plain = evaluate.evaluate(trained.final_model, data_dir=str(tmp_path), split="train", batch_size=100, limit=200,
+                              classes=CLASSES, fold_batchnorm=False)
+    assert saved["folded_batchnorms"] == RESNET8_PAIRS and plain["folded_batchnorms"] == 0
+    assert abs(saved["loss"] - plain["loss"]) <= 1e-5
+    assert {**saved, "loss": 0.0, "folded_batchnorms": 0} == {**plain, "loss": 0.0}
+    assert lines[:-1] == evaluate.report({**plain, "loss": saved["loss"]}, per_class=True).splitlines()
     missing = subprocess.run([sys.executable, "-m", "keras_resnet.evaluate"], capture_output=True, text=True,
                              env=ENV, stdin=subprocess.DEVNULL)
     assert missing.returncode != 0 and "--model" in missing.stderr
