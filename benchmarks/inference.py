@@ -10,9 +10,11 @@ timing. Candidates, each with its own framework's best known CPU settings:
   (batch norm folded into the convolutions), with and without XLA; and the
   candidate settings: built ``channels_first`` (NCHW), frozen into a graph of
   constants (variables inlined, so TensorFlow's grappler sees constant filters
-  and oneDNN may keep them in its own layout), and in a worker process
+  and oneDNN may keep them in its own layout), that frozen graph converted to
+  NCHW by grappler's layout optimizer, and in a worker process
   (:mod:`benchmarks.inference_worker`) with ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1``
-  (oneDNN caches reordered weights) or with one inter-op thread;
+  (oneDNN caches reordered weights), with one inter-op thread, a larger oneDNN
+  primitive cache or every thread pinned to one core;
 * keras.applications: ``predict_on_batch`` as it comes (Keras turns XLA off
   on CPU-only machines) and compiled with ``jit_compile=True``;
 * PyTorch: default NCHW, ``channels_last``, ``channels_last`` traced and
@@ -37,6 +39,7 @@ import tensorflow as tf
 import tf2onnx
 import torch
 import torch._inductor.config as inductor_config
+from tensorflow.core.protobuf import rewriter_config_pb2
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import keras_resnet
@@ -84,12 +87,44 @@ def _torch_predict(net: torch.nn.Module, images: np.ndarray, channels_last: bool
     return predict
 
 
-def frozen_graph(model: keras.Model, batch: int) -> Callable[[tf.Tensor], tf.Tensor]:
-    """``model``'s inference function for ``batch`` images with its variables inlined as constants."""
+def _frozen(model: keras.Model, batch: int) -> Any:
+    """``model``'s inference function for ``batch`` images with its variables inlined as constants (a concrete
+    function)."""
     function = tf.function(lambda x: model(x, training=False))
     spec = tf.TensorSpec((batch, *model.inputs[0].shape[1:]), tf.float32)
-    frozen = convert_variables_to_constants_v2(function.get_concrete_function(spec))
+    return convert_variables_to_constants_v2(function.get_concrete_function(spec))
+
+
+def frozen_graph(model: keras.Model, batch: int) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``model``'s inference function for ``batch`` images with its variables inlined as constants."""
+    frozen = _frozen(model, batch)
     return lambda x: frozen(x)[0]
+
+
+def layout_converted_session(model: keras.Model, batch: int) -> tuple[tf.compat.v1.Session, str, str]:
+    """:func:`frozen_graph`'s graph in a session whose grappler layout optimizer converts it to NCHW on the CPU
+    (``RewriterConfig.cpu_layout_conversion = NHWC_TO_NCHW``), TensorFlow's own layout rewrite and the nearest it
+    has to onnxruntime's NCHWc pass; with the names to feed the images to and to fetch the probabilities from."""
+    frozen = _frozen(model, batch)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(frozen.graph.as_graph_def(), name="")
+    rewrite = rewriter_config_pb2.RewriterConfig(cpu_layout_conversion=rewriter_config_pb2.RewriterConfig.NHWC_TO_NCHW)
+    session = tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
+        graph_options=tf.compat.v1.GraphOptions(rewrite_options=rewrite)))
+    return session, frozen.inputs[0].name, frozen.outputs[0].name
+
+
+def conv_data_formats(session: tf.compat.v1.Session, feed: str, fetch: str, images: np.ndarray) -> dict[str, int]:
+    """How many convolutions of each data format ``session`` ran after its rewrites (its partition graphs): whether
+    grappler's layout conversion took place (TensorFlow logs "Conversion from NHWC to NCHW is currently not
+    available for CPU" when it does not)."""
+    metadata = tf.compat.v1.RunMetadata()
+    session.run(fetch, {feed: images}, options=tf.compat.v1.RunOptions(output_partition_graphs=True),
+                run_metadata=metadata)
+    formats = [node.attr["data_format"].s.decode() for graph in metadata.partition_graphs for node in graph.node
+               if "Conv2D" in node.op]
+    return {layout: formats.count(layout) for layout in sorted(set(formats))}
 
 
 def _images(batch: int, size: int) -> np.ndarray:
@@ -104,7 +139,8 @@ WORKERS = {"keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1": {"env": 
            {"env": FROZEN_WEIGHTS, "inter_op": 1},
            # oneDNN's primitive cache (default 1024 primitives), 4x larger.
            "keras_resnet folded BN, ONEDNN_PRIMITIVE_CACHE_CAPACITY=4096":
-           {"env": {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "4096"}}}
+           {"env": {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "4096"}},
+           "keras_resnet folded BN, threads pinned to cores": {"pin": True}}
 
 
 def _candidates(batch: int, size: int, models: dict[str, Any], settings: Settings,
@@ -116,11 +152,14 @@ def _candidates(batch: int, size: int, models: dict[str, Any], settings: Setting
     ours = {**keras_info, "framework": "keras_resnet", "xla": False}
     session = models["onnx"]
     frozen, tensor = frozen_graph(models["folded"], batch), tf.constant(images)
+    session_nchw, feed, fetch = layout_converted_session(models["folded"], batch)
     nchw = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
     predictors: list[tuple[str, Callable[[], np.ndarray], dict[str, Any]]] = [
         ("keras_resnet folded BN", lambda: models["folded"].predict_on_batch(images), ours),
         ("keras_resnet folded BN, channels_first", lambda: models["folded_nchw"].predict_on_batch(nchw), ours),
         ("keras_resnet folded BN, frozen graph", lambda: frozen(tensor).numpy(), ours),
+        ("keras_resnet folded BN, frozen graph, grappler NHWC_TO_NCHW", lambda: session_nchw.run(fetch, {feed: images}),
+         {**ours, "conv_data_formats": conv_data_formats(session_nchw, feed, fetch, images)}),
         *((name, worker.probabilities, ours) for name, worker in workers.items()),
         ("keras.applications", lambda: models["applications"].predict_on_batch(images), {**keras_info, "xla": False}),
         ("torch NCHW", _torch_predict(models["torch"], images, False, "eager"), {"framework": "torch"}),

@@ -1,74 +1,41 @@
 """keras_resnet's folded ResNet-50 predicting in its own process: inference candidates whose settings are
-process-wide (oneDNN environment variables TensorFlow reads once, the size of its thread pools).
+process-wide (oneDNN environment variables TensorFlow reads once, the size of its thread pools, thread pinning).
 
-``python -m benchmarks.inference_worker --weights W --images X.npy [--inter-op N]`` builds
+``python -m benchmarks.inference_worker --weights W --images X.npy [--inter-op N] [--pin]`` builds
 ``keras_resnet.ResNet50`` for the images' size, loads ``W``, folds batch norm
-(:func:`keras_resnet.inference.optimize_for_inference`) and prints ``ready``.
-Then, per line on standard input: ``N`` runs ``N`` ``predict_on_batch`` calls on the
-images and prints their seconds; ``probs PATH`` saves the probabilities to
-``PATH`` (``.npy``) and prints ``ok``. :class:`WorkerPredictor` is the parent's side.
+(:func:`keras_resnet.inference.optimize_for_inference`), predicts once and, with ``--pin``,
+pins its threads (:func:`benchmarks.worker.pin_threads`); then it serves
+(:func:`benchmarks.worker.serve`): ``N`` runs ``N`` ``predict_on_batch`` calls on the images
+and answers their seconds; ``probs PATH`` saves the probabilities to ``PATH`` (``.npy``)
+and answers ``ok``. :class:`WorkerPredictor` is the parent's side.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.worker import Worker, pin_threads, serve
 
-class WorkerPredictor:
-    """A running worker: ``window(steps)`` (seconds for ``steps`` predictions) and ``probabilities()``.
 
-    Creating one starts the process and returns at once, so several workers start side by side.
-    """
+class WorkerPredictor(Worker):
+    """A running inference worker: ``window(steps)`` and ``probabilities()``."""
 
-    def __init__(self, weights: Path, images: Path, env: dict[str, str] | None = None, inter_op: int = 0) -> None:
+    def __init__(self, weights: Path, images: Path, env: dict[str, str] | None = None, inter_op: int = 0,
+                 pin: bool = False) -> None:
         self._images = images
-        command = [sys.executable, "-m", "benchmarks.inference_worker", "--weights", str(weights),
-                   "--images", str(images), "--inter-op", str(inter_op)]
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                         env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parents[1])
-        self._ready = False  # the worker starts in the background; the first question waits for it
-
-    def _ask(self, line: str) -> str:
-        if not self._ready:
-            self._expect("ready")
-            self._ready = True
-        assert self._process.stdin is not None
-        self._process.stdin.write(line + "\n")
-        self._process.stdin.flush()
-        return self._read()
-
-    def _read(self) -> str:
-        assert self._process.stdout is not None
-        answer = self._process.stdout.readline().strip()
-        if not answer:
-            raise RuntimeError(f"inference worker exited with status {self._process.wait()}")
-        return answer
-
-    def _expect(self, word: str) -> None:
-        answer = self._read()
-        if answer != word:
-            raise RuntimeError(f"inference worker said {answer!r}, expected {word!r}")
-
-    def window(self, steps: int) -> float:
-        return float(self._ask(str(steps)))
+        super().__init__("benchmarks.inference_worker", ["--weights", str(weights), "--images", str(images),
+                                                         "--inter-op", str(inter_op), *(["--pin"] if pin else [])],
+                         env)
 
     def probabilities(self) -> np.ndarray:
         out = self._images.with_suffix(".out.npy")
-        if self._ask(f"probs {out}") != "ok":
+        if self.ask(f"probs {out}") != "ok":
             raise RuntimeError("inference worker could not save its probabilities")
         return np.load(out)
-
-    def close(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        self._process.wait()
 
 
 def main() -> None:
@@ -76,6 +43,7 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--images", type=Path, required=True)
     parser.add_argument("--inter-op", type=int, default=0, help="TensorFlow inter-op threads (0: its default)")
+    parser.add_argument("--pin", action="store_true", help="pin every thread to one core once built")
     args = parser.parse_args()
     import tensorflow as tf
 
@@ -88,17 +56,21 @@ def main() -> None:
     model = keras_resnet.ResNet50(weights=None, input_shape=images.shape[1:])
     model.load_weights(args.weights)
     folded = optimize_for_inference(model)
-    print("ready", flush=True)
-    for line in sys.stdin:
-        command = line.split()
-        if command[0] == "probs":
-            np.save(command[1], folded.predict_on_batch(images))
-            print("ok", flush=True)
-            continue
+    folded.predict_on_batch(images)  # builds the function and TensorFlow's thread pools
+    if args.pin:
+        pin_threads()
+
+    def window(steps: int) -> float:
         start = time.perf_counter()
-        for _ in range(int(command[0])):
+        for _ in range(steps):
             folded.predict_on_batch(images)
-        print(time.perf_counter() - start, flush=True)
+        return time.perf_counter() - start
+
+    def probs(words: list[str]) -> str:
+        np.save(words[0], folded.predict_on_batch(images))
+        return "ok"
+
+    serve(window, {"probs": probs})
 
 
 if __name__ == "__main__":

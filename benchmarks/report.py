@@ -113,8 +113,18 @@ def _inference(results: dict[str, Any], peak: float, gemm: float) -> str:
         ratios = ", ".join(f"vs {p} ({section['best'][p]}) **{r:.2f}×**" for p, r in section["ratios"].items())
         parts += [f"### Batch {key.split('_')[1]}",
                   f"keras_resnet's best (`{section['best']['keras_resnet']}`): {ratios}.",
-                  _speed_rows(section, peak, gemm, extra="max_abs_diff_vs_applications")]
+                  _speed_rows(section, peak, gemm, extra="max_abs_diff_vs_applications"),
+                  *(_layouts(row) for row in section["rows"] if "conv_data_formats" in row)]
     return "\n\n".join(parts)
+
+
+def _layouts(row: dict[str, Any]) -> str:
+    ran = ", ".join(f"{count} {layout}" for layout, count in row["conv_data_formats"].items())
+    return (f"`{row['name']}`: after grappler's rewrites the session ran its convolutions as {ran}"
+            + (" — TensorFlow's layout optimizer does not convert NHWC to NCHW on the CPU (it logs \"Conversion "
+               "from NHWC to NCHW is currently not available for CPU\"), so this row is the frozen graph "
+               "in a session." if "NCHW" not in row["conv_data_formats"] else ".")
+            )
 
 
 def _litert(results: dict[str, Any], peak: float, gemm: float) -> str:

@@ -12,7 +12,11 @@ and each side in bfloat16 (Keras' ``mixed_bfloat16`` policy, PyTorch's CPU
 autocast), which this CPU runs natively (AVX512_BF16). Candidate settings for
 keras_resnet (issue: win the ratio or show where the limit is): the net built
 ``channels_first`` (NCHW, with the fused batch norm in NCHW) and Keras'
-``steps_per_execution``. The path users run, ``keras_resnet.training.fit`` (what
+``steps_per_execution`` (Keras already builds its train function with
+``tf.function(reduce_retracing=True)``); and, each in a worker process
+(:mod:`benchmarks.training_worker`) because they are process-wide, one inter-op
+thread, every thread pinned to one core, and XLA with XLA:CPU's oneDNN or
+XNNPACK convolutions (``XLA_FLAGS``). The path users run, ``keras_resnet.training.fit`` (what
 ``python -m keras_resnet.training`` calls: Fashion-MNIST through the tf.data
 pipeline with augmentation, the preprocessing layer, every callback of the run),
 is timed the same way at the README's batch 128 and at 64. The headline
@@ -39,6 +43,7 @@ import keras_resnet
 from benchmarks import torch_resnet
 from benchmarks.settings import Settings
 from benchmarks.timing import Candidate, interleaved, summarise
+from benchmarks.training_worker import TrainingWorker
 from keras_resnet import training, transfer
 
 MODEL = "resnet20"
@@ -147,12 +152,45 @@ def _torch_candidate(name: str, images: np.ndarray, labels: np.ndarray, channels
                            "precision": "bf16" if bf16 else "fp32"})
 
 
+def synthetic_batch(batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded batch (random images, random labels) every candidate trains on."""
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((batch, SIZE, SIZE, 3), dtype=np.float32), rng.integers(0, CLASSES, batch)
+
+
+# Process-wide settings, each in a worker process (benchmarks.training_worker); "xla" rows only with settings.xla.
+WORKERS = {"keras_resnet fit, 1 inter-op thread": {"inter_op": 1},
+           "keras_resnet fit, threads pinned to cores": {"pin": True}}
+XLA_WORKERS = {f"keras_resnet fit + XLA, XLA_FLAGS={flag}": {"jit_compile": True, "env": {"XLA_FLAGS": flag}}
+               for flag in ("--xla_cpu_use_onednn=true", "--xla_cpu_use_xnnpack=true")}
+
+
+def _worker_candidates(settings: Settings, workers: dict[str, TrainingWorker]) -> list[Candidate]:
+    """Start a worker per process-wide candidate (into ``workers``, closed by the caller); their candidates."""
+    candidates = []
+    for name, kwargs in {**WORKERS, **(XLA_WORKERS if settings.xla else {})}.items():
+        workers[name] = TrainingWorker(settings.train_batch, **kwargs)
+        candidates.append(Candidate(name, settings.train_batch, window=workers[name].window,
+                                    info={"framework": "keras", "xla": bool(kwargs.get("jit_compile")),
+                                          "precision": "fp32", "process": {k: v for k, v in kwargs.items()
+                                                                           if k != "jit_compile"}}))
+    return candidates
+
+
 def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Time every candidate, interleaved; return the measurements and the headline ratio."""
-    rng = np.random.default_rng(0)
-    images = rng.standard_normal((settings.train_batch, SIZE, SIZE, 3), dtype=np.float32)
-    labels = rng.integers(0, CLASSES, settings.train_batch)
+    workers: dict[str, TrainingWorker] = {}
+    try:
+        return _run(settings, workers, log)
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+
+def _run(settings: Settings, workers: dict[str, TrainingWorker], log: Callable[[str], None]) -> dict[str, Any]:
+    images, labels = synthetic_batch(settings.train_batch)
     candidates = [
+        *_worker_candidates(settings, workers),
         _keras_candidate("keras_resnet fit", False, images, labels),
         *([_keras_candidate("keras_resnet fit + XLA", True, images, labels)] if settings.xla else []),
         _torch_candidate("torch NCHW", images, labels, channels_last=False, compiled=False),

@@ -125,7 +125,13 @@ def test_candidate_rows_of_the_performance_settings(outputs: tuple[dict, str]) -
             "keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1",
             "keras_resnet folded BN, 1 inter-op thread",
             "keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, 1 inter-op thread",
-            "keras_resnet folded BN, ONEDNN_PRIMITIVE_CACHE_CAPACITY=4096"} <= inference_rows
+            "keras_resnet folded BN, ONEDNN_PRIMITIVE_CACHE_CAPACITY=4096",
+            "keras_resnet folded BN, threads pinned to cores"} <= inference_rows
+    assert {"keras_resnet fit, 1 inter-op thread", "keras_resnet fit, threads pinned to cores"} <= set(training_rows)
+    assert training_rows["keras_resnet fit, 1 inter-op thread"]["process"] == {"inter_op": 1}
+    layouts = next(row for row in results["inference"]["batch_2"]["rows"]
+                   if row["name"] == "keras_resnet folded BN, frozen graph, grappler NHWC_TO_NCHW")["conv_data_formats"]
+    assert sum(layouts.values()) == 53 and set(layouts) <= {"NHWC", "NCHW"}  # ResNet-50's 53 convolutions
 
 
 def test_user_path_window_times_training_fit_between_batch_ends() -> None:
@@ -166,3 +172,19 @@ def test_onednn_primitives_are_logged_per_framework_and_rendered(outputs: tuple[
     if not training["met"]:  # the miss cites the measured primitives, not the former assertion
         assert "Measured from oneDNN's own log" in markdown
         assert f"{rows['reorder']['tensorflow_calls']:g} calls" in markdown
+
+
+def test_training_workers_pin_their_threads_and_run_xla_with_onednn_convolutions() -> None:
+    """The process-wide training candidates: a pinned worker's threads each run on one core; an XLA worker with
+    ``--xla_cpu_use_onednn=true`` trains (both workers start side by side)."""
+    from benchmarks.training import XLA_WORKERS
+    from benchmarks.training_worker import TrainingWorker
+
+    pinned = TrainingWorker(2, pin=True)
+    xla = TrainingWorker(2, **XLA_WORKERS["keras_resnet fit + XLA, XLA_FLAGS=--xla_cpu_use_onednn=true"])
+    try:
+        assert set(pinned.ask("cores").split()) == {"1"}
+        assert _finite_positive(pinned.window(1)) and _finite_positive(xla.window(1))
+    finally:
+        pinned.close()
+        xla.close()
