@@ -38,9 +38,14 @@ def _machine(results: dict[str, Any]) -> str:
     return table(["", ""], rows)
 
 
+def _shortfall(target: dict[str, Any]) -> str:
+    """How far a missed target's ratio is below it, in per cent of the target (one decimal)."""
+    return f"{100 * (1 - target['ratio'] / target['target']):.1f} %"
+
+
 def _targets(results: dict[str, Any]) -> str:
     rows = [[t["name"], f"{t['ratio']:.2f}×", f"≥ {t['target']:.1f}×",
-             "met" if t["met"] else f"**missed** by {100 * (1 - t['ratio'] / t['target']):.1f} %"]
+             "met" if t["met"] else f"**missed** by {_shortfall(t)}"]
             for t in results["targets"]]
     return table(["comparison (same run)", "measured", "target", "verdict"], rows)
 
@@ -199,7 +204,9 @@ WHY = {
                    "residual add fused into the convolution, after its own BN folding and transpose elimination: "
                    "fewer, larger kernels than TensorFlow's oneDNN path (see the GFLOP/s columns). The profile "
                    "section shows keras_resnet's batch is almost all convolution already, so the remaining gap is "
-                   "in the convolution kernels (MLAS' NCHWc kernels against oneDNN's), not in the graph.",
+                   "in the convolution kernels (MLAS' NCHWc kernels against oneDNN's), not in the graph. TensorFlow "
+                   "cannot be asked for that layout: its grappler layout optimizer does not convert NHWC to NCHW on "
+                   "the CPU (the `grappler NHWC_TO_NCHW` row's session still ran every convolution in NHWC).",
     "onnxruntime_batch_1": "At batch 1 each convolution is small, so what surrounds it weighs more: Keras' "
                            "`predict_on_batch` and TensorFlow's executor per op, and oneDNN's reorder of every "
                            "weight tensor on every call unless the weights are constants (compare the frozen-graph "
@@ -223,7 +230,7 @@ def _misses(results: dict[str, Any]) -> str:
     lines = ["## Misses: by how much, and why"]
     for target in missed:
         lines.append(f"- **{target['name']}**: {target['ratio']:.2f}× against ≥ {target['target']:.1f}× "
-                     f"(missed by {100 * (1 - target['ratio'] / target['target']):.0f} %). "
+                     f"(missed by {_shortfall(target)}). "
                      + (training_why(results) if target["kind"].startswith("training") else WHY[target["kind"]]))
     return "\n".join(lines)
 
