@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.worker import Worker, pin_threads, serve
+from benchmarks.worker import Worker, add_thread_flags, pin_threads, serve, set_thread_pools, thread_args
 
 
 class WorkerPredictor(Worker):
@@ -28,7 +28,7 @@ class WorkerPredictor(Worker):
                  pin: bool = False) -> None:
         self._images = images
         super().__init__("benchmarks.inference_worker", ["--weights", str(weights), "--images", str(images),
-                                                         "--inter-op", str(inter_op), *(["--pin"] if pin else [])],
+                                                         *thread_args(inter_op, pin)],
                          env)
 
     def probabilities(self) -> np.ndarray:
@@ -42,13 +42,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.inference_worker", description=__doc__)
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--images", type=Path, required=True)
-    parser.add_argument("--inter-op", type=int, default=0, help="TensorFlow inter-op threads (0: its default)")
-    parser.add_argument("--pin", action="store_true", help="pin every thread to one core once built")
+    add_thread_flags(parser)
     args = parser.parse_args()
-    import tensorflow as tf
-
-    if args.inter_op:
-        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
+    set_thread_pools(args)
     import keras_resnet
     from keras_resnet.inference import optimize_for_inference
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks.worker import Worker, pin_threads, serve
+from benchmarks.worker import Worker, add_thread_flags, pin_threads, serve, set_thread_pools, thread_args
 
 
 class TrainingWorker(Worker):
@@ -21,21 +21,19 @@ class TrainingWorker(Worker):
     def __init__(self, batch: int, env: dict[str, str] | None = None, inter_op: int = 0, pin: bool = False,
                  jit_compile: bool = False) -> None:
         super().__init__("benchmarks.training_worker",
-                         ["--batch", str(batch), "--inter-op", str(inter_op), *(["--pin"] if pin else []),
+                         ["--batch", str(batch), *thread_args(inter_op, pin),
                           *(["--jit-compile"] if jit_compile else [])], env)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.training_worker", description=__doc__)
     parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--inter-op", type=int, default=0, help="TensorFlow inter-op threads (0: its default)")
-    parser.add_argument("--pin", action="store_true", help="pin every thread to one core once built")
+    add_thread_flags(parser)
     parser.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
     args = parser.parse_args()
+    set_thread_pools(args)
     import tensorflow as tf
 
-    if args.inter_op:
-        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     from benchmarks import training
 
     images, labels = training.synthetic_batch(args.batch)

@@ -10,6 +10,7 @@ then ``N`` asks for ``N`` steps and gets back their seconds; other commands are 
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -62,6 +63,29 @@ class Worker:
         self._process.wait()
 
 
+def thread_args(inter_op: int = 0, pin: bool = False) -> list[str]:
+    """The flags of :func:`add_thread_flags` for a worker's command line."""
+    return ["--inter-op", str(inter_op), *(["--pin"] if pin else [])]
+
+
+def add_thread_flags(parser: argparse.ArgumentParser) -> None:
+    """A worker's ``--inter-op N`` (TensorFlow's inter-op threads) and ``--pin`` flags."""
+    parser.add_argument("--inter-op", type=int, default=0, help="TensorFlow inter-op threads (0: its default)")
+    parser.add_argument("--pin", action="store_true", help="pin every thread to one core once built")
+
+
+def set_thread_pools(args: argparse.Namespace) -> None:
+    """Size TensorFlow's inter-op pool from ``--inter-op`` (before TensorFlow runs anything)."""
+    import tensorflow as tf
+
+    if args.inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
+
+
+def _thread_ids() -> list[int]:
+    return sorted(int(tid) for tid in os.listdir("/proc/self/task"))
+
+
 def pin_threads() -> list[int]:
     """Pin every thread of this process to one core each, round-robin over the cores it may use.
 
@@ -71,9 +95,8 @@ def pin_threads() -> list[int]:
     each thread got, in thread-id order.
     """
     cores = sorted(os.sched_getaffinity(0))
-    threads = sorted(int(tid) for tid in os.listdir("/proc/self/task"))
     assigned = []
-    for index, tid in enumerate(threads):
+    for index, tid in enumerate(_thread_ids()):
         core = cores[index % len(cores)]
         try:
             os.sched_setaffinity(tid, {core})
@@ -86,7 +109,7 @@ def pin_threads() -> list[int]:
 def thread_cores() -> str:
     """How many cores each thread of this process may run on, in thread-id order (``"1 1 1"`` when pinned)."""
     counts = []
-    for tid in sorted(int(tid) for tid in os.listdir("/proc/self/task")):
+    for tid in _thread_ids():
         try:
             counts.append(str(len(os.sched_getaffinity(tid))))
         except ProcessLookupError:
