@@ -83,7 +83,10 @@ def read(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
         reader, errors = load_file, (SafetensorError, OSError)
     else:
-        reader, errors = _read_pickle, (pickle.UnpicklingError, RuntimeError, ValueError, OSError, EOFError)
+        # torch's weights-only unpickler fails on corrupt opcodes with IndexError (an empty stack) or KeyError
+        # (a missing memo entry), not only UnpicklingError.
+        reader, errors = _read_pickle, (pickle.UnpicklingError, RuntimeError, ValueError, OSError, EOFError,
+                                        IndexError, KeyError)
     try:
         return reader(path_str)
     except errors as err:

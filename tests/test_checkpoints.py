@@ -299,6 +299,13 @@ def test_unreadable_checkpoints(tmp_path):
         path.write_bytes(os.urandom(256))
         with pytest.raises(ValueError, match=rf"garbage\{suffix}' is not a readable PyTorch checkpoint"):
             build("resnet18", "v1", weights=str(path))
+    # Corrupt pickles that make torch's unpickler fail with IndexError (TUPLE1 on an empty stack) and KeyError
+    # (GET of a missing memo entry): random bytes hit these now and then.
+    for name, data in (("empty_stack", b"\x80\x02\x85."), ("missing_memo", b"\x80\x02h\x05.")):
+        path = tmp_path / f"{name}.pth"
+        path.write_bytes(data)
+        with pytest.raises(ValueError, match=rf"{name}\.pth' is not a readable PyTorch checkpoint"):
+            build("resnet18", "v1", weights=str(path))
     not_a_state_dict = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], not_a_state_dict)
     with pytest.raises(ValueError, match="holds no flat state dict of tensors"):
