@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     settings = settings_from(args)
     started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
-    load_start = machine.load_average()
+    load_start, other_load = machine.load_average(), machine.OtherLoad()
 
     distribute.split_cpu(max(scaling.REPLICA_COUNTS))  # before any TensorFlow op: the scaling benchmark's replicas
 
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)]),
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "settings": dataclasses.asdict(settings), "versions": _versions(), "machine": description,
-        "load_average_start": load_start, "load_average_after": {},
+        "load_average_start": load_start, "load_average_after": {}, "other_cpu_share": {},
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     sections = {"training": lambda: training.run(settings, log),
@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, section in sections.items():
         results[name] = section()
         results["load_average_after"][name] = machine.load_average()
+        results["other_cpu_share"][name] = other_load.share()
         _write_json(args.json, results)  # partial results survive an interrupted run (see --from-json)
     results["duration_s"] = round(time.perf_counter() - clock, 1)
     finish(results, args.markdown)

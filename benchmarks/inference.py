@@ -13,7 +13,7 @@ timing. Candidates, each with its own framework's best known CPU settings:
   and oneDNN may keep them in its own layout), that frozen graph converted to
   NCHW by grappler's layout optimizer, and in a worker process
   (:mod:`benchmarks.inference_worker`) with ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1``
-  (oneDNN caches reordered weights), with one inter-op thread, a larger oneDNN
+  (oneDNN caches reordered weights), with one inter-op or one intra-op thread, a larger oneDNN
   primitive cache or every thread pinned to one core;
 * keras.applications: ``predict_on_batch`` as it comes (Keras turns XLA off
   on CPU-only machines) and compiled with ``jit_compile=True``;
@@ -137,6 +137,7 @@ WORKERS = {"keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1": {"env": 
            "keras_resnet folded BN, 1 inter-op thread": {"inter_op": 1},
            "keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, 1 inter-op thread":
            {"env": FROZEN_WEIGHTS, "inter_op": 1},
+           "keras_resnet folded BN, 1 intra-op thread": {"intra_op": 1},
            # oneDNN's primitive cache (default 1024 primitives), 4x larger.
            "keras_resnet folded BN, ONEDNN_PRIMITIVE_CACHE_CAPACITY=4096":
            {"env": {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "4096"}},

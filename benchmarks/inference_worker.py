@@ -1,7 +1,8 @@
 """keras_resnet's folded ResNet-50 predicting in its own process: inference candidates whose settings are
 process-wide (oneDNN environment variables TensorFlow reads once, the size of its thread pools, thread pinning).
 
-``python -m benchmarks.inference_worker --weights W --images X.npy [--inter-op N] [--pin]`` builds
+``python -m benchmarks.inference_worker --weights W --images X.npy [--inter-op N] [--intra-op N] [--pin]``
+builds
 ``keras_resnet.ResNet50`` for the images' size, loads ``W``, folds batch norm
 (:func:`keras_resnet.inference.optimize_for_inference`), predicts once and, with ``--pin``,
 pins its threads (:func:`benchmarks.worker.pin_threads`); then it serves
@@ -25,10 +26,10 @@ class WorkerPredictor(Worker):
     """A running inference worker: ``window(steps)`` and ``probabilities()``."""
 
     def __init__(self, weights: Path, images: Path, env: dict[str, str] | None = None, inter_op: int = 0,
-                 pin: bool = False) -> None:
+                 intra_op: int = 0, pin: bool = False) -> None:
         self._images = images
         super().__init__("benchmarks.inference_worker", ["--weights", str(weights), "--images", str(images),
-                                                         *thread_args(inter_op, pin)],
+                                                         *thread_args(inter_op, intra_op, pin)],
                          env)
 
     def probabilities(self) -> np.ndarray:

@@ -13,11 +13,13 @@ beside the formula as the practical ceiling.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,3 +98,56 @@ def measured_gemm_gflops(size: int = GEMM_SIZE, repeats: int = GEMM_REPEATS) -> 
 def load_average() -> list[float]:
     """1, 5 and 15-minute load averages."""
     return [round(v, 2) for v in os.getloadavg()]
+
+
+def _stat_fields(pid: int | str) -> list[str]:
+    """``/proc/<pid>/stat`` after the command name (which may hold spaces): field 3 onwards."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2:].split()
+
+
+def _own_cpu_seconds() -> float:
+    """CPU seconds of this process, of its children it has waited for, and of its live descendants."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):  # a process that ended meanwhile
+                parents[int(entry.name)] = int(_stat_fields(entry.name)[1])
+    tree, frontier = set(), {os.getpid()}
+    while frontier:
+        tree |= frontier
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - tree
+    ticks = 0
+    for pid in tree:
+        with contextlib.suppress(OSError):
+            fields = _stat_fields(pid)
+            # utime, stime, cutime, cstime (fields 14-17); a descendant's waited-for children count too.
+            ticks += sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine spent busy (``/proc/stat``: all but idle and iowait) since boot."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """How much of the machine other processes took: CPU seconds the machine spent busy outside this
+    process tree, as a share of all CPUs' seconds since the last :meth:`share` (or creation).
+
+    The load average cannot tell: it counts the benchmark's own threads and worker processes too.
+    """
+
+    def __init__(self) -> None:
+        self._mark()
+
+    def _mark(self) -> None:
+        self._clock, self._busy, self._own = time.monotonic(), _busy_cpu_seconds(), _own_cpu_seconds()
+
+    def share(self) -> float:
+        """Other processes' CPU share (0 to 1) since the previous call; starts a new interval."""
+        clock, busy, own = self._clock, self._busy, self._own
+        self._mark()
+        capacity = (self._clock - clock) * (os.cpu_count() or 1)
+        return round(max(0.0, (self._busy - busy) - (self._own - own)) / capacity, 3)

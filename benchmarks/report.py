@@ -33,6 +33,8 @@ def _machine(results: dict[str, Any]) -> str:
         ["measured fp32 GEMM", f"{m['gemm_gflops']:.0f} GFLOP/s (NumPy BLAS, {m['gemm_size']}³, best of 5)"],
         ["load average (1/5/15 min)", f"start {results['load_average_start']}, "
                                       + ", ".join(f"after {k} {v}" for k, v in results["load_average_after"].items())],
+        ["CPU taken by other processes",
+         ", ".join(f"{k} {100 * v:.1f} %" for k, v in results["other_cpu_share"].items())],
         ["software", ", ".join(f"{k} {v}" for k, v in results["versions"].items())],
     ]
     return table(["", ""], rows)
@@ -235,13 +237,17 @@ def _misses(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+IDLE_SHARE = 0.1  # other processes took at most this share of the CPUs in every section: an idle machine
+
+
 def _load_warning(results: dict[str, Any]) -> str:
     cpus = results["machine"]["logical_cpus"]
-    samples = [results["load_average_start"], *results["load_average_after"].values()]
-    load = max(sample[0] for sample in samples)
-    if load <= cpus:
-        return f"The machine was otherwise idle (1-minute load at most {load} on {cpus} CPUs)."
-    return (f"**This run shared the machine** (1-minute load up to {load} on {cpus} CPUs, see Machine): absolute "
+    share = max(results["other_cpu_share"].values())
+    if share <= IDLE_SHARE:
+        return (f"The machine was otherwise idle: other processes took at most {100 * share:.1f} % of its {cpus} CPUs "
+                "in any section (the load average also counts this benchmark's own threads and worker processes).")
+    return (f"**This run shared the machine** (other processes took up to {100 * share:.1f} % of its {cpus} CPUs in "
+            "a section, see Machine): absolute "
             "figures are low and noisy. Interleaving spreads the load over all candidates, but not evenly: "
             "PyTorch's OpenMP threads wait at spinning barriers and slow down far more than TensorFlow's thread "
             "pool when other processes take their cores, so ratios against PyTorch overstate keras_resnet's lead.")

@@ -15,7 +15,7 @@ keras_resnet (issue: win the ratio or show where the limit is): the net built
 ``steps_per_execution`` (Keras already builds its train function with
 ``tf.function(reduce_retracing=True)``); and, each in a worker process
 (:mod:`benchmarks.training_worker`) because they are process-wide, one inter-op
-thread, every thread pinned to one core, and XLA with XLA:CPU's oneDNN or
+or one intra-op thread, every thread pinned to one core, and XLA with XLA:CPU's oneDNN or
 XNNPACK convolutions (``XLA_FLAGS``). The path users run, ``keras_resnet.training.fit`` (what
 ``python -m keras_resnet.training`` calls: Fashion-MNIST through the tf.data
 pipeline with augmentation, the preprocessing layer, every callback of the run),
@@ -160,6 +160,7 @@ def synthetic_batch(batch: int) -> tuple[np.ndarray, np.ndarray]:
 
 # Process-wide settings, each in a worker process (benchmarks.training_worker); "xla" rows only with settings.xla.
 WORKERS = {"keras_resnet fit, 1 inter-op thread": {"inter_op": 1},
+           "keras_resnet fit, 1 intra-op thread": {"intra_op": 1},
            "keras_resnet fit, threads pinned to cores": {"pin": True}}
 XLA_WORKERS = {f"keras_resnet fit + XLA, XLA_FLAGS={flag}": {"jit_compile": True, "env": {"XLA_FLAGS": flag}}
                for flag in ("--xla_cpu_use_onednn=true", "--xla_cpu_use_xnnpack=true")}

@@ -1,8 +1,8 @@
 """keras_resnet's ResNet-20 ``fit`` in its own process: training candidates whose settings are process-wide
 (the size of TensorFlow's thread pools, thread pinning, XLA:CPU flags read from ``XLA_FLAGS`` once).
 
-``python -m benchmarks.training_worker --batch B [--inter-op N] [--pin] [--jit-compile]`` builds the
-model as :func:`benchmarks.training.keras_model` does, on the same synthetic batch as the in-process
+``python -m benchmarks.training_worker --batch B [--inter-op N] [--intra-op N] [--pin] [--jit-compile]``
+builds the model as :func:`benchmarks.training.keras_model` does, on the same synthetic batch as the in-process
 candidates, fits one warm-up window and, with ``--pin``, pins its threads
 (:func:`benchmarks.worker.pin_threads`); then it serves :func:`benchmarks.training.fit_window`
 (:func:`benchmarks.worker.serve`). :class:`TrainingWorker` is the parent's side.
@@ -18,10 +18,10 @@ from benchmarks.worker import Worker, add_thread_flags, pin_threads, serve, set_
 class TrainingWorker(Worker):
     """A running training worker: ``window(steps)``, seconds between the batch ends of ``steps`` steps."""
 
-    def __init__(self, batch: int, env: dict[str, str] | None = None, inter_op: int = 0, pin: bool = False,
-                 jit_compile: bool = False) -> None:
+    def __init__(self, batch: int, env: dict[str, str] | None = None, inter_op: int = 0, intra_op: int = 0,
+                 pin: bool = False, jit_compile: bool = False) -> None:
         super().__init__("benchmarks.training_worker",
-                         ["--batch", str(batch), *thread_args(inter_op, pin),
+                         ["--batch", str(batch), *thread_args(inter_op, intra_op, pin),
                           *(["--jit-compile"] if jit_compile else [])], env)
 
 

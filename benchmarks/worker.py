@@ -63,23 +63,26 @@ class Worker:
         self._process.wait()
 
 
-def thread_args(inter_op: int = 0, pin: bool = False) -> list[str]:
+def thread_args(inter_op: int = 0, intra_op: int = 0, pin: bool = False) -> list[str]:
     """The flags of :func:`add_thread_flags` for a worker's command line."""
-    return ["--inter-op", str(inter_op), *(["--pin"] if pin else [])]
+    return ["--inter-op", str(inter_op), "--intra-op", str(intra_op), *(["--pin"] if pin else [])]
 
 
 def add_thread_flags(parser: argparse.ArgumentParser) -> None:
-    """A worker's ``--inter-op N`` (TensorFlow's inter-op threads) and ``--pin`` flags."""
+    """A worker's ``--inter-op N`` and ``--intra-op N`` (TensorFlow's thread pools) and ``--pin`` flags."""
     parser.add_argument("--inter-op", type=int, default=0, help="TensorFlow inter-op threads (0: its default)")
+    parser.add_argument("--intra-op", type=int, default=0, help="TensorFlow intra-op threads (0: its default)")
     parser.add_argument("--pin", action="store_true", help="pin every thread to one core once built")
 
 
 def set_thread_pools(args: argparse.Namespace) -> None:
-    """Size TensorFlow's inter-op pool from ``--inter-op`` (before TensorFlow runs anything)."""
+    """Size TensorFlow's thread pools from ``--inter-op`` and ``--intra-op`` (before TensorFlow runs anything)."""
     import tensorflow as tf
 
     if args.inter_op:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
+    if args.intra_op:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
 
 
 def _thread_ids() -> list[int]:

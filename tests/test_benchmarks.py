@@ -44,6 +44,9 @@ def test_results_have_every_section(outputs: tuple[dict, str]) -> None:
     assert _finite_positive(results["machine"]["peak_gflops_fp32"])
     assert _finite_positive(results["machine"]["gemm_gflops"])
     assert results["settings"]["windows"] == 2
+    sections = ["training", "inference", "litert", "scaling", "profile", "onednn"]
+    assert list(results["other_cpu_share"]) == sections
+    assert all(0 <= share <= 1 for share in results["other_cpu_share"].values())
 
 
 def test_every_row_has_its_windows(outputs: tuple[dict, str]) -> None:
@@ -126,8 +129,11 @@ def test_candidate_rows_of_the_performance_settings(outputs: tuple[dict, str]) -
             "keras_resnet folded BN, 1 inter-op thread",
             "keras_resnet folded BN, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, 1 inter-op thread",
             "keras_resnet folded BN, ONEDNN_PRIMITIVE_CACHE_CAPACITY=4096",
+            "keras_resnet folded BN, 1 intra-op thread",
             "keras_resnet folded BN, threads pinned to cores"} <= inference_rows
-    assert {"keras_resnet fit, 1 inter-op thread", "keras_resnet fit, threads pinned to cores"} <= set(training_rows)
+    assert {"keras_resnet fit, 1 inter-op thread", "keras_resnet fit, 1 intra-op thread",
+            "keras_resnet fit, threads pinned to cores"} <= set(training_rows)
+    assert training_rows["keras_resnet fit, 1 intra-op thread"]["process"] == {"intra_op": 1}
     assert training_rows["keras_resnet fit, 1 inter-op thread"]["process"] == {"inter_op": 1}
     layouts = next(row for row in results["inference"]["batch_2"]["rows"]
                    if row["name"] == "keras_resnet folded BN, frozen graph, grappler NHWC_TO_NCHW")["conv_data_formats"]
