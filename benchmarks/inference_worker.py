@@ -2,8 +2,7 @@
 process-wide (oneDNN environment variables TensorFlow reads once, the size of its thread pools, thread pinning).
 
 ``python -m benchmarks.inference_worker --weights W --images X.npy [--inter-op N] [--intra-op N] [--pin]``
-builds
-``keras_resnet.ResNet50`` for the images' size, loads ``W``, folds batch norm
+builds ``keras_resnet.ResNet50`` for the images' size, loads ``W``, folds batch norm
 (:func:`keras_resnet.inference.optimize_for_inference`), predicts once and, with ``--pin``,
 pins its threads (:func:`benchmarks.worker.pin_threads`); then it serves
 (:func:`benchmarks.worker.serve`): ``N`` runs ``N`` ``predict_on_batch`` calls on the images

@@ -108,21 +108,17 @@ def _stat_fields(pid: int | str) -> list[str]:
 
 def _own_cpu_seconds() -> float:
     """CPU seconds of this process, of its children it has waited for, and of its live descendants."""
-    parents = {}
+    stats = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):  # a process that ended meanwhile
-                parents[int(entry.name)] = int(_stat_fields(entry.name)[1])
+                stats[int(entry.name)] = _stat_fields(entry.name)
     tree, frontier = set(), {os.getpid()}
     while frontier:
         tree |= frontier
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - tree
-    ticks = 0
-    for pid in tree:
-        with contextlib.suppress(OSError):
-            fields = _stat_fields(pid)
-            # utime, stime, cutime, cstime (fields 14-17); a descendant's waited-for children count too.
-            ticks += sum(int(value) for value in fields[11:15])
+        frontier = {pid for pid, fields in stats.items() if int(fields[1]) in frontier} - tree
+    # utime, stime, cutime, cstime (fields 14-17); a descendant's waited-for children count too.
+    ticks = sum(int(value) for pid in tree for value in stats[pid][11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

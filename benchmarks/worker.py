@@ -68,10 +68,17 @@ def thread_args(inter_op: int = 0, intra_op: int = 0, pin: bool = False) -> list
     return ["--inter-op", str(inter_op), "--intra-op", str(intra_op), *(["--pin"] if pin else [])]
 
 
+def _threads(text: str) -> int:
+    """A thread count: 0 (TensorFlow's default) or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be 0 (TensorFlow's default) or a positive integer; received {text!r}")
+    return int(text)
+
+
 def add_thread_flags(parser: argparse.ArgumentParser) -> None:
     """A worker's ``--inter-op N`` and ``--intra-op N`` (TensorFlow's thread pools) and ``--pin`` flags."""
-    parser.add_argument("--inter-op", type=int, default=0, help="TensorFlow inter-op threads (0: its default)")
-    parser.add_argument("--intra-op", type=int, default=0, help="TensorFlow intra-op threads (0: its default)")
+    parser.add_argument("--inter-op", type=_threads, default=0, help="TensorFlow inter-op threads (0: its default)")
+    parser.add_argument("--intra-op", type=_threads, default=0, help="TensorFlow intra-op threads (0: its default)")
     parser.add_argument("--pin", action="store_true", help="pin every thread to one core once built")
 
 

@@ -194,3 +194,19 @@ def test_training_workers_pin_their_threads_and_run_xla_with_onednn_convolutions
     finally:
         pinned.close()
         xla.close()
+
+
+@pytest.mark.parametrize("flag", ["--inter-op", "--intra-op"])
+def test_worker_thread_flags_take_zero_or_a_positive_count(flag: str, capsys: pytest.CaptureFixture) -> None:
+    import argparse
+
+    from benchmarks.worker import add_thread_flags, thread_args
+
+    parser = argparse.ArgumentParser()
+    add_thread_flags(parser)
+    args = parser.parse_args(thread_args(inter_op=2, intra_op=1, pin=True))
+    assert (args.inter_op, args.intra_op, args.pin) == (2, 1, True)
+    with pytest.raises(SystemExit):
+        parser.parse_args([flag, "-1"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {flag}: must be 0 (TensorFlow's default) or a positive integer; received '-1'" in error
