@@ -1,7 +1,5 @@
 """Builders: paper counts to the unit, structure, shortcut options, serialization, errors."""
 
-import functools
-
 import numpy as np
 import pytest
 from keras import layers, ops
@@ -25,18 +23,6 @@ def test_cifar_trainable_params_match_paper(name, expected):
     model = kr.get_model(name)
     assert count_trainable_params(model) == expected
     assert count_weighted_layers(model) == SPECS[name].depth == int(name[6:])
-
-
-@functools.cache
-def _deep_net(name):
-    """The 1202/1001-layer nets at 8x8, built once for the tests below (a build takes ~15 s)."""
-    return kr.get_model(name, input_shape=(8, 8, 3))
-
-
-def test_resnet1202_params_and_depth():
-    model = _deep_net("resnet1202")
-    assert count_trainable_params(model) == 19_421_274
-    assert count_weighted_layers(model) == 1202
 
 
 def test_imagenet_param_counts():
@@ -75,16 +61,6 @@ def test_every_builder_builds_and_runs(name):
     out = model(np.random.default_rng(0).normal(size=(2, size, size, 3)).astype("float32"))
     assert out.shape == (2, 7)
     np.testing.assert_allclose(ops.convert_to_numpy(out).sum(axis=1), 1.0, rtol=1e-5)
-
-
-@pytest.mark.parametrize("name", ["resnet1202", "preact_resnet1001"])
-def test_deep_nets_build_and_run(name):
-    model = _deep_net(name)
-    assert count_weighted_layers(model) == SPECS[name].depth
-    x = np.random.default_rng(0).normal(size=(4, 8, 8, 3)).astype("float32")
-    # Freshly initialised BN statistics do not normalise in inference mode, so
-    # hundreds of un-normalised additions overflow; in training mode they don't.
-    assert np.isfinite(ops.convert_to_numpy(model(x, training=True))).all()
 
 
 def test_preact_cifar_bottleneck_params():
