@@ -3,8 +3,8 @@
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __name__ == "__main__":  # not when a forked benchmark worker imports the parent's main module
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from benchmarks.cli import main  # after quieting TensorFlow
 
-from benchmarks.cli import main  # noqa: E402 - after quieting TensorFlow
-
-sys.exit(main())
+    sys.exit(main())

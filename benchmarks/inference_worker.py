@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +39,14 @@ class WorkerPredictor(Worker):
         return np.load(out)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None, channel: Connection | None = None) -> None:
+    """Build, then serve over ``channel`` (forked by the parent's :class:`benchmarks.worker.Worker`) or standard
+    input and output (``argv`` None: the command line)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.inference_worker", description=__doc__)
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--images", type=Path, required=True)
     add_thread_flags(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     set_thread_pools(args)
     import keras_resnet
     from keras_resnet.inference import optimize_for_inference
@@ -66,7 +69,7 @@ def main() -> None:
         np.save(words[0], folded.predict_on_batch(images))
         return "ok"
 
-    serve(window, {"probs": probs})
+    serve(window, {"probs": probs}, channel)
 
 
 if __name__ == "__main__":

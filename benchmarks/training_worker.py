@@ -11,6 +11,7 @@ candidates, fits one warm-up window and, with ``--pin``, pins its threads
 from __future__ import annotations
 
 import argparse
+from multiprocessing.connection import Connection
 
 from benchmarks.worker import Worker, add_thread_flags, pin_threads, serve, set_thread_pools, thread_args
 
@@ -25,12 +26,14 @@ class TrainingWorker(Worker):
                           *(["--jit-compile"] if jit_compile else [])], env)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None, channel: Connection | None = None) -> None:
+    """Build, then serve over ``channel`` (forked by the parent's :class:`benchmarks.worker.Worker`) or standard
+    input and output (``argv`` None: the command line)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.training_worker", description=__doc__)
     parser.add_argument("--batch", type=int, required=True)
     add_thread_flags(parser)
     parser.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     set_thread_pools(args)
     import tensorflow as tf
 
@@ -42,7 +45,7 @@ def main() -> None:
     window(1)  # compiles the step and builds TensorFlow's thread pools
     if args.pin:
         pin_threads()
-    serve(window)
+    serve(window, channel=channel)
 
 
 if __name__ == "__main__":

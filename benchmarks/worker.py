@@ -3,32 +3,54 @@
 Some settings are read once per process (oneDNN and XLA environment variables, the size of
 TensorFlow's thread pools, the cores a thread may run on), so a candidate that changes them runs
 in a child process that the parent times window by window, interleaved with the in-process
-candidates. The protocol is one line each way: the child prints ``ready`` once it is built;
+candidates. The protocol is one line each way: the child says ``ready`` once it is built;
 then ``N`` asks for ``N`` steps and gets back their seconds; other commands are the worker's own.
 :class:`Worker` is the parent's side, :func:`serve` the child's.
+
+Workers are forked from a server process (multiprocessing's ``forkserver``) that has imported
+TensorFlow, Keras, PyTorch and keras_resnet once but run nothing, so each starts without paying
+those imports and still sets its environment and thread pools before TensorFlow reads them (it
+reads the oneDNN and XLA variables and sizes its pools at first use, not at import). Each worker
+module also runs on its own (``python -m benchmarks.training_worker ...``), serving on standard
+input and output. As with any multiprocessing child, a worker imports its parent's main module, so a
+script that starts workers keeps its work under ``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import multiprocessing
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from multiprocessing.connection import Connection
+
+# Imported once by the fork server: everything the workers import, nothing that runs TensorFlow.
+PRELOAD = ["benchmarks.training", "keras_resnet.inference"]
+_FORKSERVER = multiprocessing.get_context("forkserver")
+_FORKSERVER.set_forkserver_preload(PRELOAD)
+
+
+def _forked(module: str, args: list[str], env: dict[str, str], channel: Connection) -> None:
+    """A worker's body in the forked process: its environment, then ``module.main(args, channel)``."""
+    os.environ.update(env)
+    importlib.import_module(module).main(args, channel)
 
 
 class Worker:
-    """A running worker process (``python -m module *args`` with ``env`` added): ``window(steps)``.
+    """A running worker (``module.main(args)`` forked with ``env`` added): ``ask(line)``, ``window(steps)``.
 
     Creating one starts the process and returns at once, so several workers start side by side;
     the first question waits for its ``ready``.
     """
 
     def __init__(self, module: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> None:
-        self._process = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
-                                         cwd=Path(__file__).resolve().parents[1])
+        self._channel, child = _FORKSERVER.Pipe()
+        self._process = _FORKSERVER.Process(target=_forked, args=(module, list(args), dict(env or {}), child),
+                                            daemon=True)
+        self._process.start()
+        child.close()  # the worker holds the only other end: its exit ends our reads
         self._ready = False
 
     def ask(self, line: str) -> str:
@@ -36,17 +58,15 @@ class Worker:
         if not self._ready:
             self._expect("ready")
             self._ready = True
-        assert self._process.stdin is not None
-        self._process.stdin.write(line + "\n")
-        self._process.stdin.flush()
+        self._channel.send(line)
         return self._read()
 
     def _read(self) -> str:
-        assert self._process.stdout is not None
-        answer = self._process.stdout.readline().strip()
-        if not answer:
-            raise RuntimeError(f"benchmark worker exited with status {self._process.wait()}")
-        return answer
+        try:
+            return self._channel.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(f"benchmark worker exited with status {self._process.exitcode}") from None
 
     def _expect(self, word: str) -> None:
         answer = self._read()
@@ -58,9 +78,8 @@ class Worker:
         return float(self.ask(str(steps)))
 
     def close(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        self._process.wait()
+        self._channel.close()
+        self._process.join()
 
 
 def thread_args(inter_op: int = 0, intra_op: int = 0, pin: bool = False) -> list[str]:
@@ -127,12 +146,26 @@ def thread_cores() -> str:
     return " ".join(counts)
 
 
-def serve(window: Callable[[int], float], commands: Mapping[str, Callable[[list[str]], str]] | None = None) -> None:
-    """The child's side: print ``ready``, then answer each line of standard input until it closes
-    (``cores`` answers :func:`thread_cores`)."""
-    print("ready", flush=True)
+def serve(window: Callable[[int], float], commands: Mapping[str, Callable[[list[str]], str]] | None = None,
+          channel: Connection | None = None) -> None:
+    """The child's side: say ``ready``, then answer each line until the parent closes ``channel`` (forked
+    by :class:`Worker`) or standard input (run on its own); ``cores`` answers :func:`thread_cores`."""
     handlers = {"cores": lambda words: thread_cores(), **(commands or {})}
-    for line in sys.stdin:
+
+    def answer(line: str) -> str:
         words = line.split()
         handler = handlers.get(words[0])
-        print(handler(words[1:]) if handler else window(int(words[0])), flush=True)
+        return str(handler(words[1:]) if handler else window(int(words[0])))
+
+    if channel is None:
+        print("ready", flush=True)
+        for line in sys.stdin:
+            print(answer(line), flush=True)
+        return
+    channel.send("ready")
+    while True:
+        try:
+            line = channel.recv()
+        except EOFError:
+            return
+        channel.send(answer(line))

@@ -1,5 +1,6 @@
 """Shared test setup: quiet TensorFlow, deterministic seeds, cheap garbage collection."""
 
+import collections
 import gc
 import os
 from collections.abc import Generator
@@ -8,6 +9,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+# Files of few but long tests (subprocesses, training runs): started first, so the two xdist workers finish
+# together instead of one running these alone at the end. pytest-xdist's own order (most tests first, turned
+# off in pyproject.toml by --no-loadscope-reorder) puts them last; it is kept for every other file.
+RUN_FIRST = ("test_benchmarks.py", "test_backend_parity.py", "test_transfer.py", "test_distribute.py",
+             "test_export_clients.py", "test_benchmark_backends.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the test files: :data:`RUN_FIRST`, then the others by their number of tests, most first."""
+    counts = collections.Counter(item.path.name for item in items)
+
+    def key(item: pytest.Item) -> tuple[int, int]:
+        name = item.path.name
+        return (RUN_FIRST.index(name) if name in RUN_FIRST else len(RUN_FIRST), -counts[name])
+
+    items.sort(key=key)  # stable: each file's own order is kept
 
 
 def _freeze_survivors() -> None:
