@@ -182,18 +182,22 @@ def test_onednn_primitives_are_logged_per_framework_and_rendered(outputs: tuple[
 
 def test_training_workers_pin_their_threads_and_run_xla_with_onednn_convolutions() -> None:
     """The process-wide training candidates: a pinned worker's threads each run on one core; an XLA worker with
-    ``--xla_cpu_use_onednn=true`` trains (both workers start side by side)."""
+    ``--xla_cpu_use_onednn=true`` trains; and a worker's ``XLA_FLAGS`` reach XLA although the worker is forked
+    after TensorFlow's import (a flag XLA does not know stops it). The workers start side by side."""
     from benchmarks.training import XLA_WORKERS
     from benchmarks.training_worker import TrainingWorker
 
     pinned = TrainingWorker(2, pin=True)
     xla = TrainingWorker(2, **XLA_WORKERS["keras_resnet fit + XLA, XLA_FLAGS=--xla_cpu_use_onednn=true"])
+    unknown_flag = TrainingWorker(2, jit_compile=True, env={"XLA_FLAGS": "--xla_no_such_flag=true"})
     try:
         assert set(pinned.ask("cores").split()) == {"1"}
         assert _finite_positive(pinned.window(1)) and _finite_positive(xla.window(1))
+        with pytest.raises(RuntimeError, match="benchmark worker exited with status"):
+            unknown_flag.window(1)
     finally:
-        pinned.close()
-        xla.close()
+        for worker in (pinned, xla, unknown_flag):
+            worker.close()
 
 
 @pytest.mark.parametrize("flag", ["--inter-op", "--intra-op"])
