@@ -1,7 +1,7 @@
 """keras_resnet's folded ResNet-50 predicting in its own process: inference candidates whose settings are
 process-wide (oneDNN environment variables TensorFlow reads once, the size of its thread pools, thread pinning).
 
-``python -m benchmarks.inference_worker --weights W --images X.npy [--inter-op N] [--intra-op N] [--pin]``
+Given ``--weights W --images X.npy [--inter-op N] [--intra-op N] [--pin]``, the worker
 builds ``keras_resnet.ResNet50`` for the images' size, loads ``W``, folds batch norm
 (:func:`keras_resnet.inference.optimize_for_inference`), predicts once and, with ``--pin``,
 pins its threads (:func:`benchmarks.worker.pin_threads`); then it serves
@@ -39,10 +39,9 @@ class WorkerPredictor(Worker):
         return np.load(out)
 
 
-def main(argv: list[str] | None = None, channel: Connection | None = None) -> None:
-    """Build, then serve over ``channel`` (forked by the parent's :class:`benchmarks.worker.Worker`) or standard
-    input and output (``argv`` None: the command line)."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.inference_worker", description=__doc__)
+def main(argv: list[str], channel: Connection) -> None:
+    """Build from the arguments ``argv``, then serve over ``channel`` (forked by :class:`benchmarks.worker.Worker`)."""
+    parser = argparse.ArgumentParser(prog="benchmarks.inference_worker", description=__doc__)
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--images", type=Path, required=True)
     add_thread_flags(parser)
@@ -69,8 +68,5 @@ def main(argv: list[str] | None = None, channel: Connection | None = None) -> No
         np.save(words[0], folded.predict_on_batch(images))
         return "ok"
 
-    serve(window, {"probs": probs}, channel)
+    serve(window, channel, {"probs": probs})
 
-
-if __name__ == "__main__":
-    main()

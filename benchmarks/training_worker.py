@@ -1,7 +1,7 @@
 """keras_resnet's ResNet-20 ``fit`` in its own process: training candidates whose settings are process-wide
 (the size of TensorFlow's thread pools, thread pinning, XLA:CPU flags read from ``XLA_FLAGS`` once).
 
-``python -m benchmarks.training_worker --batch B [--inter-op N] [--intra-op N] [--pin] [--jit-compile]``
+Given ``--batch B [--inter-op N] [--intra-op N] [--pin] [--jit-compile]``, the worker
 builds the model as :func:`benchmarks.training.keras_model` does, on the same synthetic batch as the in-process
 candidates, fits one warm-up window and, with ``--pin``, pins its threads
 (:func:`benchmarks.worker.pin_threads`); then it serves :func:`benchmarks.training.fit_window`
@@ -26,10 +26,9 @@ class TrainingWorker(Worker):
                           *(["--jit-compile"] if jit_compile else [])], env)
 
 
-def main(argv: list[str] | None = None, channel: Connection | None = None) -> None:
-    """Build, then serve over ``channel`` (forked by the parent's :class:`benchmarks.worker.Worker`) or standard
-    input and output (``argv`` None: the command line)."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.training_worker", description=__doc__)
+def main(argv: list[str], channel: Connection) -> None:
+    """Build from the arguments ``argv``, then serve over ``channel`` (forked by :class:`benchmarks.worker.Worker`)."""
+    parser = argparse.ArgumentParser(prog="benchmarks.training_worker", description=__doc__)
     parser.add_argument("--batch", type=int, required=True)
     add_thread_flags(parser)
     parser.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
@@ -45,8 +44,5 @@ def main(argv: list[str] | None = None, channel: Connection | None = None) -> No
     window(1)  # compiles the step and builds TensorFlow's thread pools
     if args.pin:
         pin_threads()
-    serve(window, channel=channel)
+    serve(window, channel)
 
-
-if __name__ == "__main__":
-    main()

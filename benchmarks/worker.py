@@ -10,9 +10,8 @@ then ``N`` asks for ``N`` steps and gets back their seconds; other commands are 
 Workers are forked from a server process (multiprocessing's ``forkserver``) that has imported
 TensorFlow, Keras, PyTorch and keras_resnet once but run nothing, so each starts without paying
 those imports and still sets its environment and thread pools before TensorFlow reads them (it
-reads the oneDNN and XLA variables and sizes its pools at first use, not at import). Each worker
-module also runs on its own (``python -m benchmarks.training_worker ...``), serving on standard
-input and output. As with any multiprocessing child, a worker imports its parent's main module, so a
+reads the oneDNN and XLA variables and sizes its pools at first use, not at import). As with any
+multiprocessing child, a worker imports its parent's main module, so a
 script that starts workers keeps its work under ``if __name__ == "__main__":``.
 """
 
@@ -22,7 +21,6 @@ import argparse
 import importlib
 import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 
@@ -146,26 +144,16 @@ def thread_cores() -> str:
     return " ".join(counts)
 
 
-def serve(window: Callable[[int], float], commands: Mapping[str, Callable[[list[str]], str]] | None = None,
-          channel: Connection | None = None) -> None:
-    """The child's side: say ``ready``, then answer each line until the parent closes ``channel`` (forked
-    by :class:`Worker`) or standard input (run on its own); ``cores`` answers :func:`thread_cores`."""
+def serve(window: Callable[[int], float], channel: Connection,
+          commands: Mapping[str, Callable[[list[str]], str]] | None = None) -> None:
+    """The child's side: say ``ready`` on ``channel``, then answer each line until the parent closes it
+    (``cores`` answers :func:`thread_cores`)."""
     handlers = {"cores": lambda words: thread_cores(), **(commands or {})}
-
-    def answer(line: str) -> str:
-        words = line.split()
-        handler = handlers.get(words[0])
-        return str(handler(words[1:]) if handler else window(int(words[0])))
-
-    if channel is None:
-        print("ready", flush=True)
-        for line in sys.stdin:
-            print(answer(line), flush=True)
-        return
     channel.send("ready")
     while True:
         try:
-            line = channel.recv()
+            words = channel.recv().split()
         except EOFError:
             return
-        channel.send(answer(line))
+        handler = handlers.get(words[0])
+        channel.send(str(handler(words[1:]) if handler else window(int(words[0]))))
