@@ -34,8 +34,8 @@ def _freeze_survivors() -> None:
     Each test's ``clear_session`` runs a full collection, whose cost grows with the live objects it walks.
     Survivors at these points are long-lived: modules imported by collection or by a test file (TensorFlow,
     Keras, torch), caches, and traced TensorFlow graphs that TensorFlow's C++ side keeps alive; the module-scoped
-    fixtures of the file that just ended are already released. Without this, a worker's last files walked
-    about a million such objects per test (0.7 s each)."""
+    fixtures of the file that just ended are already released. Without this, every test of a worker's last
+    files walked all of them again."""
     gc.collect()
     gc.freeze()
 

@@ -1,8 +1,8 @@
 """The 1202- and 1001-layer CIFAR nets (CVPR 2016 §4.2, ECCV 2016 §4): depth, counts, a forward pass.
 
 They live in their own file so that the module-scoped fixture holding them is released when the file ends:
-kept alive longer (as a cached function did), their ~770,000 Python objects made every later test's
-``clear_session`` garbage collection walk them.
+kept alive longer (as a cached function did), their hundreds of thousands of Python objects made every later
+test's ``clear_session`` garbage collection walk them.
 """
 
 import keras
@@ -17,7 +17,7 @@ from keras_resnet.specs import SPECS
 
 @pytest.fixture(scope="module")
 def deep_nets() -> dict[str, keras.Model]:
-    """Both nets at 8x8, built once for this file (a build takes ~15 s)."""
+    """Both nets at 8x8, built once for this file (their builds are its whole cost)."""
     return {name: kr.get_model(name, input_shape=(8, 8, 3)) for name in ("resnet1202", "preact_resnet1001")}
 
 
