@@ -1,17 +1,20 @@
 """Subprocess side of tests/test_backend_parity.py: one fresh Python per Keras backend.
 
-``python tests/backend_worker.py COMMAND JSON`` with ``KERAS_BACKEND`` set by
-the caller. Commands:
+``python tests/backend_worker.py JSON`` with ``KERAS_BACKEND`` set by the caller
+runs the job's parts in this order:
 
+- ``hide_tensorflow`` (true for JAX and PyTorch): before Keras is imported, make
+  TensorFlow look uninstalled (``import`` fails, ``find_spec`` finds nothing), so every
+  part below runs without it.
+- ``load``: load ``.keras`` files with plain ``keras.models.load_model(...,
+  safe_mode=True)`` before keras_resnet is imported, save each output (or the
+  error message) and whether keras_resnet got imported.
 - ``predict``: build keras_resnet nets with a given weights file, predict
   fixed NumPy images and save the outputs as ``.npy``.
-- ``load``: load ``.keras`` files with plain ``keras.models.load_model(...,
-  safe_mode=True)`` without importing keras_resnet, save each output (or the
-  error message) and whether keras_resnet got imported.
-- ``without_tensorflow``: make TensorFlow look uninstalled (``import`` fails,
-  ``find_spec`` finds nothing), then import keras_resnet, build, predict and fit a few nets.
+- ``fit``: import keras_resnet, build, fit and predict a few nets.
 
-Nothing here imports keras_resnet at module level: ``load`` must never see it.
+The result also says which ``tensorflow*`` modules were imported by the end. Nothing here
+imports keras_resnet at module level: ``load`` must never see it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def _hide_tensorflow() -> None:
             sys.modules[module.name] = None
 
 
-if __name__ == "__main__" and sys.argv[1] == "without_tensorflow":
+if __name__ == "__main__" and json.loads(sys.argv[1]).get("hide_tensorflow"):
     _hide_tensorflow()  # before Keras is imported
 import keras  # noqa: E402
 
@@ -68,7 +71,7 @@ def images(shape: list[int], seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype("float32")
 
 
-def predict(job: dict) -> dict:
+def predict(job: dict) -> None:
     """Each of ``job["nets"]`` (name, kwargs, size, batch, data_format, weights file, output) built with
     its weights file and predicted on the same images, saved as ``.npy``."""
     import keras_resnet
@@ -82,7 +85,7 @@ def predict(job: dict) -> dict:
         if channels_first:
             x = x.transpose(0, 3, 1, 2)
         np.save(net["output"], keras.ops.convert_to_numpy(model(x, training=False)))
-    return {"backend": keras.backend.backend()}
+    keras.config.set_image_data_format("channels_last")
 
 
 def load(job: dict) -> dict:
@@ -96,17 +99,12 @@ def load(job: dict) -> dict:
         out = keras.ops.convert_to_numpy(model(images([2, *input_shape]), training=False))
         np.save(path + ".npy", out)
         results[path] = {"output": path + ".npy"}
-    return {"backend": keras.backend.backend(), "files": results,
-            "keras_resnet_imported": "keras_resnet" in sys.modules}
+    return {"files": results, "keras_resnet_imported": "keras_resnet" in sys.modules}
 
 
-def without_tensorflow(job: dict) -> dict:
-    try:
-        import tensorflow  # noqa: F401
-    except ModuleNotFoundError:
-        hidden = True
-    else:
-        hidden = False
+def fit(job: dict) -> dict:
+    """Each of ``job["nets"]`` (name: image side) built with 3 classes, fitted one epoch and predicted;
+    their output shapes."""
     import keras_resnet
 
     outputs = {}
@@ -116,13 +114,31 @@ def without_tensorflow(job: dict) -> dict:
         model.compile("sgd", "sparse_categorical_crossentropy")
         model.fit(x, np.arange(4) % 3, batch_size=2, epochs=1, verbose=0)
         outputs[name] = keras.ops.convert_to_numpy(model.predict(x, verbose=0)).shape
-    return {"backend": keras.backend.backend(), "outputs": outputs, "tensorflow_hidden": hidden,
-            "tensorflow_imported": sorted(name for name, module in sys.modules.items()
-                                          if name.startswith("tensorflow") and module is not None)}
+    return outputs
 
 
-COMMANDS = {"predict": predict, "load": load, "without_tensorflow": without_tensorflow}
+def _tensorflow_hidden() -> bool:
+    try:
+        import tensorflow  # noqa: F401
+    except ModuleNotFoundError:
+        return True
+    return False
+
+
+def run(job: dict) -> dict:
+    """The job's ``load``, ``predict`` and ``fit`` parts, in that order (those it has)."""
+    result = {"backend": keras.backend.backend()}
+    if "load" in job:
+        result["load"] = load(job["load"])
+    if "predict" in job:
+        predict(job["predict"])
+    if "fit" in job:
+        result["fit"] = fit(job["fit"])
+    result["tensorflow_hidden"] = _tensorflow_hidden()
+    result["tensorflow_imported"] = sorted(name for name, module in sys.modules.items()
+                                           if name.startswith("tensorflow") and module is not None)
+    return result
+
 
 if __name__ == "__main__":
-    command, job = sys.argv[1], json.loads(sys.argv[2])
-    print("RESULT " + json.dumps(COMMANDS[command](job), default=list))
+    print("RESULT " + json.dumps(run(json.loads(sys.argv[1])), default=list))

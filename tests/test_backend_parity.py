@@ -1,8 +1,10 @@
 """Across Keras 3 backends: same weights give the same outputs, saved files are portable, TensorFlow is optional.
 
-Each backend runs in a fresh Python (``tests/backend_worker.py``; no timeout:
-a loaded machine is slow, not wrong). The net's weights come from a NumPy seed,
-so they are identical on TensorFlow, JAX and PyTorch whatever their own RNGs do.
+Each backend runs one fresh Python (``tests/backend_worker.py``; no timeout:
+a loaded machine is slow, not wrong) that loads the saved files and predicts; on JAX and
+PyTorch it also fits, and does all three with TensorFlow made to look uninstalled. The nets'
+weights come from a NumPy seed, so they are identical on TensorFlow, JAX and PyTorch whatever
+their own RNGs do.
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ BACKENDS = ("tensorflow", "jax", "torch")
 TOLERANCE = 1e-4
 
 
-def run_worker(backend: str, command: str, job: dict) -> dict:
-    """Run one worker command under ``KERAS_BACKEND=backend``; its JSON result (no timeout)."""
+def run_worker(backend: str, job: dict) -> dict:
+    """Run one worker job under ``KERAS_BACKEND=backend``; its JSON result (no timeout)."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, str(WORKER), command, json.dumps(job)], env=env, cwd=ROOT,
+    done = subprocess.run([sys.executable, str(WORKER), json.dumps(job)], env=env, cwd=ROOT,
                           capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, f"{backend} {command} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    assert done.returncode == 0 and lines, f"{backend} worker failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
     result = json.loads(lines[-1][len("RESULT "):])
     assert result["backend"] == backend
     return result
@@ -54,25 +56,43 @@ def _scale(reference: np.ndarray) -> float:
     return max(1.0, float(np.abs(reference).max()))
 
 
-def _weights_file(tmp_path: Path, name: str, size: list[int], kwargs: dict) -> str:
+def _weights_file(folder: Path, name: str, size: list[int], kwargs: dict) -> str:
     """Weights from a NumPy seed, batch-norm statistics calibrated on other images, saved as .weights.h5."""
     model = kr.get_model(name, input_shape=(*size, 3), **kwargs)
     backend_worker.deterministic_weights(model)
     backend_worker.calibrate_batch_norm(model, backend_worker.images([8, *size, 3], seed=2))
-    path = str(tmp_path / f"{name}.weights.h5")
+    path = str(folder / f"{name}.weights.h5")
     model.save_weights(path)
     return path
 
 
-def test_same_weights_give_same_outputs_on_every_backend(tmp_path):
-    files = {name: _weights_file(tmp_path, name, net["size"], net["kwargs"]) for name, net in NETS.items()}
-    outputs = {}
+def _predictions(folder: Path, backend: str) -> list[dict]:
+    """The predict part of ``backend``'s job: every net of NETS in both layouts, from one weights file each."""
+    return [{**net, "name": name, "data_format": fmt, "weights": str(folder / f"{name}.weights.h5"),
+             "output": str(folder / f"{backend}-{name}-{fmt}.npy")} for name, net in NETS.items() for fmt in FORMATS]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, saved) -> dict[str, dict]:
+    """Each backend's worker result: the saved files loaded, NETS predicted and, on JAX and PyTorch, a few
+    nets fitted, with TensorFlow hidden; the predictions' ``.npy`` files are listed under ``"predict"``."""
+    folder = tmp_path_factory.mktemp("parity")
+    for name, net in NETS.items():
+        _weights_file(folder, name, net["size"], net["kwargs"])
+    results = {}
     for backend in BACKENDS:
-        nets = [{**net, "name": name, "data_format": fmt, "weights": files[name],
-                 "output": str(tmp_path / f"{backend}-{name}-{fmt}.npy")}
-                for name, net in NETS.items() for fmt in FORMATS]
-        run_worker(backend, "predict", {"nets": nets})
-        outputs.update({(backend, n["name"], n["data_format"]): np.load(n["output"]) for n in nets})
+        job = {"hide_tensorflow": backend != "tensorflow",
+               "load": {"files": {path: shape for path, (_, shape) in saved.items()}},
+               "predict": {"nets": _predictions(folder, backend)}}
+        if backend != "tensorflow":
+            job["fit"] = {"nets": {"resnet20": 32, "resnet18": 32}}
+        results[backend] = {**run_worker(backend, job), "predict": job["predict"]["nets"]}
+    return results
+
+
+def test_same_weights_give_same_outputs_on_every_backend(runs):
+    outputs = {(backend, n["name"], n["data_format"]): np.load(n["output"])
+               for backend in BACKENDS for n in runs[backend]["predict"]}
     measured, allowed = {}, {}
     for (backend, name, fmt), out in outputs.items():
         reference = outputs["tensorflow", name, "channels_last"]
@@ -130,8 +150,8 @@ def saved(tmp_path_factory) -> dict[str, tuple[np.ndarray | None, tuple]]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_keras_files_load_without_keras_resnet(backend, saved):
-    result = run_worker(backend, "load", {"files": {path: shape for path, (_, shape) in saved.items()}})
+def test_keras_files_load_without_keras_resnet(backend, saved, runs):
+    result = runs[backend]["load"]
     assert not result["keras_resnet_imported"]
     for path, (expected, _) in saved.items():
         outcome = result["files"][path]
@@ -147,7 +167,7 @@ def test_keras_files_load_without_keras_resnet(backend, saved):
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_import_build_and_fit_without_tensorflow(backend):
-    result = run_worker(backend, "without_tensorflow", {"nets": {"resnet20": 32, "resnet18": 32}})
+def test_import_build_and_fit_without_tensorflow(backend, runs):
+    result = runs[backend]
     assert result["tensorflow_hidden"] and result["tensorflow_imported"] == []
-    assert result["outputs"] == {"resnet20": [4, 3], "resnet18": [4, 3]}
+    assert result["fit"] == {"resnet20": [4, 3], "resnet18": [4, 3]}
