@@ -95,7 +95,7 @@ def finish(results: dict[str, Any], markdown: Path) -> None:
     if "scaling" in results:
         results["scaling"]["projection"] = scaling.projection(
             results["scaling"], results["machine"]["physical_cores"],
-            keras_resnet.ResNet50(weights=None).count_params())
+            keras_resnet.ResNet50(weights=None, kernel_initializer="zeros").count_params())
     results["targets"] = targets(results)
     markdown.write_text(report.render(results))
     for target in results["targets"]:
