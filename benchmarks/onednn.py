@@ -2,12 +2,12 @@
 
 Each framework trains :mod:`benchmarks.training`'s ResNet-20 (same model,
 recipe and in-memory batch as the timed section: ``keras_model`` + ``fit``;
-``torch_step``, channels_last) in a fresh Python (``python -m
-benchmarks.onednn --child tensorflow|torch``): warm-up steps, then the logged
-steps between two marker lines the child writes to stdout. oneDNN reads
-``ONEDNN_VERBOSE`` once, at its first use (a running TensorFlow ignores it set
-later), so the TensorFlow child has ``ONEDNN_VERBOSE=1`` from its start and
-the markers drop the warm-up's lines; PyTorch turns verbose mode on around the
+``torch_step``, channels_last) in a child process of its own, forked from
+:mod:`benchmarks.worker`'s server (imports done, no oneDNN primitive run yet), its
+standard output in a log file: warm-up steps, then the logged steps between two marker
+lines the child writes. oneDNN reads ``ONEDNN_VERBOSE`` once, at its first use (a running
+TensorFlow ignores it set later), so the TensorFlow child sets ``ONEDNN_VERBOSE=1`` before
+its first step and the markers drop the warm-up's lines; PyTorch turns verbose mode on around the
 logged steps only (``torch.backends.mkldnn.verbose``). oneDNN flushes each
 line, so lines and markers arrive in order. ``ONEDNN_VERBOSE_TIMESTAMP=1``
 adds each primitive's start time.
@@ -24,18 +24,19 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import multiprocessing
 import os
 import re
-import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import worker
 from benchmarks.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("tensorflow", "torch")
 BEGIN, END, WALL = "@@onednn begin", "@@onednn end", "@@onednn wall_ms "
 GROUPS = ("conv_forward", "conv_backward_data", "conv_backward_weights", "reorder", "batch_norm", "other")
@@ -152,8 +153,14 @@ def _mark(text: str) -> None:
     os.write(1, (text + "\n").encode())
 
 
-def _child(framework: str, batch: int, warmup: int, steps: int) -> None:
-    """In a fresh Python: warm up, then ``steps`` logged steps between the markers, then their wall time."""
+def _child(framework: str, batch: int, warmup: int, steps: int, log: str) -> None:
+    """In the forked child, standard output and error to ``log`` and ``log.err``: warm up, then ``steps``
+    logged steps between the markers, then their wall time."""
+    for stream, path in ((1, log), (2, log + ".err")):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), stream)
+    for name in ("ONEDNN_VERBOSE", "DNNL_VERBOSE", "MKLDNN_VERBOSE"):
+        os.environ.pop(name, None)
+    os.environ.update(ONEDNN_VERBOSE_TIMESTAMP="1", **({"ONEDNN_VERBOSE": "1"} if framework == "tensorflow" else {}))
     import numpy as np
 
     from benchmarks import training
@@ -185,25 +192,22 @@ def _child(framework: str, batch: int, warmup: int, steps: int) -> None:
     _mark(f"{WALL}{1e3 * seconds:.3f}")
 
 
-def _start(framework: str, batch: int, warmup: int, steps: int) -> subprocess.Popen:
-    """Start ``framework``'s child with oneDNN's verbose log on."""
+def _start(framework: str, batch: int, warmup: int, steps: int, folder: str) -> tuple[multiprocessing.Process, str]:
+    """Start ``framework``'s child with oneDNN's verbose log on; the process and its log file (in ``folder``)."""
     if steps < 2:
         raise ValueError(f"`steps` must be >= 2 (Keras' step time spans batch ends); received {steps}")
-    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_VERBOSE", "DNNL_VERBOSE", "MKLDNN_VERBOSE")}
-    env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3", ONEDNN_VERBOSE_TIMESTAMP="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-               **({"ONEDNN_VERBOSE": "1"} if framework == "tensorflow" else {}))
-    args = ["--child", framework, "--batch", str(batch), "--warmup", str(warmup), "--steps", str(steps)]
-    return subprocess.Popen([sys.executable, "-m", "benchmarks.onednn", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = os.path.join(folder, f"{framework}.log")
+    return worker.fork(_child, framework, batch, warmup, steps, log), log
 
 
-def _finish(framework: str, child: subprocess.Popen, batch: int, steps: int) -> dict[str, Any]:
+def _finish(framework: str, child: tuple[multiprocessing.Process, str], batch: int, steps: int) -> dict[str, Any]:
     """Wait for a started child and aggregate the primitives of its logged steps."""
-    stdout, stderr = child.communicate()
-    lines = stdout.splitlines()
-    if child.returncode != 0 or BEGIN not in lines or END not in lines:
-        raise RuntimeError(f"the {framework} oneDNN log failed (exit {child.returncode}):\n{stderr[-3000:]}")
+    process, log = child
+    process.join()
+    lines = Path(log).read_text().splitlines()
+    if process.exitcode != 0 or BEGIN not in lines or END not in lines:
+        stderr = Path(log + ".err").read_text() if os.path.exists(log + ".err") else ""
+        raise RuntimeError(f"the {framework} oneDNN log failed (exit {process.exitcode}):\n{stderr[-3000:]}")
     logged = lines[lines.index(BEGIN) + 1:lines.index(END)]
     wall = float(next(line for line in lines if line.startswith(WALL))[len(WALL):])
     result = {"framework": framework, "batch": batch, **runtime_info(lines), **aggregate(logged, steps),
@@ -215,7 +219,8 @@ def _finish(framework: str, child: subprocess.Popen, batch: int, steps: int) -> 
 
 def measure(framework: str, batch: int, warmup: int, steps: int) -> dict[str, Any]:
     """Run ``framework``'s child and aggregate the primitives of its logged steps."""
-    return _finish(framework, _start(framework, batch, warmup, steps), batch, steps)
+    with tempfile.TemporaryDirectory() as folder:
+        return _finish(framework, _start(framework, batch, warmup, steps, folder), batch, steps)
 
 
 def compare(tf: dict[str, Any], pt: dict[str, Any]) -> list[dict[str, Any]]:
@@ -242,9 +247,10 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
     args = (settings.train_batch, settings.warmup, settings.onednn_steps)
     if settings.side_by_side:
         log(f"onednn: verbose logs of {settings.onednn_steps} ResNet-20 training steps, side by side")
-        children = {framework: _start(framework, *args) for framework in FRAMEWORKS}
-        for framework, child in children.items():
-            results[framework] = _finish(framework, child, settings.train_batch, settings.onednn_steps)
+        with tempfile.TemporaryDirectory() as folder:
+            children = {framework: _start(framework, *args, folder) for framework in FRAMEWORKS}
+            for framework, child in children.items():
+                results[framework] = _finish(framework, child, settings.train_batch, settings.onednn_steps)
     else:
         for framework in FRAMEWORKS:
             log(f"onednn: verbose log of {settings.onednn_steps} ResNet-20 training steps, {framework}")
@@ -259,13 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=Settings.train_batch)
     parser.add_argument("--warmup", type=int, default=Settings.warmup)
     parser.add_argument("--steps", type=int, default=Settings.onednn_steps, help="logged steps (>= 2)")
-    parser.add_argument("--child", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        _child(args.child, args.batch, args.warmup, args.steps)
-    else:
-        settings = Settings(train_batch=args.batch, warmup=args.warmup, onednn_steps=args.steps)
-        print(json.dumps(run(settings, lambda m: print(m, file=sys.stderr)), indent=2))
+    settings = Settings(train_batch=args.batch, warmup=args.warmup, onednn_steps=args.steps)
+    print(json.dumps(run(settings, lambda m: print(m, file=sys.stderr)), indent=2))
     return 0
 
 

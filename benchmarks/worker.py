@@ -36,6 +36,14 @@ def _forked(module: str, args: list[str], env: dict[str, str], channel: Connecti
     importlib.import_module(module).main(args, channel)
 
 
+def fork(target: Callable[..., None], *args: object) -> multiprocessing.Process:
+    """Start ``target(*args)`` (a module-level function) in a process forked from the server; it ends when
+    ``target`` returns (exit status 0) or raises (1)."""
+    process = _FORKSERVER.Process(target=target, args=args, daemon=True)
+    process.start()
+    return process
+
+
 class Worker:
     """A running worker (``module.main(args)`` forked with ``env`` added): ``ask(line)``, ``window(steps)``.
 
@@ -45,9 +53,7 @@ class Worker:
 
     def __init__(self, module: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         self._channel, child = _FORKSERVER.Pipe()
-        self._process = _FORKSERVER.Process(target=_forked, args=(module, list(args), dict(env or {}), child),
-                                            daemon=True)
-        self._process.start()
+        self._process = fork(_forked, module, list(args), dict(env or {}), child)
         child.close()  # the worker holds the only other end: its exit ends our reads
         self._ready = False
 

@@ -188,3 +188,9 @@ def test_report_renders_the_tables_and_the_miss() -> None:
 def test_measure_needs_two_steps() -> None:
     with pytest.raises(ValueError, match="steps"):
         onednn.measure("torch", batch=2, warmup=0, steps=1)
+
+
+def test_a_failed_child_reports_its_error() -> None:
+    """The forked child's standard error (here NumPy refusing a negative batch) is in the parent's message."""
+    with pytest.raises(RuntimeError, match=r"(?s)the torch oneDNN log failed \(exit 1\).*negative dimensions"):
+        onednn.measure("torch", batch=-1, warmup=0, steps=2)
