@@ -87,25 +87,19 @@ def _torch_predict(net: torch.nn.Module, images: np.ndarray, channels_last: bool
     return predict
 
 
-def _frozen(model: keras.Model, batch: int) -> Any:
+def frozen_function(model: keras.Model, batch: int) -> Any:
     """``model``'s inference function for ``batch`` images with its variables inlined as constants (a concrete
-    function)."""
+    function returning a list of one tensor)."""
     function = tf.function(lambda x: model(x, training=False))
     spec = tf.TensorSpec((batch, *model.inputs[0].shape[1:]), tf.float32)
     return convert_variables_to_constants_v2(function.get_concrete_function(spec))
 
 
-def frozen_graph(model: keras.Model, batch: int) -> Callable[[tf.Tensor], tf.Tensor]:
-    """``model``'s inference function for ``batch`` images with its variables inlined as constants."""
-    frozen = _frozen(model, batch)
-    return lambda x: frozen(x)[0]
-
-
-def layout_converted_session(model: keras.Model, batch: int) -> tuple[tf.compat.v1.Session, str, str]:
-    """:func:`frozen_graph`'s graph in a session whose grappler layout optimizer converts it to NCHW on the CPU
-    (``RewriterConfig.cpu_layout_conversion = NHWC_TO_NCHW``), TensorFlow's own layout rewrite and the nearest it
-    has to onnxruntime's NCHWc pass; with the names to feed the images to and to fetch the probabilities from."""
-    frozen = _frozen(model, batch)
+def layout_converted_session(frozen: Any) -> tuple[tf.compat.v1.Session, str, str]:
+    """The graph of ``frozen`` (:func:`frozen_function`) in a session whose grappler layout optimizer converts it to
+    NCHW on the CPU (``RewriterConfig.cpu_layout_conversion = NHWC_TO_NCHW``), TensorFlow's own layout rewrite and the
+    nearest it has to onnxruntime's NCHWc pass; with the names to feed the images to and to fetch the probabilities
+    from."""
     graph = tf.Graph()
     with graph.as_default():
         tf.graph_util.import_graph_def(frozen.graph.as_graph_def(), name="")
@@ -152,13 +146,13 @@ def _candidates(batch: int, size: int, models: dict[str, Any], settings: Setting
     keras_info = {"framework": "keras"}
     ours = {**keras_info, "framework": "keras_resnet", "xla": False}
     session = models["onnx"]
-    frozen, tensor = frozen_graph(models["folded"], batch), tf.constant(images)
-    session_nchw, feed, fetch = layout_converted_session(models["folded"], batch)
+    frozen, tensor = frozen_function(models["folded"], batch), tf.constant(images)
+    session_nchw, feed, fetch = layout_converted_session(frozen)
     nchw = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
     predictors: list[tuple[str, Callable[[], np.ndarray], dict[str, Any]]] = [
         ("keras_resnet folded BN", lambda: models["folded"].predict_on_batch(images), ours),
         ("keras_resnet folded BN, channels_first", lambda: models["folded_nchw"].predict_on_batch(nchw), ours),
-        ("keras_resnet folded BN, frozen graph", lambda: frozen(tensor).numpy(), ours),
+        ("keras_resnet folded BN, frozen graph", lambda: frozen(tensor)[0].numpy(), ours),
         ("keras_resnet folded BN, frozen graph, grappler NHWC_TO_NCHW", lambda: session_nchw.run(fetch, {feed: images}),
          {**ours, "conv_data_formats": conv_data_formats(session_nchw, feed, fetch, images)}),
         *((name, worker.probabilities, ours) for name, worker in workers.items()),
