@@ -1,20 +1,27 @@
-"""``python -m benchmarks``: run every benchmark in one process and write BENCHMARKS.md and results.json."""
+"""``python -m benchmarks``: run every benchmark and write BENCHMARKS.md and results.json.
+
+The sections run one after the other in this process; a smoke run (``--tiny``) runs :data:`BESIDE`'s
+sections in a forked process at the same time as the others.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import keras_resnet
-from benchmarks import inference, litert, machine, onednn, profile, report, scaling, training
+from benchmarks import inference, litert, machine, onednn, profile, report, scaling, training, worker
 from benchmarks.settings import FULL, TINY, Settings
 from keras_resnet import distribute
 
@@ -23,6 +30,9 @@ TRAINING_TARGET = 1.2
 TRAINING_BF16_TARGET = 1.0
 INFERENCE_TARGET = 1.0
 LATENCY_TARGET = 0.9  # batch 1 against onnxruntime
+#: With ``settings.side_by_side`` (smoke runs, whose times do not matter) these sections run in a process forked
+#: from the benchmark workers' server, at the same time as the others and sharing the cores.
+BESIDE = {"litert": litert.run, "scaling": scaling.run, "profile": profile.run}
 PACKAGES = ("tensorflow", "keras", "torch", "onnxruntime", "tf2onnx", "ai-edge-litert", "numpy")
 
 
@@ -107,6 +117,30 @@ def _write_json(path: Path, results: dict[str, Any]) -> None:
     path.write_text(json.dumps(results, indent=2) + "\n")
 
 
+def _logger(clock: float) -> Callable[[str], None]:
+    """Prints a message after the seconds since ``clock`` (``time.perf_counter``, which all processes share)."""
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - clock:6.0f} s] {message}", flush=True)
+
+    return log
+
+
+def _beside(names: list[str], settings: Settings, clock: float, channel: Connection) -> None:
+    """The forked process's side: run the :data:`BESIDE` sections ``names`` in order, sending each one's results
+    and the load average after it."""
+    distribute.split_cpu(max(scaling.REPLICA_COUNTS))  # before this process's first TensorFlow op
+    for name in names:
+        channel.send((name, BESIDE[name](settings, _logger(clock)), machine.load_average()))
+
+
+def _receive(channel: Connection, process: Any) -> tuple[str, dict[str, Any], Any]:
+    try:
+        return channel.recv()
+    except EOFError:
+        process.join()
+        raise RuntimeError(f"the side-by-side sections' process exited with status {process.exitcode}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run, then write the JSON and the Markdown report; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -118,10 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start, other_load = machine.load_average(), machine.OtherLoad()
 
     distribute.split_cpu(max(scaling.REPLICA_COUNTS))  # before any TensorFlow op: the scaling benchmark's replicas
-
-    def log(message: str) -> None:
-        print(f"[{time.perf_counter() - clock:6.0f} s] {message}", flush=True)
-
+    log = _logger(clock)
     description = machine.describe()
     log("machine: " + description["peak_formula"])
     description.update(gemm_gflops=round(machine.measured_gemm_gflops(settings.gemm_size), 1),
@@ -135,13 +166,27 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     sections = {"training": lambda: training.run(settings, log),
                 "inference": lambda: inference.run(settings, description["physical_cores"], log),
-                "litert": lambda: litert.run(settings, log), "scaling": lambda: scaling.run(settings, log),
-                "profile": lambda: profile.run(settings, log), "onednn": lambda: onednn.run(settings, log)}
+                **{name: functools.partial(run, settings, log) for name, run in BESIDE.items()},
+                "onednn": lambda: onednn.run(settings, log)}
+    beside = list(BESIDE) if settings.side_by_side else []
+    if beside:
+        channel, child_end = worker.pipe()
+        process, beside_load = worker.fork(_beside, beside, settings, clock, child_end), machine.OtherLoad()
+        child_end.close()
     for name, section in sections.items():
+        if name in beside:
+            continue
         results[name] = section()
         results["load_average_after"][name] = machine.load_average()
         results["other_cpu_share"][name] = other_load.share()
         _write_json(args.json, results)  # partial results survive an interrupted run (see --from-json)
+    if beside:
+        for _ in beside:
+            name, results[name], results["load_average_after"][name] = _receive(channel, process)
+        process.join()
+        results["other_cpu_share"].update(dict.fromkeys(beside, beside_load.share()))  # over their whole process
+        for key in ("load_average_after", "other_cpu_share"):
+            results[key] = {name: results[key][name] for name in sections}
     results["duration_s"] = round(time.perf_counter() - clock, 1)
     finish(results, args.markdown)
     _write_json(args.json, results)

@@ -27,8 +27,9 @@ class Settings:
         gemm_size: Side of the float32 matrix product that measures the practical FLOP/s ceiling.
         profile_steps: Training steps traced per framework by the profile section.
         onednn_steps: Training steps whose oneDNN primitives are logged per framework (at least 2).
-        side_by_side: Run the per-framework child processes (the oneDNN logs) at the same time, sharing the
-            cores: only where their times do not matter (smoke tests).
+        side_by_side: Run the per-framework child processes (the oneDNN logs) at the same time, and the LiteRT,
+            scaling and profile sections in a process beside the others, sharing the cores: only where their
+            times do not matter (smoke tests).
     """
 
     windows: int = 5

@@ -36,6 +36,11 @@ def _forked(module: str, args: list[str], env: dict[str, str], channel: Connecti
     importlib.import_module(module).main(args, channel)
 
 
+def pipe() -> tuple[Connection, Connection]:
+    """Two connected ends, one for the parent and one to pass to :func:`fork`'s target."""
+    return _FORKSERVER.Pipe()
+
+
 def fork(target: Callable[..., None], *args: object) -> multiprocessing.Process:
     """Start ``target(*args)`` (a module-level function) in a process forked from the server; it ends when
     ``target`` returns (exit status 0) or raises (1)."""
@@ -52,7 +57,7 @@ class Worker:
     """
 
     def __init__(self, module: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> None:
-        self._channel, child = _FORKSERVER.Pipe()
+        self._channel, child = pipe()
         self._process = fork(_forked, module, list(args), dict(env or {}), child)
         child.close()  # the worker holds the only other end: its exit ends our reads
         self._ready = False

@@ -214,3 +214,15 @@ def test_worker_thread_flags_take_zero_or_a_positive_count(flag: str, capsys: py
         parser.parse_args([flag, "-1"])
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"argument {flag}: must be 0 (TensorFlow's default) or a positive integer; received '-1'" in error
+
+
+def test_a_failed_side_by_side_process_is_reported() -> None:
+    """The smoke run's forked sections: a process that dies (here on a section it does not know) is an error."""
+    from benchmarks import cli, worker
+    from benchmarks.settings import TINY
+
+    channel, child_end = worker.pipe()
+    process = worker.fork(cli._beside, ["no_such_section"], TINY, 0.0, child_end)
+    child_end.close()
+    with pytest.raises(RuntimeError, match="the side-by-side sections' process exited with status 1"):
+        cli._receive(channel, process)
