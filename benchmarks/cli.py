@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import functools
 import json
+import multiprocessing
 import shlex
 import sys
 import time
@@ -133,7 +134,8 @@ def _beside(names: list[str], settings: Settings, clock: float, channel: Connect
         channel.send((name, BESIDE[name](settings, _logger(clock)), machine.load_average()))
 
 
-def _receive(channel: Connection, process: Any) -> tuple[str, dict[str, Any], Any]:
+def _receive(channel: Connection, process: multiprocessing.Process) -> tuple[str, dict[str, Any], Any]:
+    """The next ``(name, results, load average)`` :func:`_beside` sends; an error if its process died."""
     try:
         return channel.recv()
     except EOFError:

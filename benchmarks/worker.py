@@ -12,7 +12,9 @@ TensorFlow, Keras, PyTorch and keras_resnet once but run nothing, so each starts
 those imports and still sets its environment and thread pools before TensorFlow reads them (it
 reads the oneDNN and XLA variables and sizes its pools at first use, not at import). As with any
 multiprocessing child, a worker imports its parent's main module, so a
-script that starts workers keeps its work under ``if __name__ == "__main__":``.
+script that starts workers keeps its work under ``if __name__ == "__main__":``. :func:`fork` starts
+the benchmarks' other children from the same server (the oneDNN logs, a smoke run's side-by-side
+sections).
 """
 
 from __future__ import annotations
