@@ -11,7 +11,6 @@ import dataclasses
 import datetime
 import functools
 import json
-import multiprocessing
 import shlex
 import sys
 import time
@@ -134,15 +133,6 @@ def _beside(names: list[str], settings: Settings, clock: float, channel: Connect
         channel.send((name, BESIDE[name](settings, _logger(clock)), machine.load_average()))
 
 
-def _receive(channel: Connection, process: multiprocessing.Process) -> tuple[str, dict[str, Any], Any]:
-    """The next ``(name, results, load average)`` :func:`_beside` sends; an error if its process died."""
-    try:
-        return channel.recv()
-    except EOFError:
-        process.join()
-        raise RuntimeError(f"the side-by-side sections' process exited with status {process.exitcode}") from None
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run, then write the JSON and the Markdown report; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -184,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         _write_json(args.json, results)  # partial results survive an interrupted run (see --from-json)
     if beside:
         for _ in beside:
-            name, results[name], results["load_average_after"][name] = _receive(channel, process)
+            name, results[name], results["load_average_after"][name] = worker.receive(
+                channel, process, "the side-by-side sections' process")
         process.join()
         results["other_cpu_share"].update(dict.fromkeys(beside, beside_load.share()))  # over their whole process
         for key in ("load_average_after", "other_cpu_share"):

@@ -157,7 +157,9 @@ def _child(framework: str, batch: int, warmup: int, steps: int, log: str) -> Non
     """In the forked child, standard output and error to ``log`` and ``log.err``: warm up, then ``steps``
     logged steps between the markers, then their wall time."""
     for stream, path in ((1, log), (2, log + ".err")):
-        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), stream)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(fd, stream)
+        os.close(fd)
     for name in ("ONEDNN_VERBOSE", "DNNL_VERBOSE", "MKLDNN_VERBOSE"):
         os.environ.pop(name, None)
     os.environ.update(ONEDNN_VERBOSE_TIMESTAMP="1", **({"ONEDNN_VERBOSE": "1"} if framework == "tensorflow" else {}))

@@ -43,6 +43,16 @@ def pipe() -> tuple[Connection, Connection]:
     return _FORKSERVER.Pipe()
 
 
+def receive(channel: Connection, process: multiprocessing.Process, who: str) -> object:
+    """The next object ``process`` sends on ``channel``; if it ended instead, an error naming ``who`` and its exit
+    status."""
+    try:
+        return channel.recv()
+    except EOFError:
+        process.join()
+        raise RuntimeError(f"{who} exited with status {process.exitcode}") from None
+
+
 def fork(target: Callable[..., None], *args: object) -> multiprocessing.Process:
     """Start ``target(*args)`` (a module-level function) in a process forked from the server; it ends when
     ``target`` returns (exit status 0) or raises (1)."""
@@ -73,11 +83,7 @@ class Worker:
         return self._read()
 
     def _read(self) -> str:
-        try:
-            return self._channel.recv()
-        except EOFError:
-            self._process.join()
-            raise RuntimeError(f"benchmark worker exited with status {self._process.exitcode}") from None
+        return receive(self._channel, self._process, "benchmark worker")
 
     def _expect(self, word: str) -> None:
         answer = self._read()

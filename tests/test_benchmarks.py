@@ -225,4 +225,4 @@ def test_a_failed_side_by_side_process_is_reported() -> None:
     process = worker.fork(cli._beside, ["no_such_section"], TINY, 0.0, child_end)
     child_end.close()
     with pytest.raises(RuntimeError, match="the side-by-side sections' process exited with status 1"):
-        cli._receive(channel, process)
+        worker.receive(channel, process, "the side-by-side sections' process")
