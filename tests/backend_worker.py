@@ -126,12 +126,9 @@ def _tensorflow_hidden() -> bool:
 
 
 def run(job: dict) -> dict:
-    """The job's ``load``, ``predict`` and ``fit`` parts, in that order (those it has)."""
-    result = {"backend": keras.backend.backend()}
-    if "load" in job:
-        result["load"] = load(job["load"])
-    if "predict" in job:
-        predict(job["predict"])
+    """The job's ``load`` and ``predict`` parts, then its ``fit`` part if it has one."""
+    result = {"backend": keras.backend.backend(), "load": load(job["load"])}
+    predict(job["predict"])
     if "fit" in job:
         result["fit"] = fit(job["fit"])
     result["tensorflow_hidden"] = _tensorflow_hidden()

@@ -66,9 +66,10 @@ def _weights_file(folder: Path, name: str, size: list[int], kwargs: dict) -> str
     return path
 
 
-def _predictions(folder: Path, backend: str) -> list[dict]:
-    """The predict part of ``backend``'s job: every net of NETS in both layouts, from one weights file each."""
-    return [{**net, "name": name, "data_format": fmt, "weights": str(folder / f"{name}.weights.h5"),
+def _predictions(files: dict[str, str], folder: Path, backend: str) -> list[dict]:
+    """The predict part of ``backend``'s job: every net of NETS in both layouts, from its weights file in
+    ``files``, each output saved in ``folder``."""
+    return [{**net, "name": name, "data_format": fmt, "weights": files[name],
              "output": str(folder / f"{backend}-{name}-{fmt}.npy")} for name, net in NETS.items() for fmt in FORMATS]
 
 
@@ -77,13 +78,12 @@ def runs(tmp_path_factory, saved) -> dict[str, dict]:
     """Each backend's worker result: the saved files loaded, NETS predicted and, on JAX and PyTorch, a few
     nets fitted, with TensorFlow hidden; the predictions' ``.npy`` files are listed under ``"predict"``."""
     folder = tmp_path_factory.mktemp("parity")
-    for name, net in NETS.items():
-        _weights_file(folder, name, net["size"], net["kwargs"])
+    files = {name: _weights_file(folder, name, net["size"], net["kwargs"]) for name, net in NETS.items()}
     results = {}
     for backend in BACKENDS:
         job = {"hide_tensorflow": backend != "tensorflow",
                "load": {"files": {path: shape for path, (_, shape) in saved.items()}},
-               "predict": {"nets": _predictions(folder, backend)}}
+               "predict": {"nets": _predictions(files, folder, backend)}}
         if backend != "tensorflow":
             job["fit"] = {"nets": {"resnet20": 32, "resnet18": 32}}
         results[backend] = {**run_worker(backend, job), "predict": job["predict"]["nets"]}
