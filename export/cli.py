@@ -16,7 +16,7 @@ and for any other Keras classifier, with ``.npz`` files of model-ready arrays::
 It prints the retention table and writes everything atomically to
 ``--output_dir``. Bad input exits with status 2 and one line naming the flag;
 flags, ``--output_dir`` and the model file are checked before TensorFlow is
-imported. Native log lines are silenced unless ``--verbose`` (see :mod:`export.quiet`).
+imported. Native log lines are silenced unless ``--verbose`` (see :mod:`keras_resnet.quiet`).
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from typing import Any
 
 from absl import app, flags
 
-from export import model_file, quiet
+from export import model_file
 from export.choices import FORMATS, VARIANTS, check_arguments
 from export.errors import ExportError
 from export.preprocessing import RESIZE_METHODS, Preprocessing
+from keras_resnet import quiet
 from keras_resnet.flagtypes import define_list
 
 DEFAULTS = Preprocessing()

@@ -1,8 +1,9 @@
 """Evaluate a saved model: ``python -m keras_resnet.evaluate --model PATH --dataset NAME``.
 
 Reports top-1 and top-5 accuracy (the paper's ImageNet metrics, Table 3/4)
-and the cross-entropy loss, optionally per-class accuracy and a confusion
-matrix PNG. The model is a ``.keras`` file trained here (it takes raw RGB
+and the cross-entropy loss, per-class precision, recall and F1 with the
+confusion matrix (:mod:`keras_resnet.class_report`, as at the end of a
+training run), optionally the confusion matrix as a PNG. The model is a ``.keras`` file trained here (it takes raw RGB
 pixels; its input size decides the evaluation resize/crop); the net's spec
 is read back from the run's ``config.json`` beside it, when there is one.
 By default the model is evaluated with batch norm folded into its
@@ -24,6 +25,8 @@ import numpy as np
 from absl import app, flags
 
 from keras_resnet import datasets
+from keras_resnet.class_report import confusion_matrix as count_confusion
+from keras_resnet.class_report import format_report, per_class
 from keras_resnet.flagtypes import define_list
 from keras_resnet.io import atomic_path, write_json
 from keras_resnet.training.config import read_run_config
@@ -52,23 +55,20 @@ def predict(model: keras.Model, data: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def metrics(probs: np.ndarray, labels: np.ndarray, top_k: int = 5) -> dict[str, Any]:
-    """Top-1, top-k accuracy, mean cross-entropy, per-class accuracy and the
-    confusion matrix (rows: true class, columns: predicted)."""
+    """Top-1, top-k accuracy, mean cross-entropy, per-class precision, recall,
+    F1 and support, and the confusion matrix (rows: true class, columns: predicted)."""
     num_classes = probs.shape[1]
     k = min(top_k, num_classes)
     ranked = np.argsort(-probs, axis=1, kind="stable")
     top1 = ranked[:, 0]
-    confusion = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(confusion, (labels, top1), 1)
-    support = confusion.sum(axis=1)
-    per_class = np.divide(np.diag(confusion), support, out=np.full(num_classes, np.nan), where=support > 0)
+    confusion = count_confusion(labels, top1, num_classes)
     picked = np.clip(probs[np.arange(len(labels)), labels], EPSILON, 1.0)
     return {
         "accuracy": float(np.mean(top1 == labels)),
         f"top{k}": float(np.mean(np.any(ranked[:, :k] == labels[:, None], axis=1))),
         "loss": float(-np.mean(np.log(picked))),
         "examples": len(labels),
-        "per_class_accuracy": [None if np.isnan(a) else float(a) for a in per_class],
+        "per_class": per_class(confusion),
         "confusion_matrix": confusion.tolist(),
     }
 
@@ -152,7 +152,8 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("batch_size", 256, "Batch size.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("limit", None, "Evaluate the first N images only.", lower_bound=1, flag_values=fv)
     define_list("classes", None, int, "Labels the model was trained on (e.g. 5,6,7,8,9).", flag_values=fv)
-    flags.DEFINE_bool("per_class", False, "Print per-class accuracy.", flag_values=fv)
+    flags.DEFINE_bool("per_class", True, "Print per-class precision, recall, F1 and the confusion matrix "
+                      "(always in --output).", flag_values=fv)
     flags.DEFINE_string("confusion_matrix", None, "Write the confusion matrix as a PNG here.", flag_values=fv)
     flags.DEFINE_bool("fold_batchnorm", True, "Fold batch norm into the preceding convolutions before predicting "
                       "(same results to float32 rounding, faster); --nofold_batchnorm predicts with the model "
@@ -167,8 +168,7 @@ def report(result: dict[str, Any], per_class: bool) -> str:
     lines = [f"top-1 accuracy: {result['accuracy']:.4f}  {top[:3]}-{top[3:]}: {result[top]:.4f}  "
              f"loss: {result['loss']:.4f}  ({result['examples']} images)"]
     if per_class:
-        for name, accuracy in zip(result["class_names"], result["per_class_accuracy"], strict=True):
-            lines.append(f"  {name:>20s}: {'-' if accuracy is None else f'{accuracy:.4f}'}")
+        lines.append(format_report(result))
     return "\n".join(lines)
 
 
