@@ -91,12 +91,23 @@ BAD_VALUES = [
     ("lr_decay_epochs", (1.0,), "`lr_decay_epochs` needs lr_schedule='step'"),  # with lr_schedule="constant"
     ("model", "vgg16", "`model` must be one of"),
     ("model", "resnet21", "`depth` of a CIFAR ResNet with basic blocks must be 6n+2"),
+    ("recipe", "timm", "`recipe` must be one of ('paper', 'finetune')"),
+    ("optimizer", "adam", "`optimizer` must be one of ('sgd', 'adamw')"),
+    ("label_smoothing", 1.0, "`label_smoothing` must be below 1"),
+    ("ema_momentum", 1.0, "`ema_momentum` must be below 1"),
+    ("cutmix", 1.5, "`cutmix` must be in [0, 1]"),
+    ("random_erasing", 2.0, "`random_erasing` must be in [0, 1]"),
+    ("mixup", -0.2, "`mixup` must be a finite number >= 0"),
+    ("rand_augment", -1, "`rand_augment` must be an integer >= 0"),
+    ("warmup_epochs", 0.5, "Give `warmup_steps` or `warmup_epochs`, not both"),  # with warmup_steps=10
 ]
 
 
 def test_bad_values_name_the_setting_and_what_is_allowed() -> None:
     for field, value, message in BAD_VALUES:
         schedule = {"lr_schedule": "constant"} if message.endswith("needs lr_schedule='step'") else {}
+        if field == "warmup_epochs":
+            schedule = {"warmup_steps": 10}
         with pytest.raises(ValueError) as error:
             training.TrainConfig(**{**TINY, "epochs": 3, **schedule, field: value})
         assert message in str(error.value), field
@@ -135,7 +146,11 @@ def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
     assert ResNetSpec.from_dict(config["spec"]) == training.TrainConfig(model="resnet8", width_multiplier=0.5).spec
     assert training.read_run_config(result.final_model) == config
     assert training.read_run_config(tmp_path / "other" / "final.keras") is None
-    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == pytest.approx(result.test["accuracy"])
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["accuracy"] == pytest.approx(result.test["accuracy"])
+    assert saved["class_names"] == list(datasets.FASHION_MNIST_CLASSES) and sum(saved["per_class"]["support"]) == 1000
+    confusion = np.array(saved["confusion_matrix"])
+    assert confusion.sum() == 1000 and np.trace(confusion) / 1000 == pytest.approx(result.test["accuracy"], abs=1e-6)
     model = keras.models.load_model(result.final_model)
     x, y = datasets.load_arrays("fashion_mnist", "test", limit=1000)
     accuracy = float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == y))
@@ -179,6 +194,10 @@ ALL_FLAGS = {
     "momentum": ("0.8", 0.8), "weight_decay": ("5e-4", 5e-4), "bn_momentum": ("0.99", 0.99),
     "sync_batch_norm": ("false", False), "lr_schedule": ("cosine", "cosine"),
     "lr_decay_epochs": ("2,4.5", (2.0, 4.5)), "warmup_steps": ("400", 400), "warmup_learning_rate": ("0.02", 0.02),
+    "warmup_epochs": ("0", 0.0),  # nonzero with --warmup_steps is refused: tested in test_finetune_recipe.py
+    "recipe": ("finetune", "finetune"), "optimizer": ("sgd", "sgd"), "label_smoothing": ("0.2", 0.2),
+    "rand_augment": ("3", 3), "mixup": ("0.4", 0.4), "cutmix": ("0.5", 0.5), "random_erasing": ("0.1", 0.1),
+    "ema": ("false", False), "ema_momentum": ("0.9", 0.9),
     "init_weights": ("imagenet", "imagenet"), "freeze": ("conv3", "conv3"), "fine_tune_epochs": ("2", 2),
     "fine_tune_stages": ("2", 2), "fine_tune_learning_rate": ("0.003", 0.003), "model_dir": ("/m", "/m"),
     "strategy": ("tpu", "tpu"), "logical_cpus": ("2", 2), "tpu": ("grpc://10.0.0.1:8470", "grpc://10.0.0.1:8470"),
@@ -245,7 +264,7 @@ def test_cli_refuses_a_bad_flag_before_importing_tensorflow() -> None:
 def test_cli_help_documents_every_flag() -> None:
     done = run_cli("keras_resnet.training", "--help")  # absl exits with 1 after --help
     assert "python -m keras_resnet.training" in done.stdout
-    for name in ALL_FLAGS:
+    for name in [*ALL_FLAGS, "verbose"]:
         assert f"--{name}" in done.stdout or f"--[no]{name}" in done.stdout, name
 
 
@@ -257,7 +276,13 @@ def test_cli_trains_with_one_line_per_epoch_and_prints_test_accuracy(tmp_path: P
     assert done.returncode == 0, done.stderr[-3000:]
     epoch_lines = [line for line in done.stdout.splitlines() if line.startswith("6/6 - ")]
     assert len(epoch_lines) == 2 and "\x08" not in done.stdout and "\r" not in done.stdout
-    assert "test accuracy: " in done.stdout.splitlines()[-1]
+    lines = done.stdout.splitlines()
+    written = lines[-6:]  # one line per result file, last
+    assert [line.rsplit(": ", 1)[1] for line in written] == [
+        str(tmp_path / name) for name in ("final.keras", "best.keras", "metrics.json", "history.csv", "config.json",
+                                          "logs")]
+    assert lines.index(next(line for line in lines if line.startswith("test accuracy: "))) < len(lines) - 6
+    assert "confusion matrix (rows: true class, columns: predicted):" in lines
     config = json.loads((tmp_path / "config.json").read_text())
     assert (config["shortcut"], config["augment"], config["lr_schedule"], config["backup_freq"]) == (
         "B", "imagenet", "cosine", 4)
