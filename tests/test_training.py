@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,8 +34,8 @@ TINY = {"model": "resnet8", "width_multiplier": 0.25, "train_examples": 256, "ev
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 
 
-def run_cli(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=ENV,
+def run_cli(module: str, *args: str, env: dict[str, str] = ENV) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
                           stdin=subprocess.DEVNULL)
 
 
@@ -93,8 +94,8 @@ BAD_VALUES = [
     ("model", "resnet21", "`depth` of a CIFAR ResNet with basic blocks must be 6n+2"),
     ("recipe", "timm", "`recipe` must be one of ('paper', 'finetune')"),
     ("optimizer", "adam", "`optimizer` must be one of ('sgd', 'adamw')"),
-    ("label_smoothing", 1.0, "`label_smoothing` must be below 1"),
-    ("ema_momentum", 1.0, "`ema_momentum` must be below 1"),
+    ("label_smoothing", 1.0, "`label_smoothing` must be in [0, 1)"),
+    ("ema_momentum", 1.0, "`ema_momentum` must be in [0, 1)"),
     ("cutmix", 1.5, "`cutmix` must be in [0, 1]"),
     ("random_erasing", 2.0, "`random_erasing` must be in [0, 1]"),
     ("mixup", -0.2, "`mixup` must be a finite number >= 0"),
@@ -268,12 +269,17 @@ def test_cli_help_documents_every_flag() -> None:
         assert f"--{name}" in done.stdout or f"--[no]{name}" in done.stdout, name
 
 
-def test_cli_trains_with_one_line_per_epoch_and_prints_test_accuracy(tmp_path: Path) -> None:
+NATIVE_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|cuInit|cuda_", re.MULTILINE)  # TensorFlow's C++ logs
+
+
+def test_cli_trains_quietly_with_one_line_per_epoch_and_one_per_result_file(tmp_path: Path) -> None:
+    native = {k: v for k, v in ENV.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
     done = run_cli("keras_resnet.training", "--model=resnet8", "--width_multiplier=0.25", "--shortcut=B",
                    "--train_examples=192", "--eval_examples=64", "--global_batch_size=32", "--epochs=2",
                    "--augment=imagenet", "--lr_schedule=cosine", "--warmup_steps=2", "--seed=1",
-                   "--strategy=one_device", "--backup_freq=4", f"--model_dir={tmp_path}")
+                   "--strategy=one_device", "--backup_freq=4", f"--model_dir={tmp_path}", env=native)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not NATIVE_LOG.search(done.stderr), done.stderr[-3000:]
     epoch_lines = [line for line in done.stdout.splitlines() if line.startswith("6/6 - ")]
     assert len(epoch_lines) == 2 and "\x08" not in done.stdout and "\r" not in done.stdout
     lines = done.stdout.splitlines()
@@ -287,8 +293,10 @@ def test_cli_trains_with_one_line_per_epoch_and_prints_test_accuracy(tmp_path: P
     assert (config["shortcut"], config["augment"], config["lr_schedule"], config["backup_freq"]) == (
         "B", "imagenet", "cosine", 4)
     assert "conv3_block1_0_conv" in {layer.name for layer in keras.models.load_model(tmp_path / "final.keras").layers}
-    failed = run_cli("keras_resnet.training", "--dataset=no_such_dataset_xyz", f"--model_dir={tmp_path / 'x'}")
+    failed = run_cli("keras_resnet.training", "--dataset=no_such_dataset_xyz", f"--model_dir={tmp_path / 'x'}",
+                     "--verbose", env=native)
     assert failed.returncode == 1 and "error: `dataset` must be" in failed.stderr
+    assert NATIVE_LOG.search(failed.stderr)  # --verbose: TensorFlow's own lines too
 
 
 def test_sigkill_mid_epoch_then_rerun_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:

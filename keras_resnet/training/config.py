@@ -144,9 +144,11 @@ class TrainConfig:
         for name in ("momentum", "weight_decay", "warmup_epochs", "warmup_learning_rate", "label_smoothing", "mixup",
                      "cutmix", "random_erasing", "ema_momentum"):
             _check_float(self, name, positive=False)
-        for name in ("bn_momentum", "label_smoothing", "ema_momentum"):
+        if self.bn_momentum >= 1:
+            raise ValueError(f"`bn_momentum` must be in (0, 1); received bn_momentum={self.bn_momentum!r}")
+        for name in ("label_smoothing", "ema_momentum"):
             if getattr(self, name) >= 1:
-                raise ValueError(f"`{name}` must be below 1; received {name}={getattr(self, name)!r}")
+                raise ValueError(f"`{name}` must be in [0, 1); received {name}={getattr(self, name)!r}")
         for name in ("random_erasing", "cutmix"):
             if getattr(self, name) > 1:
                 raise ValueError(f"`{name}` must be in [0, 1]; received {name}={getattr(self, name)!r}")
