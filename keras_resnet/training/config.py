@@ -63,8 +63,9 @@ class TrainConfig:
     75 % of ``epochs``), ``warmup_steps`` or ``warmup_epochs`` at (step,
     constant) or from (cosine: linearly) ``warmup_learning_rate``,
     ``label_smoothing``; Keras' augmentation layers on top of ``augment``:
-    ``rand_augment`` (operations per image, 0: off), ``mixup`` and ``cutmix``
-    (their Beta-distribution parameter, 0: off; both: one of them per batch),
+    ``rand_augment`` (operations per image, 0: off), ``mixup`` (MixUp's
+    alpha) and ``cutmix`` (CutMix's factor in [0, 1]; 0: off; both: one of
+    them per batch),
     ``random_erasing`` (probability); ``ema`` (evaluate and save the
     optimizer's moving average of the weights) with ``ema_momentum``.
 
