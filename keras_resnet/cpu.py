@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from functools import cache
 from typing import Any
 
@@ -68,24 +68,29 @@ def bf16_native() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def onednn_enabled(environ: MutableMapping[str, str] = os.environ) -> bool:
-    """Whether this process's TensorFlow runs (or, imported now, would run) oneDNN's kernels.
-
-    Once TensorFlow is imported it is asked; before, the variable and the CPU decide as TensorFlow will.
-    """
-    if "tensorflow" in sys.modules:
-        try:
-            from tensorflow.python.util import _pywrap_util_port
-
-            return bool(_pywrap_util_port.IsMklEnabled())
-        except ImportError:  # a TensorFlow without the probe: fall back on its rule
-            pass
+def onednn_rule(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether a TensorFlow imported with ``environ`` runs oneDNN's kernels: the variable, else the CPU."""
     value = environ.get(ONEDNN_ENV, "").strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
     return onednn_by_default()
+
+
+def onednn_enabled() -> bool:
+    """Whether this process's TensorFlow runs (or, imported now, would run) oneDNN's kernels.
+
+    Once TensorFlow is imported it is asked; before, :func:`onednn_rule` answers as TensorFlow will.
+    """
+    if "tensorflow" in sys.modules:
+        try:
+            from tensorflow.python.util import _pywrap_util_port
+
+            return bool(_pywrap_util_port.IsMklEnabled())
+        except ImportError:  # a TensorFlow without the probe: its rule
+            pass
+    return onednn_rule()
 
 
 def prefer_onednn(environ: MutableMapping[str, str] = os.environ) -> bool:

@@ -15,7 +15,7 @@ from keras_resnet import cpu  # noqa: E402
 # Files of few but long tests (subprocesses, training runs): started first, so the two xdist workers finish
 # together instead of one running these alone at the end. pytest-xdist's own order (most tests first, turned
 # off in pyproject.toml by --no-loadscope-reorder) puts them last; it is kept for every other file.
-RUN_FIRST = ("test_benchmarks.py", "test_backend_parity.py", "test_transfer.py", "test_distribute.py",
+RUN_FIRST = ("test_cpu.py", "test_benchmarks.py", "test_backend_parity.py", "test_transfer.py", "test_distribute.py",
              "test_export_clients.py", "test_benchmark_backends.py")
 
 

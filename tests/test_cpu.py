@@ -31,7 +31,7 @@ def test_features_and_oneDNN_default_follow_proc_cpuinfo():
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("0", False), ("False", False)])
 def test_the_variable_decides_and_tensorflow_agrees(value, expected):
-    assert cpu.onednn_enabled({cpu.ONEDNN_ENV: value}) is expected
+    assert cpu.onednn_rule({cpu.ONEDNN_ENV: value}) is expected
     done = _python("import tensorflow\nfrom keras_resnet import cpu\nprint(cpu.onednn_enabled())",
                    **{cpu.ONEDNN_ENV: value})
     assert done.returncode == 0, done.stderr[-2000:]
