@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from keras_resnet import datasets, training
+from keras_resnet import cpu, datasets, training
 from keras_resnet.specs import ResNetSpec
 from keras_resnet.training import cli
 
@@ -131,9 +131,11 @@ def test_constant_schedule_keeps_the_rate_after_the_warmup() -> None:
 
 # --- fit -------------------------------------------------------------------------------------
 
-def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
+def test_fit_trains_and_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     result = training.fit(model="resnet8", width_multiplier=0.5, train_examples=2048, eval_examples=1000,
                           global_batch_size=64, epochs=2, model_dir=str(tmp_path))
+    hint = cpu.ONEDNN_HINT.format(cpu=cpu.cpu_model())
+    assert (hint in capsys.readouterr().out) == (not cpu.onednn_enabled())  # one line, only where oneDNN is off
     assert result.test["accuracy"] > 0.3  # 10 classes: chance is 0.1; seeds give 0.43-0.51 after 2 short epochs
     assert len(result.history["loss"]) == 2 and result.history["loss"][1] < result.history["loss"][0]
     files = set(os.listdir(tmp_path))
@@ -152,6 +154,7 @@ def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
     assert saved["class_names"] == list(datasets.FASHION_MNIST_CLASSES) and sum(saved["per_class"]["support"]) == 1000
     confusion = np.array(saved["confusion_matrix"])
     assert confusion.sum() == 1000 and np.trace(confusion) / 1000 == pytest.approx(result.test["accuracy"], abs=1e-6)
+    assert config["machine"] == saved["machine"] == cpu.describe()  # where it ran: CPU, features, oneDNN
     model = keras.models.load_model(result.final_model)
     x, y = datasets.load_arrays("fashion_mnist", "test", limit=1000)
     accuracy = float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == y))
@@ -293,10 +296,13 @@ def test_cli_trains_quietly_with_one_line_per_epoch_and_one_per_result_file(tmp_
     assert (config["shortcut"], config["augment"], config["lr_schedule"], config["backup_freq"]) == (
         "B", "imagenet", "cosine", 4)
     assert "conv3_block1_0_conv" in {layer.name for layer in keras.models.load_model(tmp_path / "final.keras").layers}
-    failed = run_cli("keras_resnet.training", "--dataset=no_such_dataset_xyz", f"--model_dir={tmp_path / 'x'}",
-                     "--verbose", env=native)
+    # The command line turns oneDNN on unless the environment chose (keras_resnet.cpu.prefer_onednn).
+    assert config["machine"]["onednn"] == (ENV.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() in ("1", "true"))
+    failed = run_cli("keras_resnet.training", "--dataset=no_such_dataset_xyz", "--mixed_precision=mixed_bfloat16",
+                     f"--model_dir={tmp_path / 'x'}", "--verbose", env=native)
     assert failed.returncode == 1 and "error: `dataset` must be" in failed.stderr
     assert NATIVE_LOG.search(failed.stderr)  # --verbose: TensorFlow's own lines too
+    assert (cpu.BF16_NOTE.format(cpu=cpu.cpu_model()) in failed.stdout) == (not cpu.bf16_native())
 
 
 def test_sigkill_mid_epoch_then_rerun_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_resnet import datasets, distribute, transfer
+from keras_resnet import cpu, datasets, distribute, transfer
 from keras_resnet._compat import multi_worker_fit_fix
 from keras_resnet.class_report import class_report, format_report
 from keras_resnet.evaluate import predict
@@ -122,6 +122,8 @@ def fit(config: TrainConfig | None = None, *, callbacks: Sequence[keras.callback
                          "build the config with recipe_config")
     else:
         config = dataclasses.replace(config, **overrides)
+    if not cpu.onednn_enabled():
+        print(cpu.ONEDNN_HINT.format(cpu=cpu.cpu_model()), flush=True)
     if config.logical_cpus:
         distribute.split_cpu(config.logical_cpus)
     strategy = distribute.create_strategy(config.strategy, config.tpu)
@@ -157,7 +159,7 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
     write_json(out / RUN_CONFIG, {**config.to_dict(), "image_size": size, "spec": config.spec.to_dict(),
                                   "num_classes": num_classes, "class_names": class_names,
                                   "train_examples_used": train_count, "steps_per_epoch": run.steps,
-                                  "replicas": strategy.num_replicas_in_sync})
+                                  "replicas": strategy.num_replicas_in_sync, "machine": cpu.describe()})
     history = run.train(model, train, validation)  # with ema, fit ends with the averaged weights in the model
 
     final = out / "final.keras"
@@ -165,7 +167,8 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
     metrics = {k: float(v) for k, v in model.evaluate(validation, verbose=0, return_dict=True).items()}
     probs, labels = predict(model, test)
     report = class_report(labels, probs.argmax(axis=1), class_names)
-    write_json(out / "metrics.json", {**metrics, "test_examples": test_count, **report})
+    write_json(out / "metrics.json", {**metrics, "test_examples": test_count, **report,
+                                      "machine": cpu.describe()})
     shutil.rmtree(run.backup, ignore_errors=True)
     k = min(5, num_classes)
     print(f"test accuracy: {metrics['accuracy']:.4f}  top-{k}: {metrics[f'top{k}']:.4f}  "
