@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from keras_resnet import quiet
+from keras_resnet import cpu, quiet
 from keras_resnet.flagtypes import define_list
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
@@ -168,6 +168,6 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cpu.prefer_onednn()  # before TensorFlow is imported: see keras_resnet.cpu
     define_flags()
     app.run(main)
