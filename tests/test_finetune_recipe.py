@@ -97,7 +97,7 @@ def test_keras_augmentation_layers_run_on_the_training_batches() -> None:
     assert len({image.tobytes() for image in images}) == 8  # one input image, eight augmentations
     np.testing.assert_allclose(labels.sum(axis=1), 1, rtol=1e-6)
     assert np.any((labels > 0.01) & (labels < 0.99))  # mixed labels
-    assert images.min() >= 0 and images.max() <= 255
+    assert images.min() >= -1e-3 and images.max() <= 255 + 1e-3  # the value range, to float rounding
     paper = training.TrainConfig(**TINY)
     plain = _batches()
     assert training_batches(plain, paper, 3) is plain  # the paper recipe's batches are left alone
