@@ -122,10 +122,18 @@ def fetch_entry(entry: catalog.Entry, include_top: bool = True) -> str:
     return os.fspath(download.fetch(entry.file_name, entry.url, entry.check, entry.digest))
 
 
-def load(model: keras.Model, spec: ResNetSpec, weights: str | os.PathLike, include_top: bool) -> None:
-    """Load ``weights`` (a name or a file) into ``model``; named weights also set ``model.transform``."""
-    entry = entry_for(spec, weights) if is_name(weights) else None
-    path_str = fetch_entry(entry, include_top) if entry else os.fspath(weights)
+def local_file(spec: ResNetSpec, weights: str | os.PathLike, include_top: bool) -> str:
+    """The file ``weights`` names: a named entry's checked download (fetched now, before any build), or the path."""
+    return fetch_entry(entry_for(spec, weights), include_top) if is_name(weights) else os.fspath(weights)
+
+
+def load(model: keras.Model, spec: ResNetSpec, weights: str | os.PathLike, include_top: bool,
+         path: str | None = None) -> None:
+    """Load ``weights`` (a name or a file; ``path``: its :func:`local_file`) into ``model``.
+
+    Named weights also set ``model.transform``.
+    """
+    path_str = path or local_file(spec, weights, include_top)
     if checkpoints.is_checkpoint(path_str):
         checkpoints.load(model, path_str, include_top, spec.avg_down)
     elif not path_str.endswith((".h5", ".hdf5", ".keras")):
@@ -141,8 +149,8 @@ def load(model: keras.Model, spec: ResNetSpec, weights: str | os.PathLike, inclu
                 f"`weights` file {path_str!r} does not fit {model.name} "
                 f"(include_top={include_top}) or is not a readable weights file: {err}"
             ) from err
-    if entry is not None:
-        model.transform = entry.transform
+    if is_name(weights):
+        model.transform = entry_for(spec, weights).transform
 
 
 _COLUMNS = ("name", "net", "variant", "top-1", "top-5", "size", "transform")

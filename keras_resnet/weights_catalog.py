@@ -90,7 +90,7 @@ class Entry:
 
     @property
     def name(self) -> str:
-        """The catalogue name: ``"torchvision:resnet50.IMAGENET1K_V2"``, ``"timm:resnet50.a1_in1k"``, ``"keras:resnet50"``."""
+        """The catalogue name, e.g. ``"torchvision:resnet50.IMAGENET1K_V2"``, ``"keras:resnet50"``."""
         return f"{self.source}:{self.model}" + ("" if self.source == "keras" else f".{self.tag}")
 
     @property
