@@ -33,6 +33,10 @@ _IMAGENET_MEAN = tuple(255 * m for m in (0.485, 0.456, 0.406))  # torchvision's 
 _IMAGENET_STD = tuple(255 * s for s in (0.229, 0.224, 0.225))
 _CAFFE_MEAN = (123.68, 116.779, 103.939)  # keras.applications "caffe" mode, RGB order
 
+#: torchvision's ImageNet evaluation (resize 256, crop 224, bilinear, ImageNet mean/std): what a local
+#: PyTorch ResNet checkpoint of unknown origin is taken to expect.
+PYTORCH_DEFAULT = Transform(224, 256, "bilinear", _IMAGENET_MEAN, _IMAGENET_STD)
+
 TORCHVISION_PAGE = "https://github.com/pytorch/vision/blob/main/torchvision/models/resnet.py"
 TIMM_PAGE = "https://github.com/huggingface/pytorch-image-models/blob/main/results/results-imagenet.csv"
 KERAS_PAGE = "https://keras.io/api/applications/"

@@ -290,6 +290,34 @@ def test_a_server_that_never_answers_fails_within_the_timeout(served, monkeypatc
     assert cache_files() == []
 
 
+def test_init_weights_by_name_or_file_build_the_transform_into_the_model(r18, served):
+    import keras
+
+    from keras_resnet import transfer
+
+    source, _ = r18
+    _, entry, _ = served
+    backbone = kr.ResNet18(include_top=False, pooling="avg", input_shape=(64, 64, 3))
+    transfer.copy_weights(keras.Model(source.inputs, source.get_layer("avg_pool").output), backbone)
+    x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    want = np.asarray(backbone(entry.transform.normalize(x), training=False))
+    by_name = transfer.load_init_weights("torchvision", "resnet18", classes=3, image_size=64)
+    by_file = transfer.load_init_weights(str(download.cache_dir() / entry.file_name), "resnet18", 3, 64)
+    assert by_name.transform == entry.transform and by_file.transform == catalog.PYTORCH_DEFAULT
+    for model in (by_name, by_file):  # raw pixels in: the weights' normalisation is the preprocess layer
+        features = keras.Model(model.inputs, model.get_layer("avg_pool").output)
+        np.testing.assert_allclose(features(x, training=False), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_training_checks_init_weights_names_before_importing_keras():
+    code = ("import sys\nfrom keras_resnet.training.config import TrainConfig\n"
+            "try:\n    TrainConfig(model='resnet50', init_weights='torchvision')\n"
+            "except ValueError as err:\n    print(err)\nprint('keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.startswith("`init_weights`: No published weights 'torchvision' exist for resnet50 ")
+    assert "weights that fit resnet50: keras:resnet50." in out and out.endswith("False\n")
+
+
 # --- keras.applications' files ('imagenet') --------------------------------------------------------------------
 
 @pytest.fixture

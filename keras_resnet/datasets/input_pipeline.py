@@ -7,7 +7,7 @@ happens inside the model (:mod:`keras_resnet.datasets.stats`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -128,7 +128,8 @@ def _epochs(ds: tf.data.Dataset, count: int, in_memory: bool, seed: int, epoch: 
 def pipeline(source: Source, split: str, *, training: bool, batch_size: int, image_size: int,
              augment: str = "cifar", seed: int = 0, classes: Sequence[int] | None = None,
              examples_per_class: int | None = None, limit: int | None = None,
-             epoch: tf.Variable | None = None) -> tuple[tf.data.Dataset, int]:
+             epoch: tf.Variable | None = None,
+             resize_crop: Callable[[tf.Tensor, int], tf.Tensor] | None = None) -> tuple[tf.data.Dataset, int]:
     """Batched ``(float32 RGB image in [0, 255], int64 label)`` and the example count.
 
     Training: shuffle, augmentation ``augment`` (one of
@@ -137,7 +138,9 @@ def pipeline(source: Source, split: str, *, training: bool, batch_size: int, ima
     the epoch number before each epoch's iterator is created (as
     :func:`keras_resnet.training.fit` does), and the order no longer depends
     on how often the dataset was iterated (resumed runs, distribution
-    strategies that peek at a batch). Evaluation: :func:`fit_to_size` only,
+    strategies that peek at a batch). Evaluation: :func:`fit_to_size` only
+    (or ``resize_crop(image, image_size)``: the evaluation transform of
+    pretrained weights, :meth:`keras_resnet.transform.Transform.resize_crop`),
     all examples, in order. Maps run in parallel; batches are prefetched.
     """
     if augment not in AUGMENTATIONS:
@@ -157,7 +160,8 @@ def pipeline(source: Source, split: str, *, training: bool, batch_size: int, ima
         ds = ds.batch(batch_size, drop_remainder=True)
         ds = ds.apply(tf.data.experimental.assert_cardinality(count // batch_size))
     else:
-        ds = ds.map(lambda record, label: (fit_to_size(to_rgb(source.decode(record)), image_size), label),
+        resize = resize_crop or fit_to_size
+        ds = ds.map(lambda record, label: (resize(to_rgb(source.decode(record)), image_size), label),
                     num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.batch(batch_size)
     options = tf.data.Options()

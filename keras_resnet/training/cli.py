@@ -82,8 +82,10 @@ def _recipe_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
 
 def _transfer_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
     """Transfer learning flags."""
-    flags.DEFINE_string("init_weights", d.init_weights, "Start from a .keras model trained here or 'imagenet' "
-                        "and train a new head for this dataset's classes.", flag_values=fv)
+    flags.DEFINE_string("init_weights", d.init_weights, "Start from published weights (imagenet, torchvision, "
+                        "timm, torchvision:IMAGENET1K_V2, timm:resnet50.a1_in1k...; python -m keras_resnet.weights "
+                        "lists them), a torchvision/timm .pth/.safetensors file or a .keras model trained here, and "
+                        "train a new head for this dataset's classes.", flag_values=fv)
     flags.DEFINE_string("freeze", d.freeze, "With --init_weights: backbone (train the head only), a stage "
                         "(conv1..conv5: freeze up to it) or none.", flag_values=fv)
     flags.DEFINE_integer("fine_tune_epochs", d.fine_tune_epochs, "With --init_weights: epochs of a second phase "

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_resnet import weights
 from keras_resnet.datasets.info import AUGMENTATIONS
 from keras_resnet.distribute import STRATEGIES
 from keras_resnet.specs import SHORTCUTS, ResNetSpec, resolve_spec
@@ -137,6 +138,11 @@ class TrainConfig:
             raise ValueError(f"`lr_decay_epochs` needs lr_schedule='step'; received lr_schedule='constant' and "
                              f"lr_decay_epochs={self.lr_decay_epochs!r}")
         resolve_spec(self.model, self.width_multiplier)  # a net that does not exist: ValueError naming `model`
+        if self.init_weights and weights.is_name(self.init_weights):  # fits the net: checked before any import
+            try:
+                weights.entry_for(self.spec, self.init_weights)
+            except ValueError as err:
+                raise ValueError(f"`init_weights`: {err}") from None
         if self.fine_tune_epochs and not self.init_weights:
             raise ValueError("`fine_tune_epochs` needs `init_weights` (a .keras model or 'imagenet')")
 

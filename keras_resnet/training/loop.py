@@ -4,8 +4,9 @@
 ``model_dir/backup`` (every epoch or every N steps) and rerunning the same
 call resumes from the last checkpoint. Final and best models are written as
 ``.keras`` files atomically (temporary file + rename), next to a CSV history,
-TensorBoard logs, the run's ``config.json`` (with the net's spec) and the
-test ``metrics.json``.
+TensorBoard logs, the run's ``config.json`` (with the net's spec and, when
+fine-tuning pretrained weights, their evaluation ``transform``, which the
+test split is evaluated with and the export reads) and the test ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -125,13 +126,15 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
         apply_weight_decay(model, config.weight_decay)
         configure_batch_norm(model, config.bn_momentum, config.sync_batch_norm and strategy.num_replicas_in_sync > 1)
     size = model.input_shape[1]
+    transform = getattr(model, "transform", None)  # pretrained weights' evaluation transform, if any
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     train, train_count = datasets.pipeline(
         source, "train", training=True, batch_size=config.global_batch_size, image_size=size,
         augment=config.resolved_augment, seed=config.seed, classes=config.classes,
         examples_per_class=config.examples_per_class, limit=config.train_examples, epoch=epoch)
     test, test_count = datasets.pipeline(source, "test", training=False, batch_size=config.global_batch_size,
-                                         image_size=size, classes=config.classes, limit=config.eval_examples)
+                                         image_size=size, classes=config.classes, limit=config.eval_examples,
+                                         resize_crop=transform.resize_crop if transform else None)
     run = _Run(config, strategy, out, (out / "backup").is_dir(), num_classes,
                train_count // config.global_batch_size, epoch, tuple(extra_callbacks))
     names = source.info.class_names
@@ -139,7 +142,8 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
                                   "num_classes": num_classes,
                                   "class_names": [names[c] for c in config.classes or range(num_classes)],
                                   "train_examples_used": train_count, "steps_per_epoch": run.steps,
-                                  "replicas": strategy.num_replicas_in_sync})
+                                  "replicas": strategy.num_replicas_in_sync,
+                                  "transform": transform.to_dict() if transform else None})
     history = run.train(model, train, test)
 
     final = out / "final.keras"
