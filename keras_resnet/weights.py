@@ -71,7 +71,7 @@ def entry_for(spec: ResNetSpec, name: str, plain: bool = False, shortcut: str | 
         for entry in fitting:
             if _matches(entry, name):
                 return entry
-    what = f"a plain {spec.name}" if plain else (
+    what = f"a plain net ({spec.name})" if plain else (
         f"{spec.name} with shortcut {shortcut!r}" if shortcut not in (None, spec.default_shortcut) else spec.name)
     have = ", ".join(e.name for e in fitting) if fitting and not plain and shortcut in (
         None, spec.default_shortcut) else "none (published weights fit the default shortcut B, not plain nets)"

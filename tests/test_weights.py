@@ -7,20 +7,19 @@ catalogue's URLs and hashes pointed at it; the cache is a temporary KERAS_HOME.
 
 import dataclasses
 import hashlib
-import http.server
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from weights_support import Server, state_dict
 
 import keras_resnet as kr
-from keras_resnet import checkpoints, download, specs, weights
+from keras_resnet import download, specs, weights
 from keras_resnet import weights_catalog as catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +134,8 @@ def test_names_resolve_per_net_and_variant(net, variant, name, expected):
     (lambda: kr.ResNet50(variant="v1.5", weights="timm:ra2_in1k"),
      r"weights that fit resnet50_v1\.5: torchvision:resnet50\.IMAGENET1K_V2, torchvision:resnet50\.IMAGENET1K_V1, "
      r"timm:resnet50\.a1_in1k, timm:resnet50\.a1h_in1k\."),
-    (lambda: kr.ResNet18(variant="v1.5", weights="torchvision", plain=True), "a plain resnet18_v1.5"),
+    (lambda: kr.ResNet18(weights="torchvision", plain=True), r"for a plain net \(resnet18\) .* weights that fit "
+                                                            r"resnet18: none \(published weights fit the default"),
     (lambda: kr.ResNet18(weights="torchvision", classes=10), "needs `classes=1000`"),
 ])
 def test_names_that_do_not_fit_fail_in_one_line_naming_those_that_do(build, message):
@@ -156,45 +156,6 @@ def test_cli_prints_the_catalogue_and_docs_hold_its_markdown():
 
 
 # --- download, against a local server --------------------------------------------------------------------------
-
-
-def state_dict(model) -> dict[str, np.ndarray]:
-    """``model``'s weights as a torchvision/timm state dict (the inverse of the checkpoint mapping)."""
-    state = {}
-    for layer, keys in checkpoints._targets(model, avg_down=False):
-        for key, value in zip(keys, layer.get_weights(), strict=True):
-            state[key] = np.ascontiguousarray(
-                value.transpose(3, 2, 0, 1) if value.ndim == 4 else (value.T if value.ndim == 2 else value))
-    return state
-
-
-class Server:
-    """An HTTP server on 127.0.0.1 serving ``routes``: path -> (status, body, bytes actually sent)."""
-
-    def __init__(self) -> None:
-        routes = self.routes = {}
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                status, body, sent = routes.get(self.path, (404, b"not here", None))
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[:sent])
-                self.close_connection = True
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
 
 
 @pytest.fixture(scope="module")
