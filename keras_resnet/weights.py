@@ -15,7 +15,7 @@ torchvision or timm checkpoint (:mod:`keras_resnet.checkpoints`); ``.h5`` /
 ``.weights.h5`` / ``.keras`` files are Keras weights.
 
 ``python -m keras_resnet.weights`` prints the catalogue (``--markdown``: the
-table of ``docs/weights.md``).
+table of ``docs/weights.md``; ``--defaults``: only each publisher's default per net).
 """
 
 from __future__ import annotations
@@ -156,16 +156,17 @@ def load(model: keras.Model, spec: ResNetSpec, weights: str | os.PathLike, inclu
 _COLUMNS = ("name", "net", "variant", "top-1", "top-5", "size", "transform")
 
 
-def table_rows() -> list[tuple[str, ...]]:
-    """One row per catalogue entry: name, net, variant, top-1, top-5, file size, transform."""
+def table_rows(defaults: bool = False) -> list[tuple[str, ...]]:
+    """One row per catalogue entry (``defaults``: the publishers' defaults only): name, net, variant, top-1,
+    top-5, file size, transform."""
     return [(e.name + (" (default)" if e.default and e.source != "keras" else ""), e.net, e.variant,
              f"{e.top1:g}", f"{e.top5:g}", "-" if e.file_mb is None else f"{e.file_mb:g} MB",
-             e.transform.describe()) for e in catalog.ENTRIES]
+             e.transform.describe()) for e in catalog.ENTRIES if e.default or not defaults]
 
 
-def format_table(markdown: bool = False) -> str:
+def format_table(markdown: bool = False, defaults: bool = False) -> str:
     """The catalogue as aligned text, or as a Markdown table."""
-    rows = table_rows()
+    rows = table_rows(defaults)
     if markdown:
         lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
@@ -179,11 +180,12 @@ def main(argv: list[str]) -> None:
 
     if len(argv) > 1:
         raise SystemExit(f"error: unexpected arguments {argv[1:]}")
-    sys.stdout.write(format_table(flags.FLAGS.markdown))
+    sys.stdout.write(format_table(flags.FLAGS.markdown, flags.FLAGS.defaults))
 
 
 if __name__ == "__main__":
     from absl import app, flags
 
     flags.DEFINE_boolean("markdown", False, "Print the catalogue as the Markdown table of docs/weights.md.")
+    flags.DEFINE_boolean("defaults", False, "Only the publishers' default weights of each net (the README's table).")
     app.run(main)

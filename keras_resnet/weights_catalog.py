@@ -119,6 +119,8 @@ def _timm(model: str, url: str, top1: float, top5: float, size: int, crop_pct: f
 
 
 def _keras(net: str, top1: float, top5: float, file_mb: float) -> Entry:
+    # keras.applications states single 224 centre crops but no resize: 256 (crop_pct 0.875) is assumed here,
+    # the ImageNet convention of the Caffe and TF-slim models it converted; the normalisation is its own.
     v2 = net.endswith("v2")
     transform = (Transform(224, 256, "bilinear", (127.5,) * 3, (127.5,) * 3) if v2
                  else Transform(224, 256, "bilinear", _CAFFE_MEAN, (1.0,) * 3, "bgr"))

@@ -153,6 +153,11 @@ def test_cli_prints_the_catalogue_and_docs_hold_its_markdown():
                               text=True, check=True, cwd=ROOT).stdout
     assert markdown == weights.format_table(markdown=True)
     assert markdown in (ROOT / "docs" / "weights.md").read_text()  # regenerated, not edited by hand
+    defaults = subprocess.run([sys.executable, "-m", "keras_resnet.weights", "--markdown", "--defaults"],
+                              capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()[2:]
+    assert [row.split(" | ")[0].removeprefix("| ").removesuffix(" (default)") for row in defaults] == [
+        e.name for e in catalog.ENTRIES if e.default]
+    assert len(defaults) == 21  # 5 torchvision + 10 timm + 6 keras.applications
 
 
 # --- download, against a local server --------------------------------------------------------------------------
