@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skimage.data
+import tensorflow as tf
 from PIL import Image
 from weights_support import Server, state_dict
 
 import keras_resnet as kr
-from keras_resnet import training
+from export import litert_check
+from keras_resnet import evaluate, training
 from keras_resnet import weights_catalog as catalog
 from keras_resnet.transform import Transform
 
@@ -84,12 +86,16 @@ def test_named_weights_fine_tuned_exported_and_classified_by_mediapipe(tmp_path,
     transform = served_weights.transform
     assert Transform.from_dict(config["transform"]) == transform  # the weights' transform travels with the run
 
-    from keras_resnet import evaluate
-
     used = []  # the transforms whose resize and crop evaluation's pipeline traces
     resize_crop = Transform.resize_crop
+
+    @tf.autograph.experimental.do_not_convert
+    def recorded(self: Transform, *args: object) -> tf.Tensor:
+        used.append(self)
+        return resize_crop(self, *args)
+
     with monkeypatch.context() as patch:
-        patch.setattr(Transform, "resize_crop", lambda self, *a: used.append(self) or resize_crop(self, *a))
+        patch.setattr(Transform, "resize_crop", recorded)
         result = evaluate.evaluate(str(run / "final.keras"), dataset=str(folder), fold_batchnorm=False)
     assert used == [transform] and result["examples"] == 4  # read back from the run's config.json
 
@@ -102,10 +108,6 @@ def test_named_weights_fine_tuned_exported_and_classified_by_mediapipe(tmp_path,
     report = json.loads((out / "report.json").read_text())
     assert Transform.from_dict(report["preprocessing"]["transform"]) == transform  # image_bytes: its resize + crop
     uint8 = next((out / "tflite").glob("*_uint8.tflite"))
-
-    import tensorflow as tf
-
-    from export import litert_check
 
     photos = [skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee(), skimage.data.rocket()]
     pixels = np.stack([np.clip(np.round(transform.resize_crop(tf.constant(p), SIZE)), 0, 255) for p in photos])
