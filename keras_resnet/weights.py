@@ -40,10 +40,10 @@ __all__ = ["cache_dir", "check_weights_arg", "entry_for", "file_name", "load", "
 
 
 def is_name(weights: Any) -> bool:
-    """Whether ``weights`` names published weights (rather than a file)."""
-    if not isinstance(weights, str) or os.path.exists(weights):
-        return False
-    return weights == "imagenet" or weights.split(":", 1)[0] in catalog.SOURCES
+    """Whether ``weights`` names published weights (rather than a file; ``"imagenet"`` always is a name)."""
+    if weights == "imagenet":
+        return True
+    return isinstance(weights, str) and not os.path.exists(weights) and weights.split(":", 1)[0] in catalog.SOURCES
 
 
 def _fits(entry: catalog.Entry, spec: ResNetSpec) -> bool:
