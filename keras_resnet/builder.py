@@ -229,10 +229,10 @@ def build_resnet(
     """
     shortcut = _check_options(spec, shortcut, pooling, classes, include_top, output_stride)
     weights_lib.check_weights_arg(spec, weights, include_top, classes, plain, shortcut)
-    weights_file = None if weights is None else weights_lib.local_file(spec, weights, include_top)  # before building
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
     shape = _input_shape(spec, input_shape, include_top, weights)
+    weights_file = None if weights is None else weights_lib.local_file(spec, weights, include_top)  # before building
     x, inputs = _inputs(input_tensor, shape)
 
     widths = spec.stage_widths()
