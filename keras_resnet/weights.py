@@ -67,14 +67,15 @@ def _matches(entry: catalog.Entry, name: str) -> bool:
 def entry_for(spec: ResNetSpec, name: str, plain: bool = False, shortcut: str | None = None) -> catalog.Entry:
     """The catalogue entry ``name`` means for ``spec``; one-line ``ValueError`` listing the names that fit."""
     fitting = [e for e in catalog.ENTRIES if _fits(e, spec)]
-    if not plain and shortcut in (None, spec.default_shortcut):
+    usable = not plain and shortcut in (None, spec.default_shortcut)
+    if usable:
         for entry in fitting:
             if _matches(entry, name):
                 return entry
     what = f"a plain net ({spec.name})" if plain else (
-        f"{spec.name} with shortcut {shortcut!r}" if shortcut not in (None, spec.default_shortcut) else spec.name)
-    have = ", ".join(e.name for e in fitting) if fitting and not plain and shortcut in (
-        None, spec.default_shortcut) else "none (published weights fit the default shortcut B, not plain nets)"
+        spec.name if usable else f"{spec.name} with shortcut {shortcut!r}")
+    have = ", ".join(e.name for e in fitting) if fitting and usable else (
+        "none (published weights fit the default shortcut B, not plain nets)" if fitting else "none")
     lead = "No official ImageNet weights exist" if name == "imagenet" else f"No published weights {name!r} exist"
     keras_nets = ", ".join(sorted(catalog.KERAS_HASHES))
     raise ValueError(f"{lead} for {what} (`weights='imagenet'` is keras.applications' {keras_nets}); "

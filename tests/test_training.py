@@ -179,7 +179,7 @@ ALL_FLAGS = {
     "momentum": ("0.8", 0.8), "weight_decay": ("5e-4", 5e-4), "bn_momentum": ("0.99", 0.99),
     "sync_batch_norm": ("false", False), "lr_schedule": ("cosine", "cosine"),
     "lr_decay_epochs": ("2,4.5", (2.0, 4.5)), "warmup_steps": ("400", 400), "warmup_learning_rate": ("0.02", 0.02),
-    "init_weights": ("imagenet", "imagenet"), "freeze": ("conv3", "conv3"), "fine_tune_epochs": ("2", 2),
+    "init_weights": ("/w.keras", "/w.keras"), "freeze": ("conv3", "conv3"), "fine_tune_epochs": ("2", 2),
     "fine_tune_stages": ("2", 2), "fine_tune_learning_rate": ("0.003", 0.003), "model_dir": ("/m", "/m"),
     "strategy": ("tpu", "tpu"), "logical_cpus": ("2", 2), "tpu": ("grpc://10.0.0.1:8470", "grpc://10.0.0.1:8470"),
     "mixed_precision": ("mixed_float16", "mixed_float16"), "jit_compile": ("true", True), "seed": ("7", 7),
@@ -195,6 +195,13 @@ def test_every_flag_maps_to_its_config_field() -> None:
         assert getattr(config, name) == value, name
     assert cli.parse(["train"]) == training.TrainConfig()
     assert cli.parse(["train", "--backup_freq=epoch"]).backup_freq == "epoch"
+
+
+def test_published_init_weights_must_fit_the_net() -> None:
+    with pytest.raises(ValueError, match=r"`init_weights`: No published weights 'timm' exist for resnet14 .* "
+                                         r"weights that fit resnet14: none"):
+        cli.parse(["train", "--model=resnet14", "--init_weights=timm"])
+    assert cli.parse(["train", "--model=resnet50d", "--init_weights=timm"]).init_weights == "timm"
 
 
 def test_bad_flags_are_refused_with_the_flag_and_allowed_values() -> None:
