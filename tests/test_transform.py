@@ -96,3 +96,15 @@ def test_short_side_keeps_the_ratio_and_bad_transforms_fail():
         Transform(224, 256, "nearest", (0.0,) * 3, (1.0,) * 3)
     with pytest.raises(ValueError, match="crops `size` <= `resize`"):
         Transform(224, 200, "bilinear", (0.0,) * 3, (1.0,) * 3)
+
+
+def test_the_export_serves_a_runs_transform(photos):
+    from export.preprocessing import Preprocessing, from_run_config
+
+    t = catalog.BY_NAME["timm:resnet50.a1_in1k"].transform
+    served = from_run_config({"dataset": "not read", "image_size": 64, "transform": t.to_dict()}, Preprocessing())
+    assert served.resize == "fit" and Transform.from_dict(served.transform) == t
+    assert (served.pixel_mean, served.pixel_std) == ((0.0,), (1.0,))  # the normalisation is inside the model
+    image = photos["chelsea"]
+    got = served.decode(tf.io.encode_png(image), (64, 64, 3))
+    np.testing.assert_array_equal(got, t.resize_crop(tf.constant(image), 64))
