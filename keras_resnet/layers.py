@@ -12,8 +12,8 @@ Batch normalization (paper §3.4, "BN right after each convolution and
 before activation"): Keras 3 computes training-mode BN from separate
 moments / normalize ops; on TensorFlow this package's
 :class:`BatchNormalization` runs the same maths as one ``FusedBatchNormV3``
-op (and its fused gradient), which oneDNN implements in one pass (measured in
-BENCHMARKS.md). It is a training-speed detail, not a file format: weights,
+op (and its fused gradient), which oneDNN implements in one pass (BENCHMARKS.md
+compares the two). It is a training-speed detail, not a file format: weights,
 config, inference and moving statistics are those of
 ``keras.layers.BatchNormalization``, and it is saved under that class's public
 name, so a ``.keras`` file loads with plain Keras in a process that never
