@@ -82,7 +82,7 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = _registry()
 
 def CifarResNet(*args: Any, **kwargs: Any) -> keras.Model:  # signature and docstring: below
     arguments = signatures.bind(CifarResNet, args, kwargs)
-    spec = cifar_spec(*(arguments.pop(key) for key in ("depth", "block", "preact", "width_multiplier")))
+    spec = cifar_spec(**{key: arguments.pop(key) for key in ("depth", "block", "preact", "width_multiplier")})
     return build_resnet(spec, **arguments)
 
 
@@ -102,4 +102,5 @@ def get_model(name: str, **kwargs: Any) -> keras.Model:
     spec = resolve_spec(name, kwargs.pop("width_multiplier", 1.0), kwargs.pop("variant", None), argument="name")
     if SPECS.get(spec.name) == spec:
         return BUILDERS[spec.name](**kwargs)
-    return CifarResNet(spec.depth, spec.block, spec.preact, spec.width_multiplier, **kwargs)
+    return CifarResNet(depth=spec.depth, block=spec.block, preact=spec.preact, width_multiplier=spec.width_multiplier,
+                       **kwargs)

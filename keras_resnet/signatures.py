@@ -67,14 +67,12 @@ def _parameters(func: Callable, skip: Iterable[str] = ()) -> list[Parameter]:
 def builder_signature(spec: ResNetSpec) -> inspect.Signature:
     """A named builder's: the factory's parameters without ``spec``, with the family's defaults."""
     imagenet = spec.stem == "imagenet"
-    params = []
-    for p in _parameters(build_resnet, skip=("spec",) if imagenet else ("spec", "output_stride")):
-        if p.name == "classes":
-            p = p.replace(default=1000 if imagenet else 10)
-        if p.name == "plain" and imagenet:  # the first keyword-only one
-            params.append(Parameter("variant", Parameter.KEYWORD_ONLY, default=VARIANTS[0],
-                                    annotation=_annotation("variant", "str")))
-        params.append(p)
+    params = [p.replace(default=1000 if imagenet else 10) if p.name == "classes" else p
+              for p in _parameters(build_resnet, skip=("spec",) if imagenet else ("spec", "output_stride"))]
+    if imagenet:  # the first keyword-only argument
+        first = next(i for i, p in enumerate(params) if p.kind is p.KEYWORD_ONLY)
+        params.insert(first, Parameter("variant", Parameter.KEYWORD_ONLY, default=VARIANTS[0],
+                                       annotation=_annotation("variant", "str")))
     return inspect.Signature(params, return_annotation="keras.Model")
 
 
