@@ -33,12 +33,16 @@ def ResNet18(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -91,12 +95,16 @@ def ResNet34(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -149,12 +157,16 @@ def ResNet50(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -207,12 +219,16 @@ def ResNet101(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -265,12 +281,16 @@ def ResNet152(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -324,12 +344,16 @@ def ResNet18V2(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -383,12 +407,16 @@ def ResNet34V2(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -442,12 +470,16 @@ def ResNet50V2(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -501,12 +533,16 @@ def ResNet101V2(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -560,12 +596,16 @@ def ResNet152V2(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -616,12 +656,16 @@ def ResNet20(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -667,12 +711,16 @@ def ResNet32(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -718,12 +766,16 @@ def ResNet44(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -769,12 +821,16 @@ def ResNet56(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -820,12 +876,16 @@ def ResNet110(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -871,12 +931,16 @@ def ResNet1202(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -923,12 +987,16 @@ def PreActResNet110(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -975,12 +1043,16 @@ def PreActResNet164(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -1027,12 +1099,16 @@ def PreActResNet1001(
 
     Args:
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -1086,12 +1162,16 @@ def CifarResNet(
         preact: Pre-activation blocks (ECCV 2016, Fig. 1b).
         width_multiplier: Scales the 16/32/64 stage widths (at least 1 channel).
         include_top: Add global average pooling and the ``classes``-way ``predictions`` layer.
-        weights: ``None``, ``"imagenet"`` (keras.applications' published files, downloaded once,
-            hash-checked) or a path to a weights file (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+        weights: ``None``, ``"imagenet"`` (keras.applications' published files), a published name
+            (``"torchvision"``, ``"timm"``, ``"torchvision:IMAGENET1K_V2"``,
+            ``"timm:resnet50.a1_in1k"``; see :mod:`keras_resnet.weights`; downloaded once, hash-checked;
+            the model gets their evaluation transform as ``model.transform``) or a path to a weights
+            file (``.h5``, ``.weights.h5``, ``.keras``, or a torchvision/timm
+            ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height, width)`` under
-            ``channels_first``); defaults to the spec's size when ``include_top`` else ``(None, None,
-            3)``.
+            ``channels_first``); defaults to the spec's size (named weights: their transform's) when
+            ``include_top`` else ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
