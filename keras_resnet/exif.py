@@ -32,7 +32,7 @@ ORIENTATIONS = {
     8: (True, True, False),
 }
 ORIENTATION_TAG = 0x0112
-HEADER_BYTES = 1 << 16  # the tag is read within the file's first bytes (SOI, APP0, APP1 and IFD0 come first)
+HEADER_BYTES = 4096  # the tag is read within the file's first bytes (SOI, APP0, APP1 and IFD0 come first)
 MAX_SEGMENTS = 3  # marker segments looked at for the Exif APP1 (SOI's neighbour, else after APP0 or one more)
 MAX_ENTRIES = 64  # IFD0 entries searched for the tag
 _APP1 = (0xFF, 0xE1, 0, 0, *b"Exif", 0, 0)  # marker, length (any), identifier
@@ -83,10 +83,13 @@ def _steps(orientation: tf.Tensor) -> tf.Tensor:
 
 
 def orient(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
-    """Turn stored pixels ``(H, W, C)`` upright as EXIF ``orientation`` says (no copy for 1)."""
-    steps = _steps(orientation)
-    image = tf.transpose(image, tf.where(steps[0], [1, 0, 2], [0, 1, 2]))
-    return tf.reverse(image, tf.boolean_mask(tf.constant([0, 1]), steps[1:]))
+    """Turn stored pixels ``(H, W, C)`` upright as EXIF ``orientation`` says (1, the common case, is not copied)."""
+    def turn() -> tf.Tensor:
+        steps = _steps(orientation)
+        turned = tf.transpose(image, tf.where(steps[0], [1, 0, 2], [0, 1, 2]))
+        return tf.reverse(turned, tf.boolean_mask(tf.constant([0, 1]), steps[1:]))
+
+    return tf.cond(tf.equal(orientation, 1), lambda: tf.identity(image), turn)
 
 
 def oriented_shape(stored_shape: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:

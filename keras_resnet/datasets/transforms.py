@@ -40,7 +40,7 @@ def _random_box(shape: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor
 
 
 def _resize_and_flip(crop: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
-    image = tf.image.resize(crop, (size, size), antialias=True)
+    image = tf.image.resize(crop, (size, size))
     image = tf.ensure_shape(image, (size, size, crop.shape[-1]))
     return tf.image.stateless_random_flip_left_right(image, seed)
 
