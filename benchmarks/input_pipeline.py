@@ -17,6 +17,9 @@ processes; steadier than wall-clock on a shared machine):
   torchvision's ``RandomResizedCrop`` (written here, as torchvision does not import beside this torch)
   with PIL's bilinear resize and a random flip.
 
+With ``--scan_images N``, it also times :func:`keras_resnet.datasets.undecodable` (the scan for files
+that cannot be decoded, run before training) on ``N`` small JPEGs of 160x120, in files/s.
+
 The ratios printed are the issue's targets: ``decode the crop`` against ``PyTorch + PIL`` (>= 1.5x) and
 against ``decode only`` (>= 0.8x). PyTorch runs first, before TensorFlow is imported, so that its
 workers fork from a process without TensorFlow's threads.
@@ -53,6 +56,8 @@ flags.DEFINE_integer("workers", os.cpu_count() or 1, "tf.data threads and DataLo
 flags.DEFINE_integer("rounds", 3, "Timed epochs per candidate (taken in turns; the best is reported).",
                      lower_bound=1, flag_values=_FLAGS)
 flags.DEFINE_bool("tiny", False, "Smoke run: 48 images, batches of 8, one round.", flag_values=_FLAGS)
+flags.DEFINE_integer("scan_images", 0, "Also time the scan for undecodable files on this many small JPEGs.",
+                     lower_bound=0, flag_values=_FLAGS)
 flags.DEFINE_string("json", None, "Also write the results to this JSON file.", flag_values=_FLAGS)
 
 
@@ -195,6 +200,27 @@ def measure(folder: Path, paths: list[str], size: int, batch: int, workers: int,
     return [best[name] for name in ("decode only", "decode, then crop", "decode the crop", "PyTorch + PIL")]
 
 
+def scan_speed(folder: Path, count: int) -> float:
+    """Files/s of the scan for undecodable files over ``count`` JPEGs of 160x120 (what a phone's thumbnails
+    or a web scrape hold), written to ``folder``."""
+    rng = np.random.default_rng(1)
+    paths = []
+    for index in range(count):
+        pixels = rng.integers(0, 256, (3, 4, 3), dtype=np.uint8)  # a smooth picture, upscaled
+        path = folder / f"class_{index % 10}" / f"{index:05d}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(pixels).resize((160, 120), Image.Resampling.BICUBIC).save(path, "JPEG", quality=90)
+        paths.append(str(path))
+    from keras_resnet import datasets
+
+    datasets.undecodable(paths[:64])  # builds the tf.data function once
+    start = time.perf_counter()
+    bad = datasets.undecodable(paths)
+    if bad:
+        raise RuntimeError(f"the scan rejected {len(bad)} good files, e.g. {bad[0]}")
+    return count / (time.perf_counter() - start)
+
+
 def report(results: list[Result], workers: int) -> str:
     by_name = {r.name: r for r in results}
     lines = [f"{'candidate':<20} {'images/s':>9} {'CPU ms/image':>13}   ({workers} tf.data threads / workers)"]
@@ -224,9 +250,14 @@ def main(argv: list[str]) -> int:
               f"{time.perf_counter() - start:.0f} s; crops of {_FLAGS.size} px, batches of {batch}", flush=True)
         results = measure(Path(folder), paths, _FLAGS.size, batch, _FLAGS.workers, rounds)
     print(report(results, _FLAGS.workers), flush=True)
+    scan = None
+    if _FLAGS.scan_images:
+        with tempfile.TemporaryDirectory(prefix="scan_") as folder:
+            scan = scan_speed(Path(folder), _FLAGS.scan_images)
+        print(f"scan for undecodable files: {scan:.0f} files/s over {_FLAGS.scan_images} JPEGs of 160x120", flush=True)
     if _FLAGS.json:
         Path(_FLAGS.json).write_text(json.dumps({"images": count, "size": _FLAGS.size, "batch": batch,
-                                                 "workers": _FLAGS.workers,
+                                                 "workers": _FLAGS.workers, "scan_files_per_second": scan,
                                                  "results": [dataclasses.asdict(r) for r in results]}, indent=2))
     return 0
 

@@ -58,8 +58,8 @@ def _data_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
 def _photo_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
     """Photo folder and class imbalance flags."""
     flags.DEFINE_float("validation_split", d.validation_split, "Image folders: hold out this fraction of each "
-                       "class's training images for validation (seeded by --seed); default 0.1 for a folder "
-                       "without val/ or test/ sub-folders, else none.", flag_values=fv)
+                       "class's training images for validation (a seeded draw, the same in every run); default 0.1 "
+                       "for a folder without val/ or test/ sub-folders, else none.", flag_values=fv)
     flags.DEFINE_enum("class_weight", d.class_weight, list(CLASS_WEIGHTS), "balanced: weigh each class's loss by "
                       "n / (k * n_class), so rare classes count as much as frequent ones.", flag_values=fv)
     flags.DEFINE_enum("bad_images", d.bad_images, list(BAD_IMAGES), "Image files that cannot be decoded (found "

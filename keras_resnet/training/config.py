@@ -54,8 +54,8 @@ class TrainConfig:
     ``augment`` (``"auto"``: ``"cifar"`` for CIFAR nets, ``"imagenet"`` else).
 
     Photo folders and imbalance: ``validation_split`` (a folder's fraction
-    of each class's training images held out for validation, drawn from
-    ``seed``; ``None``: 10 % of a folder without ``val/`` or ``test/``),
+    of each class's training images held out for validation, the same draw
+    in every run; ``None``: 10 % of a folder without ``val/`` or ``test/``),
     ``class_weight`` (``"balanced"``: weigh each class's loss by
     ``n / (k * n_c)``), ``bad_images`` (``"skip"`` or ``"fail"`` on image
     files that cannot be decoded; see :mod:`keras_resnet.datasets.scan`).

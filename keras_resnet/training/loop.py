@@ -119,7 +119,8 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
          extra_callbacks: Sequence[keras.callbacks.Callback]) -> FitResult:
     task = distribute.non_chief_name(strategy)
     out = Path(config.model_dir) / task if task else Path(config.model_dir)
-    source = datasets.load(config.dataset, config.data_dir, validation_split=config.validation_split, seed=config.seed)
+    # The validation split's draw does not follow --seed: runs of several seeds (and evaluate) hold out the same images.
+    source = datasets.load(config.dataset, config.data_dir, validation_split=config.validation_split)
     source = datasets.drop_undecodable(source, config.bad_images, out)  # before any image is decoded
     if source.files is not None:
         print(datasets.class_counts_table(source), flush=True)
