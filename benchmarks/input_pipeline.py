@@ -145,7 +145,7 @@ class _PhotoDataset:
         crop = image.resize((self.size, self.size), Image.Resampling.BILINEAR, box=random_resized_crop_box(*image.size))
         if random.random() < 0.5:
             crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        return torch.from_numpy(np.asarray(crop)), 0
+        return torch.from_numpy(np.array(crop)), 0  # a writable copy, as torchvision's pil_to_tensor makes
 
 
 def torch_reference(paths: list[str], size: int, batch: int, workers: int) -> Callable[[], Iterable]:
