@@ -251,3 +251,15 @@ def test_training_command_line_on_a_photo_folder(photos: Path, tmp_path: Path) -
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     assert failed.stderr.strip().splitlines()[-1].startswith("error: 3 of ")
     assert not (tmp_path / "fail" / "final.keras").exists()
+
+
+def test_photo_flags_parse_into_the_config_and_bad_values_are_refused_in_one_line() -> None:
+    from keras_resnet.training import TrainConfig, cli
+
+    config = cli.parse(["prog", "--validation_split", "0.2", "--class_weight", "balanced", "--bad_images", "fail"])
+    assert (config.validation_split, config.class_weight, config.bad_images) == (0.2, "balanced", "fail")
+    assert cli.parse(["prog"]).validation_split is None
+    for field, value in (("validation_split", 1.0), ("validation_split", 0), ("class_weight", "inverse"),
+                         ("bad_images", "ignore")):
+        with pytest.raises(ValueError, match=f"`{field}` must be"):
+            TrainConfig(**{field: value})
