@@ -168,9 +168,11 @@ def tensorflow_candidates(folder: Path, size: int, batch: int, workers: int) -> 
     options.threading.private_threadpool_size = workers
     source = datasets.load(str(folder), validation_split=0.01)
     whole_images = dataclasses.replace(source, files=None)  # records alone: the pipeline decodes, then crops
-    decode_only = (source.read("train").cache()
-                   .map(lambda data, _: tf.shape(tf.io.decode_jpeg(data, channels=3)),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+
+    def decode(data: tf.Tensor, _: tf.Tensor) -> tf.Tensor:
+        return tf.shape(tf.io.decode_jpeg(data, channels=3))  # the shape is only known once decoded
+
+    decode_only = (source.read("train").cache().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
                    .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE).with_options(options))
     pipelines = {"decode only": decode_only}
     for name, candidate in (("decode, then crop", whole_images), ("decode the crop", source)):
