@@ -181,6 +181,8 @@ def test_scan_finds_every_undecodable_file_skips_or_fails_in_one_line(photos: Pa
     assert not (tmp_path / datasets.BAD_IMAGES_FILE).exists()
     with pytest.raises(ValueError, match="`bad_images` must be one of"):
         datasets.drop_undecodable(kept, "ignore")
+    images, labels = datasets.load_arrays(str(photos), "train", limit=None, image_size=16)  # the export's arrays
+    assert images.shape == (kept.info.num_examples["train"], 16, 16, 3) and len(labels) == len(images)
 
 
 def test_decoding_only_the_jpeg_crop_gives_the_crop_of_the_whole_image(photos: Path) -> None:

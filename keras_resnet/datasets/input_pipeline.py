@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet.datasets.info import AUGMENTATIONS, DatasetInfo, Source
+from keras_resnet.datasets.scan import drop_undecodable
 from keras_resnet.datasets.sources import load
 from keras_resnet.datasets.transforms import cifar_augment, imagenet_augment, imagenet_augment_encoded
 from keras_resnet.preprocessing import fit_to_size, to_rgb  # the one evaluation/serving transform
@@ -197,8 +198,9 @@ def load_arrays(name: str = "fashion_mnist", split: str = "test", limit: int | N
                 classes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A small NumPy batch for calibration or checks: the first ``limit``
     examples of ``split`` as float32 RGB ``(N, image_size, image_size, 3)`` in
-    [0, 255] (what a model trained here takes) and int64 labels."""
-    source = load(name, data_dir)
+    [0, 255] (what a model trained here takes) and int64 labels. Image files that cannot be decoded are
+    skipped (:func:`~keras_resnet.datasets.scan.drop_undecodable`)."""
+    source = drop_undecodable(load(name, data_dir))
     ds, _ = pipeline(source, split, training=False, batch_size=1024, image_size=image_size,
                      classes=classes, limit=limit)
     batches = list(ds.as_numpy_iterator())
