@@ -17,6 +17,7 @@ TIFF 6.0 §2 for the byte order and IFD layout.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 # Orientation value -> (transpose, flip up-down, flip left-right), applied to the stored pixels in this order,
@@ -37,13 +38,14 @@ MAX_SEGMENTS = 3  # marker segments looked at for the Exif APP1 (SOI's neighbour
 MAX_ENTRIES = 64  # IFD0 entries searched for the tag
 _APP1 = (0xFF, 0xE1, 0, 0, *b"Exif", 0, 0)  # marker, length (any), identifier
 _APP1_MASK = (1, 1, 0, 0, 1, 1, 1, 1, 1, 1)
-_PLACES = tf.constant([1, 256, 256**2, 256**3], tf.int64)  # little-endian place values
-_ENTRY = tf.range(MAX_ENTRIES, dtype=tf.int64)
+# NumPy, not tensors: a tensor made at import belongs to the graph being traced if the first import happens
+# inside a tf.function (e.g. a SavedModel signature), and could not be used anywhere else.
+_PLACES = np.array([1, 256, 256**2, 256**3], np.int64)  # little-endian place values
+_ENTRY = np.arange(MAX_ENTRIES, dtype=np.int64)
 # Offsets from IFD0 of its entry count (row 0) and of each entry's tag and value (2 bytes each, 12-byte entries).
-_IFD_BYTES = tf.constant([[[0, 1], [0, 1]]] + [[[2 + 12 * k, 3 + 12 * k], [10 + 12 * k, 11 + 12 * k]]
-                                               for k in range(MAX_ENTRIES)], tf.int64)
-
-_STEPS = tf.constant([[False] * 3] + [list(ORIENTATIONS[k]) for k in range(1, 9)])
+_IFD_BYTES = np.array([[[0, 1], [0, 1]]] + [[[2 + 12 * k, 3 + 12 * k], [10 + 12 * k, 11 + 12 * k]]
+                                            for k in range(MAX_ENTRIES)], np.int64)
+_STEPS = np.array([[False] * 3] + [list(ORIENTATIONS[k]) for k in range(1, 9)])
 
 
 def jpeg_orientation(encoded: tf.Tensor) -> tf.Tensor:
@@ -71,10 +73,10 @@ def jpeg_orientation(encoded: tf.Tensor) -> tf.Tensor:
     tiff = tf.gather(starts, tf.argmax(tf.cast(match, tf.int32))) + len(_APP1)
     header = at(tiff + tf.range(8, dtype=tf.int64))  # byte order ("II": Intel, "MM": Motorola), 42, IFD0 offset
     little = tf.equal(header[0], 0x49)
-    ifd = tiff + tf.reduce_sum(header[4:] * tf.where(little, _PLACES[:4], tf.reverse(_PLACES[:4], [0])))
+    ifd = tiff + tf.reduce_sum(header[4:] * tf.where(little, _PLACES, _PLACES[::-1]))
     pairs = tf.reduce_sum(at(ifd + _IFD_BYTES) * tf.where(little, _PLACES[:2], _PLACES[1::-1]), -1)
     count, tags, values = pairs[0, 0], pairs[1:, 0], pairs[1:, 1]  # values: a SHORT's first two bytes
-    found = tf.equal(tags, ORIENTATION_TAG) & (values >= 1) & (values <= 8) & (_ENTRY < count) & is_exif
+    found = tf.equal(tags, ORIENTATION_TAG) & (values >= 1) & (values <= 8) & (count > _ENTRY) & is_exif
     return tf.cast(tf.reduce_max(tf.where(found, values, tf.constant(1, tf.int64))), tf.int32)
 
 

@@ -150,6 +150,8 @@ def test_exif_orientation_in_both_byte_orders_and_in_the_serving_signature(photo
             assert np.abs(got - upright[orientation]).mean() < 3
     for data in (b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", _encoded(array, "L"), os.urandom(500)):
         assert int(exif.jpeg_orientation(tf.constant(data))) == 1
+    # No tensor made at import: a first import inside a SavedModel signature's trace would own it.
+    assert not [name for name, value in vars(exif).items() if isinstance(value, tf.Tensor)]
     # The export's image_bytes signature decodes through the same function: a portrait photo arrives upright.
     data = (photos / "shirt" / "portrait6.jpg").read_bytes()
     served = Preprocessing(resize="pad").decode(tf.constant(data), (48, 48, 3)).numpy()
