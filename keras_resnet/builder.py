@@ -17,6 +17,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from keras_resnet import cpu
 from keras_resnet import weights as weights_lib
 from keras_resnet.blocks import BlockOptions, batch_norm, residual_block
 from keras_resnet.specs import SHORTCUTS, ResNetSpec
@@ -220,8 +221,14 @@ def build_resnet(
     Returns:
         The model, with ``pyramid_outputs``: ``{"C2": tensor, ...}`` the last
         feature map at each stage's stride (see :func:`keras_resnet.backbone`).
+
+    Raises:
+        ValueError: An argument out of range, or ``channels_first`` on a
+            TensorFlow whose CPU kernels here have no NCHW convolution
+            (oneDNN off: see :mod:`keras_resnet.cpu`).
     """
     shortcut = _check_options(spec, shortcut, pooling, classes, include_top, output_stride)
+    cpu.check_channels_first(keras.config.image_data_format())
     weights_lib.check_weights_arg(spec, weights, include_top, classes, plain, shortcut)
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from absl import app, flags
 
-from keras_resnet import datasets
+from keras_resnet import cpu, datasets
 from keras_resnet.flagtypes import define_list
 from keras_resnet.io import atomic_path, write_json
 from keras_resnet.training.config import read_run_config
@@ -193,7 +193,8 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     fv = flags.FLAGS
-    default_frozen_weights()  # before evaluate() imports TensorFlow
+    default_frozen_weights()  # both before evaluate() imports TensorFlow
+    cpu.prefer_onednn()
     try:
         result = evaluate(fv.model, fv.dataset, fv.data_dir, fv.split, fv.batch_size, fv.limit,
                           None if fv.classes is None else tuple(fv.classes),

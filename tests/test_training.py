@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from keras_resnet import datasets, training
+from keras_resnet import cpu, datasets, training
 from keras_resnet.specs import ResNetSpec
 from keras_resnet.training import cli
 
@@ -119,9 +119,11 @@ def test_constant_schedule_keeps_the_rate_after_the_warmup() -> None:
 
 # --- fit -------------------------------------------------------------------------------------
 
-def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
+def test_fit_trains_and_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     result = training.fit(model="resnet8", width_multiplier=0.5, train_examples=2048, eval_examples=1000,
                           global_batch_size=64, epochs=2, model_dir=str(tmp_path))
+    hint = cpu.ONEDNN_HINT.format(cpu=cpu.cpu_model())
+    assert (hint in capsys.readouterr().out) == (not cpu.onednn_enabled())  # one line, only where oneDNN is off
     assert result.test["accuracy"] > 0.3  # 10 classes: chance is 0.1; seeds give 0.43-0.51 after 2 short epochs
     assert len(result.history["loss"]) == 2 and result.history["loss"][1] < result.history["loss"][0]
     files = set(os.listdir(tmp_path))
@@ -135,7 +137,9 @@ def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
     assert ResNetSpec.from_dict(config["spec"]) == training.TrainConfig(model="resnet8", width_multiplier=0.5).spec
     assert training.read_run_config(result.final_model) == config
     assert training.read_run_config(tmp_path / "other" / "final.keras") is None
-    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == pytest.approx(result.test["accuracy"])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(result.test["accuracy"])
+    assert config["machine"] == metrics["machine"] == cpu.describe()  # where it ran: CPU, features, oneDNN
     model = keras.models.load_model(result.final_model)
     x, y = datasets.load_arrays("fashion_mnist", "test", limit=1000)
     accuracy = float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == y))
@@ -263,8 +267,12 @@ def test_cli_trains_with_one_line_per_epoch_and_prints_test_accuracy(tmp_path: P
     assert (config["shortcut"], config["augment"], config["lr_schedule"], config["backup_freq"]) == (
         "B", "imagenet", "cosine", 4)
     assert "conv3_block1_0_conv" in {layer.name for layer in keras.models.load_model(tmp_path / "final.keras").layers}
-    failed = run_cli("keras_resnet.training", "--dataset=no_such_dataset_xyz", f"--model_dir={tmp_path / 'x'}")
+    # The command line turns oneDNN on unless the environment chose (keras_resnet.cpu.prefer_onednn).
+    assert config["machine"]["onednn"] == (ENV.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() in ("1", "true"))
+    failed = run_cli("keras_resnet.training", "--dataset=no_such_dataset_xyz", "--mixed_precision=mixed_bfloat16",
+                     f"--model_dir={tmp_path / 'x'}")
     assert failed.returncode == 1 and "error: `dataset` must be" in failed.stderr
+    assert (cpu.BF16_NOTE.format(cpu=cpu.cpu_model()) in failed.stdout) == (not cpu.bf16_native())
 
 
 def test_sigkill_mid_epoch_then_rerun_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:

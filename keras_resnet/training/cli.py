@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from absl import app, flags
 
+from keras_resnet import cpu
 from keras_resnet.datasets.info import BAD_IMAGES, DatasetUnavailableError
 from keras_resnet.distribute import STRATEGIES
 from keras_resnet.flagtypes import define_list
@@ -163,6 +164,8 @@ def main(argv: Sequence[str]) -> int:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
         config = config_from_flags()
+        if config.mixed_precision == "mixed_bfloat16" and not cpu.bf16_native():
+            print(cpu.BF16_NOTE.format(cpu=cpu.cpu_model()), flush=True)
         from keras_resnet.training.loop import fit  # TensorFlow: only once the flags are good
 
         fit(config)

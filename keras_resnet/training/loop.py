@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_resnet import datasets, distribute, transfer
+from keras_resnet import cpu, datasets, distribute, transfer
 from keras_resnet._compat import multi_worker_fit_fix
 from keras_resnet.io import atomic_path, save_model, write_json
 from keras_resnet.training.callbacks import (
@@ -107,6 +107,8 @@ def fit(config: TrainConfig | None = None, *, callbacks: Sequence[keras.callback
         ValueError: A bad argument (the message names it and what is allowed).
     """
     config = dataclasses.replace(config or TrainConfig(), **overrides)
+    if not cpu.onednn_enabled():
+        print(cpu.ONEDNN_HINT.format(cpu=cpu.cpu_model()), flush=True)
     if config.logical_cpus:
         distribute.split_cpu(config.logical_cpus)
     strategy = distribute.create_strategy(config.strategy, config.tpu)
@@ -152,13 +154,13 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
                                   "num_classes": num_classes,
                                   "class_names": [names[c] for c in config.classes or range(num_classes)],
                                   "train_examples_used": train_count, "steps_per_epoch": run.steps,
-                                  "replicas": strategy.num_replicas_in_sync})
+                                  "replicas": strategy.num_replicas_in_sync, "machine": cpu.describe()})
     history = run.train(model, train, validation)
 
     final = out / "final.keras"
     save_model(model, final)
     metrics = {k: float(v) for k, v in model.evaluate(test, verbose=0, return_dict=True).items()}
-    write_json(out / "metrics.json", {**metrics, "test_examples": test_count})
+    write_json(out / "metrics.json", {**metrics, "test_examples": test_count, "machine": cpu.describe()})
     shutil.rmtree(run.backup, ignore_errors=True)
     k = min(5, num_classes)
     print(f"test accuracy: {metrics['accuracy']:.4f}  top-{k}: {metrics[f'top{k}']:.4f}  "
