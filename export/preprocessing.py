@@ -2,10 +2,11 @@
 
 The decoding, channel conversion and size rule are
 :mod:`keras_resnet.preprocessing`'s, the ones training's evaluation uses. For
-one encoded JPEG/PNG/GIF/BMP image:
+one encoded JPEG/PNG/GIF/BMP/WebP image:
 
 1. decode to uint8 with the model's channels (grey images become RGB by
-   repetition, colour ones grey);
+   repetition, colour ones grey), a JPEG turned upright as its EXIF
+   orientation says (a phone's portrait photo arrives as it was shot);
 2. bring it to the model's height x width:
 
    * ``resize="auto"`` (default): ``"fit"`` with the training run's

@@ -179,6 +179,7 @@ ALL_FLAGS = {
     "width_multiplier": ("0.5", 0.5), "image_size": ("40", 40), "dataset": ("cifar10", "cifar10"),
     "data_dir": ("/d", "/d"), "classes": ("5,6,7", (5, 6, 7)), "examples_per_class": ("100", 100),
     "train_examples": ("1000", 1000), "eval_examples": ("500", 500), "augment": ("imagenet", "imagenet"),
+    "validation_split": ("0.2", 0.2), "class_weight": ("balanced", "balanced"), "bad_images": ("fail", "fail"),
     "epochs": ("8", 8), "global_batch_size": ("256", 256), "learning_rate": ("0.2", 0.2),
     "momentum": ("0.8", 0.8), "weight_decay": ("5e-4", 5e-4), "bn_momentum": ("0.99", 0.99),
     "sync_batch_norm": ("false", False), "lr_schedule": ("cosine", "cosine"),

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from absl import app, flags
 
 from keras_resnet import cpu
-from keras_resnet.datasets.info import DatasetUnavailableError
+from keras_resnet.datasets.info import BAD_IMAGES, DatasetUnavailableError
 from keras_resnet.distribute import STRATEGIES
 from keras_resnet.flagtypes import define_list
 from keras_resnet.specs import SHORTCUTS
-from keras_resnet.training.config import AUGMENT_CHOICES, LR_SCHEDULES, MIXED_PRECISION, TrainConfig
+from keras_resnet.training.config import AUGMENT_CHOICES, CLASS_WEIGHTS, LR_SCHEDULES, MIXED_PRECISION, TrainConfig
 
 _DEFAULTS = TrainConfig()
 
@@ -54,6 +54,17 @@ def _data_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
     flags.DEFINE_enum("augment", d.augment, list(AUGMENT_CHOICES), "Augmentation: cifar (pad 4, crop, "
                       "flip; §4.2), imagenet (random-resized crop, flip; §3.4), none; auto picks by net.",
                       flag_values=fv)
+
+
+def _photo_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
+    """Photo folder and class imbalance flags."""
+    flags.DEFINE_float("validation_split", d.validation_split, "Image folders: hold out this fraction of each "
+                       "class's training images for validation (a seeded draw, the same in every run); default 0.1 "
+                       "for a folder without val/ or test/ sub-folders, else none.", flag_values=fv)
+    flags.DEFINE_enum("class_weight", d.class_weight, list(CLASS_WEIGHTS), "balanced: weigh each class's loss by "
+                      "n / (k * n_class), so rare classes count as much as frequent ones.", flag_values=fv)
+    flags.DEFINE_enum("bad_images", d.bad_images, list(BAD_IMAGES), "Image files that cannot be decoded (found "
+                      "before training, listed in model_dir/bad_images.txt): skip them, or fail.", flag_values=fv)
 
 
 def _recipe_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
@@ -117,7 +128,7 @@ def _run_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     """Define the training flags in ``fv``."""
-    for group in (_model_flags, _data_flags, _recipe_flags, _transfer_flags, _run_flags):
+    for group in (_model_flags, _data_flags, _photo_flags, _recipe_flags, _transfer_flags, _run_flags):
         group(fv, _DEFAULTS)
 
 

@@ -96,7 +96,8 @@ def fit(config: TrainConfig | None = None, *, callbacks: Sequence[keras.callback
     to log per-iteration training error for Fig. 6-style curves).
 
     Creates the strategy, builds model, optimizer and metrics inside its
-    scope, trains with validation on the test split each epoch, saves
+    scope, trains with validation on the validation split (an image
+    folder's; else the test split) each epoch, saves
     ``final.keras`` / ``best.keras`` and evaluates the final model on the
     test split. Rerunning the same call after a crash resumes from the last
     checkpoint in ``model_dir/backup``. On a multi-worker run, the chief
@@ -121,7 +122,11 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
          extra_callbacks: Sequence[keras.callbacks.Callback]) -> FitResult:
     task = distribute.non_chief_name(strategy)
     out = Path(config.model_dir) / task if task else Path(config.model_dir)
-    source = datasets.load(config.dataset, config.data_dir)
+    # The validation split's draw does not follow --seed: runs of several seeds (and evaluate) hold out the same images.
+    source = datasets.load(config.dataset, config.data_dir, validation_split=config.validation_split)
+    source = datasets.drop_undecodable(source, config.bad_images, out)  # before any image is decoded
+    if source.files is not None:
+        print(datasets.class_counts_table(source), flush=True)
     num_classes = len(config.classes) if config.classes else source.info.num_classes
     with strategy.scope():
         model = _initial_model(config, source, num_classes)
@@ -137,8 +142,17 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
     test, test_count = datasets.pipeline(source, "test", training=False, batch_size=config.global_batch_size,
                                          image_size=size, classes=config.classes, limit=config.eval_examples,
                                          resize_crop=transform.resize_crop if transform else None)
+    validation = test
+    if "validation" in source.info.num_examples:  # an image folder's held-out split; its test split is for the end
+        validation, _ = datasets.pipeline(source, "validation", training=False, batch_size=config.global_batch_size,
+                                          image_size=size, classes=config.classes, limit=config.eval_examples,
+                                          resize_crop=transform.resize_crop if transform else None)
+    class_weight = None
+    if config.class_weight == "balanced":
+        class_weight = datasets.balanced_class_weight(datasets.class_counts(
+            source, "train", config.classes, config.examples_per_class, config.train_examples))
     run = _Run(config, strategy, out, (out / "backup").is_dir(), num_classes,
-               train_count // config.global_batch_size, epoch, tuple(extra_callbacks))
+               train_count // config.global_batch_size, epoch, tuple(extra_callbacks), class_weight)
     names = source.info.class_names
     write_json(out / RUN_CONFIG, {**config.to_dict(), "image_size": size, "spec": config.spec.to_dict(),
                                   "num_classes": num_classes,
@@ -146,7 +160,7 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
                                   "train_examples_used": train_count, "steps_per_epoch": run.steps,
                                   "replicas": strategy.num_replicas_in_sync, "machine": cpu.describe(),
                                   "transform": transform.to_dict() if transform else None})
-    history = run.train(model, train, test)
+    history = run.train(model, train, validation)
 
     final = out / "final.keras"
     save_model(model, final)
@@ -171,6 +185,7 @@ class _Run:
     steps: int
     epoch: tf.Variable
     extra_callbacks: tuple[keras.callbacks.Callback, ...]
+    class_weight: dict[int, float] | None = None  # Keras' class_weight for the training loss
 
     @property
     def backup(self) -> Path:
@@ -189,7 +204,8 @@ class _Run:
             BackupAndRestore(str(self.backup / phase.name), save_freq=self.config.backup_freq),
         ]
 
-    def train(self, model: keras.Model, train: tf.data.Dataset, test: tf.data.Dataset) -> dict[str, list[float]]:
+    def train(self, model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset
+              ) -> dict[str, list[float]]:
         """Run every phase not finished yet; return the logs of the epochs run."""
         if self.resuming:
             print(f"Resuming from the checkpoint in {self.backup}", flush=True)
@@ -210,9 +226,9 @@ class _Run:
                 compile_model(model, phase_schedule(self.config, phase, self.steps), self.config.momentum,
                               self.num_classes, self.config.jit_compile)
             model._initial_epoch = None  # Keras keeps BackupAndRestore's restored epoch across fit() calls
-            logs = model.fit(train, epochs=epoch + phase.epochs, initial_epoch=epoch, validation_data=test,
+            logs = model.fit(train, epochs=epoch + phase.epochs, initial_epoch=epoch, validation_data=validation,
                              callbacks=self.callbacks(phase, index == 0, saver), shuffle=False,
-                             verbose=progress_verbosity())
+                             class_weight=self.class_weight, verbose=progress_verbosity())
             for key, values in logs.history.items():
                 history.setdefault(key, []).extend(float(v) for v in values)
             if index < len(run_phases) - 1:
