@@ -5,7 +5,10 @@ and the cross-entropy loss, per-class precision, recall and F1 with the
 confusion matrix (:mod:`keras_resnet.class_report`, as at the end of a
 training run), optionally the confusion matrix as a PNG. The model is a ``.keras`` file trained here (it takes raw RGB
 pixels; its input size decides the evaluation resize/crop); the net's spec
-is read back from the run's ``config.json`` beside it, when there is one.
+is read back from the run's ``config.json`` beside it, when there is one,
+and so is the evaluation transform of the pretrained weights it was
+fine-tuned from (:class:`keras_resnet.transform.Transform`), which then
+resizes and crops the images.
 By default the model is evaluated with batch norm folded into its
 convolutions (:func:`keras_resnet.inference.optimize_for_inference`, the same
 function to float32 rounding), and the CLI, an inference-only process, sets
@@ -30,6 +33,7 @@ from keras_resnet.class_report import format_report, per_class
 from keras_resnet.flagtypes import define_list
 from keras_resnet.io import atomic_path, write_json
 from keras_resnet.training.config import read_run_config
+from keras_resnet.transform import Transform
 
 if TYPE_CHECKING:
     import keras
@@ -125,14 +129,16 @@ def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = 
     if net.output_shape[-1] != len(names):
         raise ValueError(f"The model predicts {net.output_shape[-1]} classes but {dataset!r} has {len(names)}"
                          f"{' selected' if classes else ''}; pass the `classes` it was trained on")
+    run = read_run_config(model)
+    transform = Transform.from_dict(run["transform"]) if run and run.get("transform") else None
     data, _ = datasets.pipeline(source, split, training=False, batch_size=batch_size,
-                                image_size=net.input_shape[1], classes=classes, limit=limit)
+                                image_size=net.input_shape[1], classes=classes, limit=limit,
+                                resize_crop=transform.resize_crop if transform else None)
     if fold_batchnorm and hasattr(net, "_nodes_by_depth") and foldable_pairs(net):  # functional models only
         net = optimize_for_inference(net)
     result = metrics(*predict(net, data))
     result["class_names"] = names
     result["folded_batchnorms"] = sum(isinstance(layer, FoldedBatchNorm) for layer in net.layers)
-    run = read_run_config(model)
     if run and "spec" in run:
         result["spec"] = run["spec"]
     if confusion_matrix:

@@ -194,6 +194,7 @@ ALL_FLAGS = {
     "width_multiplier": ("0.5", 0.5), "image_size": ("40", 40), "dataset": ("cifar10", "cifar10"),
     "data_dir": ("/d", "/d"), "classes": ("5,6,7", (5, 6, 7)), "examples_per_class": ("100", 100),
     "train_examples": ("1000", 1000), "eval_examples": ("500", 500), "augment": ("imagenet", "imagenet"),
+    "validation_split": ("0.2", 0.2), "class_weight": ("balanced", "balanced"), "bad_images": ("fail", "fail"),
     "epochs": ("8", 8), "global_batch_size": ("256", 256), "learning_rate": ("0.2", 0.2),
     "momentum": ("0.8", 0.8), "weight_decay": ("5e-4", 5e-4), "bn_momentum": ("0.99", 0.99),
     "sync_batch_norm": ("false", False), "lr_schedule": ("cosine", "cosine"),
@@ -202,7 +203,7 @@ ALL_FLAGS = {
     "recipe": ("finetune", "finetune"), "optimizer": ("sgd", "sgd"), "label_smoothing": ("0.2", 0.2),
     "rand_augment": ("3", 3), "mixup": ("0.4", 0.4), "cutmix": ("0.5", 0.5), "random_erasing": ("0.1", 0.1),
     "ema": ("false", False), "ema_momentum": ("0.9", 0.9),
-    "init_weights": ("imagenet", "imagenet"), "freeze": ("conv3", "conv3"), "fine_tune_epochs": ("2", 2),
+    "init_weights": ("/w.keras", "/w.keras"), "freeze": ("conv3", "conv3"), "fine_tune_epochs": ("2", 2),
     "fine_tune_stages": ("2", 2), "fine_tune_learning_rate": ("0.003", 0.003), "model_dir": ("/m", "/m"),
     "strategy": ("tpu", "tpu"), "logical_cpus": ("2", 2), "tpu": ("grpc://10.0.0.1:8470", "grpc://10.0.0.1:8470"),
     "mixed_precision": ("mixed_float16", "mixed_float16"), "jit_compile": ("true", True), "seed": ("7", 7),
@@ -218,6 +219,13 @@ def test_every_flag_maps_to_its_config_field() -> None:
         assert getattr(config, name) == value, name
     assert cli.parse(["train"]) == training.TrainConfig()
     assert cli.parse(["train", "--backup_freq=epoch"]).backup_freq == "epoch"
+
+
+def test_published_init_weights_must_fit_the_net() -> None:
+    with pytest.raises(ValueError, match=r"`init_weights`: No published weights 'timm' exist for resnet14 .* "
+                                         r"weights that fit resnet14: none"):
+        cli.parse(["train", "--model=resnet14", "--init_weights=timm"])
+    assert cli.parse(["train", "--model=resnet50d", "--init_weights=timm"]).init_weights == "timm"
 
 
 def test_bad_flags_are_refused_with_the_flag_and_allowed_values() -> None:

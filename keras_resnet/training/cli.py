@@ -24,12 +24,13 @@ from collections.abc import Sequence
 from absl import app, flags
 
 from keras_resnet import cpu, quiet
-from keras_resnet.datasets.info import DatasetUnavailableError
+from keras_resnet.datasets.info import BAD_IMAGES, DatasetUnavailableError
 from keras_resnet.distribute import STRATEGIES
 from keras_resnet.flagtypes import define_list
 from keras_resnet.specs import SHORTCUTS
 from keras_resnet.training.config import (
     AUGMENT_CHOICES,
+    CLASS_WEIGHTS,
     LR_SCHEDULES,
     MIXED_PRECISION,
     OPTIMIZERS,
@@ -80,6 +81,17 @@ def _data_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
                        "(Zhong et al. 2020); 0: off.", lower_bound=0, upper_bound=1, flag_values=fv)
 
 
+def _photo_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
+    """Photo folder and class imbalance flags."""
+    flags.DEFINE_float("validation_split", d.validation_split, "Image folders: hold out this fraction of each "
+                       "class's training images for validation (a seeded draw, the same in every run); default 0.1 "
+                       "for a folder without val/ or test/ sub-folders, else none.", flag_values=fv)
+    flags.DEFINE_enum("class_weight", d.class_weight, list(CLASS_WEIGHTS), "balanced: weigh each class's loss by "
+                      "n / (k * n_class), so rare classes count as much as frequent ones.", flag_values=fv)
+    flags.DEFINE_enum("bad_images", d.bad_images, list(BAD_IMAGES), "Image files that cannot be decoded (found "
+                      "before training, listed in model_dir/bad_images.txt): skip them, or fail.", flag_values=fv)
+
+
 def _recipe_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
     """Recipe flags."""
     flags.DEFINE_enum("recipe", d.recipe, list(RECIPES), "Preset of the other flags' defaults (flags given "
@@ -122,8 +134,10 @@ def _recipe_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
 
 def _transfer_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
     """Transfer learning flags."""
-    flags.DEFINE_string("init_weights", d.init_weights, "Start from a .keras model trained here or 'imagenet' "
-                        "and train a new head for this dataset's classes.", flag_values=fv)
+    flags.DEFINE_string("init_weights", d.init_weights, "Start from published weights (imagenet, torchvision, "
+                        "timm, torchvision:IMAGENET1K_V2, timm:resnet50.a1_in1k...; python -m keras_resnet.weights "
+                        "lists them), a torchvision/timm .pth/.safetensors file or a .keras model trained here, and "
+                        "train a new head for this dataset's classes.", flag_values=fv)
     flags.DEFINE_string("freeze", d.freeze, "With --init_weights: backbone (train the head only), a stage "
                         "(conv1..conv5: freeze up to it) or none.", flag_values=fv)
     flags.DEFINE_integer("fine_tune_epochs", d.fine_tune_epochs, "With --init_weights: epochs of a second phase "
@@ -156,7 +170,7 @@ def _run_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     """Define the training flags in ``fv``."""
-    for group in (_model_flags, _data_flags, _recipe_flags, _transfer_flags, _run_flags):
+    for group in (_model_flags, _data_flags, _photo_flags, _recipe_flags, _transfer_flags, _run_flags):
         group(fv, _DEFAULTS)
 
 

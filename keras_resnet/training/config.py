@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.datasets.info import AUGMENTATIONS
+from keras_resnet import weights
+from keras_resnet.datasets.info import AUGMENTATIONS, BAD_IMAGES
 from keras_resnet.distribute import STRATEGIES
 from keras_resnet.specs import SHORTCUTS, ResNetSpec, resolve_spec
 from keras_resnet.training.presets import RECIPES, TRANSFER
@@ -26,6 +27,7 @@ LR_SCHEDULES = ("step", "cosine", "constant")
 OPTIMIZERS = ("sgd", "adamw")
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
 AUGMENT_CHOICES = ("auto", *AUGMENTATIONS)
+CLASS_WEIGHTS = ("none", "balanced")
 DECAY_FACTOR = 0.1  # §3.4 / §4.2: "divided by 10"
 DEFAULT_DECAY_AT = (0.5, 0.75)  # §4.2: 32k and 48k of 64k iterations
 RUN_CONFIG = "config.json"  # written by fit beside final.keras / best.keras
@@ -53,6 +55,13 @@ class TrainConfig:
     ``classes`` (keep only these labels, renumbered 0..k-1),
     ``examples_per_class``, ``train_examples``, ``eval_examples`` (first N),
     ``augment`` (``"auto"``: ``"cifar"`` for CIFAR nets, ``"imagenet"`` else).
+
+    Photo folders and imbalance: ``validation_split`` (a folder's fraction
+    of each class's training images held out for validation, the same draw
+    in every run; ``None``: 10 % of a folder without ``val/`` or ``test/``),
+    ``class_weight`` (``"balanced"``: weigh each class's loss by
+    ``n / (k * n_c)``), ``bad_images`` (``"skip"`` or ``"fail"`` on image
+    files that cannot be decoded; see :mod:`keras_resnet.datasets.scan`).
 
     Recipe: ``recipe`` (the preset the other fields started from, see
     :func:`recipe_config`), ``optimizer`` (``"sgd"`` with ``momentum``, or
@@ -91,6 +100,9 @@ class TrainConfig:
     train_examples: int | None = None
     eval_examples: int | None = None
     augment: str = "auto"
+    validation_split: float | None = None
+    class_weight: str = "none"
+    bad_images: str = "skip"
     recipe: str = "paper"
     optimizer: str = "sgd"
     epochs: int = 3
@@ -169,7 +181,13 @@ class TrainConfig:
         if self.lr_schedule == "constant" and self.lr_decay_epochs:
             raise ValueError(f"`lr_decay_epochs` needs lr_schedule='step'; received lr_schedule='constant' and "
                              f"lr_decay_epochs={self.lr_decay_epochs!r}")
+        _check_photo_fields(self)
         resolve_spec(self.model, self.width_multiplier)  # a net that does not exist: ValueError naming `model`
+        if self.init_weights and weights.is_name(self.init_weights):  # fits the net: checked before any import
+            try:
+                weights.entry_for(self.spec, self.init_weights)
+            except ValueError as err:
+                raise ValueError(f"`init_weights`: {err}") from None
         if self.fine_tune_epochs and not self.init_weights:
             raise ValueError("`fine_tune_epochs` needs `init_weights` (a .keras model or 'imagenet')")
 
@@ -203,6 +221,14 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def _check_photo_fields(config: TrainConfig) -> None:
+    for name, allowed in (("class_weight", CLASS_WEIGHTS), ("bad_images", BAD_IMAGES)):
+        if getattr(config, name) not in allowed:
+            raise ValueError(f"`{name}` must be one of {allowed}; received {name}={getattr(config, name)!r}")
+    split = config.validation_split
+    if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1):
+        raise ValueError(f"`validation_split` must be a fraction in (0, 1) or None; "
+                         f"received validation_split={split!r}")
 def recipe_config(recipe: str = "paper", **fields: Any) -> TrainConfig:
     """The :class:`TrainConfig` of the named ``recipe`` (one of
     :data:`~keras_resnet.training.presets.RECIPES`) with ``fields`` on top:

@@ -4,8 +4,10 @@
 ``model_dir/backup`` (every epoch or every N steps) and rerunning the same
 call resumes from the last checkpoint. Final and best models are written as
 ``.keras`` files atomically (temporary file + rename), next to a CSV history,
-TensorBoard logs, the run's ``config.json`` (with the net's spec) and the
-test ``metrics.json`` (with per-class precision, recall, F1 and the confusion
+TensorBoard logs, the run's ``config.json`` (with the net's spec and, when
+fine-tuning pretrained weights, their evaluation ``transform``, which the
+test split is evaluated with and the export reads) and the test
+``metrics.json`` (with per-class precision, recall, F1 and the confusion
 matrix, :mod:`keras_resnet.class_report`). The run ends with that report and
 one line per result file.
 """
@@ -105,7 +107,8 @@ def fit(config: TrainConfig | None = None, *, callbacks: Sequence[keras.callback
     to log per-iteration training error for Fig. 6-style curves).
 
     Creates the strategy, builds model, optimizer and metrics inside its
-    scope, trains with validation on the test split each epoch, saves
+    scope, trains with validation on the validation split (an image
+    folder's; else the test split) each epoch, saves
     ``final.keras`` / ``best.keras`` and evaluates the final model on the
     test split. Rerunning the same call after a crash resumes from the last
     checkpoint in ``model_dir/backup``. On a multi-worker run, the chief
@@ -136,35 +139,51 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
          extra_callbacks: Sequence[keras.callbacks.Callback]) -> FitResult:
     task = distribute.non_chief_name(strategy)
     out = Path(config.model_dir) / task if task else Path(config.model_dir)
-    source = datasets.load(config.dataset, config.data_dir)
+    # The validation split's draw does not follow --seed: runs of several seeds (and evaluate) hold out the same images.
+    source = datasets.load(config.dataset, config.data_dir, validation_split=config.validation_split)
+    source = datasets.drop_undecodable(source, config.bad_images, out)  # before any image is decoded
+    if source.files is not None:
+        print(datasets.class_counts_table(source), flush=True)
     num_classes = len(config.classes) if config.classes else source.info.num_classes
     with strategy.scope():
         model = _initial_model(config, source, num_classes)
         apply_weight_decay(model, l2_weight_decay(config))
         configure_batch_norm(model, config.bn_momentum, config.sync_batch_norm and strategy.num_replicas_in_sync > 1)
     size = model.input_shape[1]
+    transform = getattr(model, "transform", None)  # pretrained weights' evaluation transform, if any
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     train, train_count = datasets.pipeline(
         source, "train", training=True, batch_size=config.global_batch_size, image_size=size,
         augment=config.resolved_augment, seed=config.seed, classes=config.classes,
         examples_per_class=config.examples_per_class, limit=config.train_examples, epoch=epoch)
     test, test_count = datasets.pipeline(source, "test", training=False, batch_size=config.global_batch_size,
-                                         image_size=size, classes=config.classes, limit=config.eval_examples)
+                                         image_size=size, classes=config.classes, limit=config.eval_examples,
+                                         resize_crop=transform.resize_crop if transform else None)
+    validation = test
+    if "validation" in source.info.num_examples:  # an image folder's held-out split; its test split is for the end
+        validation, _ = datasets.pipeline(source, "validation", training=False, batch_size=config.global_batch_size,
+                                          image_size=size, classes=config.classes, limit=config.eval_examples,
+                                          resize_crop=transform.resize_crop if transform else None)
+    class_weight = None
+    if config.class_weight == "balanced":
+        class_weight = datasets.balanced_class_weight(datasets.class_counts(
+            source, "train", config.classes, config.examples_per_class, config.train_examples))
     run = _Run(config, strategy, out, (out / "backup").is_dir(), num_classes,
-               train_count // config.global_batch_size, epoch, tuple(extra_callbacks))
+               train_count // config.global_batch_size, epoch, tuple(extra_callbacks), class_weight)
     train = training_batches(train, config, num_classes)
-    validation = one_hot(test, num_classes) if config.soft_labels else test
+    scored = (lambda ds: one_hot(ds, num_classes)) if config.soft_labels else (lambda ds: ds)  # labels the loss takes
     names = source.info.class_names
     class_names = [names[c] for c in config.classes or range(num_classes)]
     write_json(out / RUN_CONFIG, {**config.to_dict(), "image_size": size, "spec": config.spec.to_dict(),
                                   "num_classes": num_classes, "class_names": class_names,
                                   "train_examples_used": train_count, "steps_per_epoch": run.steps,
-                                  "replicas": strategy.num_replicas_in_sync, "machine": cpu.describe()})
-    history = run.train(model, train, validation)  # with ema, fit ends with the averaged weights in the model
+                                  "replicas": strategy.num_replicas_in_sync, "machine": cpu.describe(),
+                                  "transform": transform.to_dict() if transform else None})
+    history = run.train(model, train, scored(validation))  # with ema, fit ends with the averaged weights in the model
 
     final = out / "final.keras"
     save_model(model, final)
-    metrics = {k: float(v) for k, v in model.evaluate(validation, verbose=0, return_dict=True).items()}
+    metrics = {k: float(v) for k, v in model.evaluate(scored(test), verbose=0, return_dict=True).items()}
     probs, labels = predict(model, test)
     report = class_report(labels, probs.argmax(axis=1), class_names)
     write_json(out / "metrics.json", {**metrics, "test_examples": test_count, **report,
@@ -202,6 +221,7 @@ class _Run:
     steps: int
     epoch: tf.Variable
     extra_callbacks: tuple[keras.callbacks.Callback, ...]
+    class_weight: dict[int, float] | None = None  # Keras' class_weight for the training loss
 
     @property
     def backup(self) -> Path:
@@ -220,7 +240,8 @@ class _Run:
             BackupAndRestore(str(self.backup / phase.name), save_freq=self.config.backup_freq),
         ]
 
-    def train(self, model: keras.Model, train: tf.data.Dataset, test: tf.data.Dataset) -> dict[str, list[float]]:
+    def train(self, model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset
+              ) -> dict[str, list[float]]:
         """Run every phase not finished yet; return the logs of the epochs run."""
         if self.resuming:
             print(f"Resuming from the checkpoint in {self.backup}", flush=True)
@@ -243,9 +264,9 @@ class _Run:
                               optimizer=optimizer, soft_labels=self.config.soft_labels,
                               label_smoothing=self.config.label_smoothing)
             model._initial_epoch = None  # Keras keeps BackupAndRestore's restored epoch across fit() calls
-            logs = model.fit(train, epochs=epoch + phase.epochs, initial_epoch=epoch, validation_data=test,
+            logs = model.fit(train, epochs=epoch + phase.epochs, initial_epoch=epoch, validation_data=validation,
                              callbacks=self.callbacks(phase, index == 0, saver), shuffle=False,
-                             verbose=progress_verbosity())
+                             class_weight=self.class_weight, verbose=progress_verbosity())
             for key, values in logs.history.items():
                 history.setdefault(key, []).extend(float(v) for v in values)
             if index < len(run_phases) - 1:
