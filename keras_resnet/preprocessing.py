@@ -67,7 +67,8 @@ def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
     """
     image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
     image.set_shape([None, None, channels])
-    return exif.orient(image, exif.jpeg_orientation(encoded))
+    # The turn loses the static channel count, which fixed-size crops (the CIFAR augmentation's) need.
+    return tf.ensure_shape(exif.orient(image, exif.jpeg_orientation(encoded)), [None, None, channels])
 
 
 def to_rgb(image: tf.Tensor) -> tf.Tensor:

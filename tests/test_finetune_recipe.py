@@ -146,7 +146,7 @@ def test_study_photo_folder_and_summary(tmp_path: Path) -> None:
     root = finetune.write_photo_folder(tmp_path / "photos", per_class=4, test_per_class=2)
     source = datasets.load(str(root))
     assert source.info.class_names == ("Ankle boot", "Bag", "Sandal", "Shirt", "Sneaker")  # classes 5-9, by name
-    assert source.info.num_examples == {"train": 20, "test": 10}
+    assert (source.info.num_examples["train"], source.info.num_examples["test"]) == (20, 10)
     train = sorted((root / "train").rglob("*.*"))
     assert {p.suffix for p in train} == {".png", ".jpg"}
     from PIL import Image
