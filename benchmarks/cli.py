@@ -31,7 +31,6 @@ from keras_resnet import cpu
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("training", "inference", "litert", "scaling", "gpu")
 STATES = ("off", "on")
-PEERS = "peers"
 FROZEN = {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}  # oneDNN keeps reordered weights across calls
 #: Process-wide settings, a worker each (oneDNN on): label -> (environment, worker setup, sections that time it).
 PROCESS_WIDE: dict[str, tuple[dict[str, str], dict[str, Any], tuple[str, ...]]] = {
@@ -64,11 +63,22 @@ def tensorflow(pool: workers.Pool, state: str) -> workers.Worker:
     return pool.get(f"oneDNN {state}", {cpu.ONEDNN_ENV: str(int(state == "on"))})
 
 
+def peers(pool: workers.Pool) -> workers.Worker:
+    """PyTorch's and onnxruntime's worker (oneDNN's verbose lines, when PyTorch turns them on, carry start times)."""
+    return pool.get("peers", {"ONEDNN_VERBOSE_TIMESTAMP": "1"})
+
+
 def _process_wide(pool: workers.Pool, settings: Settings, section: str) -> list[tuple[workers.Worker, str]]:
     """The process-wide workers ``section`` times (none unless ``settings.process_wide``), with their labels."""
     return [(pool.get(f"oneDNN on, {label}", {cpu.ONEDNN_ENV: "1", **env}, **setup), label)
             for label, (env, setup, used) in PROCESS_WIDE.items() if settings.process_wide and
             (section in used or (section == "training" and settings.xla and "xla" in used))]
+
+
+def _against(rows: list[dict[str, Any]], plain: str) -> dict[str, float]:
+    """Each keras_resnet row (and the command line's path) over the plain ``plain`` row of its oneDNN state."""
+    base = {r["name"]: f"{plain}, oneDNN {r['onednn']}" for r in rows if r.get("onednn") and r["framework"] != "keras"}
+    return {name: timing.ratio(rows, {"name": name}, {"name": b})["ratio"] for name, b in base.items() if name != b}
 
 
 def training(pool: workers.Pool, settings: Settings, log: Log) -> dict[str, Any]:
@@ -84,7 +94,7 @@ def training(pool: workers.Pool, settings: Settings, log: Log) -> dict[str, Any]
     requests += [(pool.get(f"KERAS_BACKEND={b}", {"KERAS_BACKEND": b}), factory,  # Keras' jit_compile="auto" on CPU
                   {"batch": batch, "tag": f"KERAS_BACKEND={b}", "info": {"backend": b},
                    "variants": (" + XLA",) if b == "jax" else ("",)}) for b in settings.backends]
-    requests.append((pool.get(PEERS), "benchmarks.training:torch_candidates",
+    requests.append((peers(pool), "benchmarks.training:torch_candidates",
                      {"batch": batch, "compiled": settings.torch_compile}))
     log(f"training: CIFAR ResNet-20, batch {batch}, {len(requests)} workers")
     measured = timing.interleaved(workers.load(requests), settings.windows, settings.window_seconds,
@@ -95,21 +105,19 @@ def training(pool: workers.Pool, settings: Settings, log: Log) -> dict[str, Any]
     for key, precision in (("ratios", "fp32"), ("ratios_bf16", "bf16")):
         out[key] = {s: timing.ratio(rows, {"framework": "keras_resnet", "precision": precision, "onednn": s},
                                     {"framework": "torch", "precision": precision}) for s in STATES}
-    fit = {"name": "keras_resnet fit, oneDNN on"}
-    out["against_fit"] = {r["name"]: timing.ratio(rows, {"name": r["name"]}, fit)["ratio"] for r in rows
-                          if r["framework"] == "keras_cli" or r.get("process")}
+    out["against_plain"] = _against(rows, "keras_resnet fit")
     out["backends"] = {b: timing.ratio(rows, {"backend": b}, {"name": f"keras_resnet fit, oneDNN {default}"})["ratio"]
                        for b in settings.backends}
     log("training: where the time goes")
     out["profiles"] = [tensorflow(pool, s).call("benchmarks.trace:profile", name=f"keras_resnet fit, oneDNN {s}",
                                                 steps=steps) for s in STATES]
-    out["profiles"].append(pool.get(PEERS).call("benchmarks.trace:profile", name="torch channels_last", steps=steps))
+    out["profiles"].append(peers(pool).call("benchmarks.trace:profile", name="torch channels_last", steps=steps))
     pool.drop()
     verbose = pool.get("oneDNN on, verbose log", {cpu.ONEDNN_ENV: "1", **VERBOSE_ENV})
     workers.load([(verbose, factory, {"batch": batch, "tag": "oneDNN on", "info": {"onednn": "on"}}),
-                  (pool.get(PEERS), "benchmarks.training:torch_candidates", {"batch": batch, "compiled": False})])
+                  (peers(pool), "benchmarks.training:torch_candidates", {"batch": batch, "compiled": False})])
     out["onednn_logs"] = [worker.call("benchmarks.trace:onednn_log", name=name, steps=steps) for worker, name in
-                          ((verbose, "keras_resnet fit, oneDNN on"), (pool.get(PEERS), "torch channels_last"))]
+                          ((verbose, "keras_resnet fit, oneDNN on"), (peers(pool), "torch channels_last"))]
     pool.close(verbose.label)  # its log would fill later sections' output
     pool.drop()
     return out
@@ -132,12 +140,12 @@ def inference(pool: workers.Pool, settings: Settings, log: Log, cores: int) -> d
             requests += [(w, factory + "keras_candidates", {**common, "tag": w.label,
                                                             "info": {"onednn": "on", "process": label}})
                          for w, label in _process_wide(pool, settings, "inference")]
-            requests.append((pool.get(PEERS), factory + "peer_candidates",
+            requests.append((peers(pool), factory + "peer_candidates",
                              {**common, "threads": cores, "torch_compile": settings.torch_compile}))
             log(f"inference: batch {batch}")
             rows = timing.rows(timing.interleaved(workers.load(requests), settings.windows, settings.window_seconds,
                                                   settings.warmup, log), flops)
-            out[f"batch_{batch}"] = {"rows": rows, "ratios": {s: {
+            out[f"batch_{batch}"] = {"rows": rows, "against_plain": _against(rows, FOLDED), "ratios": {s: {
                 peer: timing.ratio(rows, {"framework": "keras_resnet", "onednn": s},
                                    {"framework": peer, **({"onednn": s} if peer == "keras" else {})})
                 for peer in ("keras", "torch", "onnxruntime")} for s in STATES}}

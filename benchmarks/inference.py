@@ -1,17 +1,11 @@
 """ResNet-50 inference candidates, built in a benchmark worker: keras_resnet, keras.applications, PyTorch and
-onnxruntime on the same weights and images.
+onnxruntime on the same weights and images, each checked against keras.applications' probabilities before timing.
 
-:func:`prepare` (in one worker) writes keras.applications' ResNet-50 weights, with random but non-trivial batch-norm
-statistics so that folding is really exercised, the same weights in keras_resnet's ResNet-50, seeded images per
-batch and keras.applications' probabilities for them; every candidate loads those and is checked against the
-probabilities before it is timed. keras_resnet's variants (``benchmarks.settings.INFERENCE_VARIANTS``): batch norm
-folded into the convolutions (:func:`keras_resnet.inference.optimize_for_inference`), with XLA, built
-``channels_first``, frozen into a graph of constants (TensorFlow's grappler then sees constant filters), and that
-graph with grappler's CPU layout conversion to NCHW (the nearest TensorFlow has to onnxruntime's NCHWc layout).
-Process-wide settings (oneDNN, thread pools) are the worker's. Peers: keras.applications as it comes and with
-``jit_compile=True``; PyTorch in NCHW, ``channels_last``, TorchScript-frozen and compiled with ``torch.compile``
-(Inductor with weight freezing), under ``torch.inference_mode``; onnxruntime on a tf2onnx conversion with every
-graph optimisation.
+keras_resnet's variants (:data:`benchmarks.settings.INFERENCE_VARIANTS`): batch norm folded into the convolutions
+(:func:`keras_resnet.inference.optimize_for_inference`), with XLA, built ``channels_first``, frozen into a graph of
+constants (grappler then sees constant filters), and that graph with grappler's CPU layout conversion to NCHW (the
+nearest TensorFlow has to onnxruntime's NCHWc). PyTorch: NCHW, ``channels_last``, TorchScript-frozen and
+``torch.compile`` (Inductor, weights frozen), under ``torch.inference_mode``; onnxruntime: a tf2onnx conversion.
 """
 
 from __future__ import annotations
@@ -37,10 +31,10 @@ CHECK_TOLERANCE = 1e-3  # probabilities; float32 reassociation across frameworks
 
 
 def prepare(candidates: Mapping[str, Candidate], folder: str, size: int, batches: tuple[int, ...]) -> int:
-    """Write the weights, images and reference probabilities to ``folder`` (a ``call`` target); returns the FLOPs
-    of one image's forward pass (2 per multiply-accumulate)."""
-    applications = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3))
-    rng = np.random.default_rng(0)
+    """Write to ``folder`` keras.applications' ResNet-50 weights (batch-norm statistics random, so that folding is
+    exercised), the same in keras_resnet's, seeded images and their reference probabilities (a ``call`` target);
+    returns one image's forward FLOPs."""
+    applications, rng = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3)), np.random.default_rng(0)
     for layer in applications.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             channels = layer.moving_mean.shape[0]
@@ -64,35 +58,35 @@ def _ours(size: int, data_format: str = "channels_last") -> keras.Model:
         return keras_resnet.ResNet50(weights=None, input_shape=shape, kernel_initializer="zeros")
 
 
-def _predictor(variant: str, folder: Path, images: np.ndarray) -> tuple[Callable[[], np.ndarray], dict[str, Any]]:
-    """``variant``'s batch predictor on ``images``, and what it is (its info)."""
-    size = images.shape[1]
+def _predictor(variant: str, folder: Path, images: np.ndarray,
+               ours: keras.Model) -> tuple[Callable[[], np.ndarray], dict[str, Any]]:
+    """``variant``'s batch predictor on ``images`` (from ``ours``, keras_resnet's model), and what it is."""
+    xla, size = variant.endswith("XLA"), images.shape[1]
     if variant.startswith(APPLICATIONS):
         model = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3))
         model.load_weights(folder / "applications.weights.h5")
-        model.compile(jit_compile=variant.endswith("XLA"))
-        return lambda: model.predict_on_batch(images), {"framework": "keras", "xla": variant.endswith("XLA")}
-    ours = _ours(size)
-    ours.load_weights(folder / "resnet50.weights.h5")
-    info = {"framework": "keras_resnet", "xla": variant.endswith("XLA")}
+        model.compile(jit_compile=xla)
+        return lambda: model.predict_on_batch(images), {"framework": "keras", "xla": xla}
+    info = {"framework": "keras_resnet", "xla": xla}
     if variant.endswith("channels_first"):
         nchw = _ours(size, "channels_first")
         nchw.set_weights(ours.get_weights())  # kernels are (h, w, in, out) in both formats
         folded, x = optimize_for_inference(nchw), np.ascontiguousarray(images.transpose(0, 3, 1, 2))
         return lambda: folded.predict_on_batch(x), info
-    folded = optimize_for_inference(ours, jit_compile=info["xla"])
+    folded = optimize_for_inference(ours, jit_compile=xla)
     if "frozen graph" not in variant:
         return lambda: folded.predict_on_batch(images), info
     predict, extra = _frozen(folded, images, convert=variant.endswith("NHWC_TO_NCHW"))
     return predict, {**info, **extra}
 
 
-def _checked(name: str, predict: Callable[[], np.ndarray], info: dict[str, Any], reference: np.ndarray) -> Candidate:
+def _checked(name: str, predict: Callable[[], np.ndarray], info: dict[str, Any], more: Mapping[str, Any],
+             reference: np.ndarray) -> Candidate:
     """A candidate whose predictions agree with keras.applications' (else an error naming it)."""
     error = float(np.abs(predict() - reference).max())
     if error > CHECK_TOLERANCE:
         raise AssertionError(f"{name} disagrees with keras.applications: max |diff| {error:.2e}")
-    return Candidate(name, len(reference), step=predict, info={**info, "max_abs_diff_vs_applications": error})
+    return Candidate(name, len(reference), step=predict, info={**info, **more, "max_abs_diff_vs_applications": error})
 
 
 def _inputs(folder: str, batch: int) -> tuple[Path, np.ndarray, np.ndarray]:
@@ -101,13 +95,12 @@ def _inputs(folder: str, batch: int) -> tuple[Path, np.ndarray, np.ndarray]:
 
 def keras_candidates(folder: str, batch: int, tag: str, info: Mapping[str, Any],
                      variants: tuple[str, ...] = (FOLDED,)) -> list[Candidate]:
-    """The TensorFlow candidates ``variants`` (of ``INFERENCE_VARIANTS``) at ``batch``; names end with ``, tag``."""
+    """The TensorFlow candidates ``variants`` at ``batch``; names end with ``, tag``."""
     path, images, reference = _inputs(folder, batch)
-    candidates = []
-    for variant in variants:
-        predict, extra = _predictor(variant, path, images)
-        candidates.append(_checked(f"{variant}, {tag}", predict, {**extra, **info}, reference))
-    return candidates
+    ours = _ours(images.shape[1])
+    ours.load_weights(path / "resnet50.weights.h5")
+    return [_checked(f"{variant}, {tag}", *_predictor(variant, path, images, ours), info, reference)
+            for variant in variants]
 
 
 def peer_candidates(folder: str, batch: int, threads: int, torch_compile: bool) -> list[Candidate]:
@@ -122,11 +115,11 @@ def peer_candidates(folder: str, batch: int, threads: int, torch_compile: bool) 
     modes = {"torch NCHW": (False, "eager"), "torch channels_last": (True, "eager"),
              "torch channels_last TorchScript frozen": (True, "script"),
              **({"torch channels_last + compile": (True, "compile")} if torch_compile else {})}
-    candidates = [_checked(name, _torch_predict(net, images, *mode), {"framework": "torch"}, reference)
+    candidates = [_checked(name, _torch_predict(net, images, *mode), {"framework": "torch"}, {}, reference)
                   for name, mode in modes.items()]
     session = onnx_session(optimize_for_inference(ours), threads)
     return [*candidates, _checked("onnxruntime", lambda: session.run(None, {"images": images})[0],
-                                  {"framework": "onnxruntime"}, reference)]
+                                  {"framework": "onnxruntime"}, {}, reference)]
 
 
 def onnx_session(model: keras.Model, threads: int) -> Any:

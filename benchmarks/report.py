@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from benchmarks.settings import FOLDED
+
 IDLE_SHARE = 0.05  # other processes took at most this share of the CPUs during a section: the machine was idle
 TRAINING, TRAINING_BF16, INFERENCE, LATENCY, LITERT_INT8 = 1.2, 1.0, 1.0, 0.9, 2.0
 FINDINGS, WRITTEN_FROM = "## Findings", re.compile(r"Written from the run of ([0-9-]+ [0-9:]+ UTC)")
@@ -59,13 +61,19 @@ def _rate(row: dict[str, Any]) -> str:
     return f"{row['median_items_per_s']:.1f} ({row['min_items_per_s']:.1f}–{row['max_items_per_s']:.1f})"
 
 
-def _rows(results: dict[str, Any], rows: list[dict[str, Any]], extra: str | None = None) -> str:
+def _rows(results: dict[str, Any], rows: list[dict[str, Any]], *extra: str) -> str:
+    """Rows of measurements: rates, ms per step, achieved GFLOP/s against the peak and the GEMM (where counted)."""
     peak, gemm = results["machine"]["peak_gflops_fp32"] or 1, results["machine"]["gemm_gflops"]
-    return table(["candidate", "images/s median (min–max)", "ms per batch", "GFLOP/s", "% of peak", "% of GEMM",
-                  *([extra.replace("_", " ")] if extra else [])],
-                 [[r["name"], _rate(r), f"{r['median_ms_per_step']:.1f}", f"{r['gflops']:.0f}",
-                   f"{100 * r['gflops'] / peak:.0f} %", f"{100 * r['gflops'] / gemm:.0f} %",
-                   *([f"{r[extra]:.1e}"] if extra else [])] for r in rows])
+    return table(["candidate", "items/s median (min–max)", "ms per step", "GFLOP/s", "% of peak", "% of GEMM",
+                  *(e.replace("_", " ") for e in extra)],
+                 [[r["name"], _rate(r), f"{r['median_ms_per_step']:.2f}",
+                   *((f"{r['gflops']:.0f}", f"{100 * r['gflops'] / peak:.0f} %", f"{100 * r['gflops'] / gemm:.0f} %")
+                     if "gflops" in r else ("–",) * 3), *(f"{r[e]:.3g}" for e in extra)] for r in rows])
+
+
+def _against(ratios: dict[str, float], plain: str) -> str:
+    return (f"Over `{plain}` of the same oneDNN state: "
+            + ", ".join(f"`{name}` **{value:.2f}×**" for name, value in ratios.items()) + ".")
 
 
 def _ratio(r: dict[str, Any]) -> str:
@@ -113,9 +121,7 @@ def _training(results: dict[str, Any]) -> str:
     t = results["training"]
     lines = [f"{_state(results, s)}: best fp32 vs PyTorch's best {_ratio(t['ratios'][s])}; bfloat16 "
              f"{_ratio(t['ratios_bf16'][s])}." for s in STATES]
-    lines += ["Against `keras_resnet fit, oneDNN on`: " + ", ".join(f"`{k}` **{v:.2f}×**"
-                                                                   for k, v in t["against_fit"].items()) + "."] * bool(
-        t["against_fit"])
+    lines.append(_against(t["against_plain"], "keras_resnet fit"))
     lines += [f"Keras backends against `keras_resnet fit, oneDNN {t['onednn_default']}`: "
               + ", ".join(f"{b} **{r:.2f}×**" for b, r in t["backends"].items()) + "."] * bool(t["backends"])
     return "\n\n".join([f"## Training: CIFAR ResNet-20, batch {t['batch']}, 32×32",
@@ -130,7 +136,8 @@ def _inference(results: dict[str, Any]) -> str:
     for key, section in ((k, v) for k, v in inf.items() if k.startswith("batch_")):
         parts += [f"### Batch {key[6:]}", *(f"{_state(results, s)}: " + ", ".join(
             f"vs {PEERS[p]} {_ratio(r)}" for p, r in section["ratios"][s].items()) + "." for s in STATES),
-                  _rows(results, section["rows"], extra="max_abs_diff_vs_applications")]
+                  _against(section["against_plain"], FOLDED),
+                  _rows(results, section["rows"], "max_abs_diff_vs_applications")]
         parts += [f"`{r['name']}` ran its convolutions, after grappler's rewrites, as "
                   + ", ".join(f"{n} {layout}" for layout, n in r["conv_data_formats"].items()) + "."
                   for r in section["rows"] if "conv_data_formats" in r]
@@ -139,12 +146,9 @@ def _inference(results: dict[str, Any]) -> str:
 
 def _litert(results: dict[str, Any]) -> str:
     parts = ["## LiteRT (ai-edge-litert), batch 1 latency",
-             "Files from `export.export_model`; median ms per `invoke()` (range of the windows), XNNPACK unless noted."]
+             "Files from `export.export_model`, timed per `invoke()` with the XNNPACK delegate unless noted."]
     for name, s in results["litert"].items():
-        parts += [f"### {name}, input {'×'.join(map(str, s['input_shape']))}",
-                  table(["file / threads", "size", "ms median", "ms range"],
-                        [[r["name"], f"{r['size_bytes'] / 2**20:.2f} MiB", f"{r['median_ms_per_step']:.2f}",
-                          f"{1e3 / r['max_items_per_s']:.2f}–{1e3 / r['min_items_per_s']:.2f}"] for r in s["rows"]]),
+        parts += [f"### {name}, input {'×'.join(map(str, s['input_shape']))}", _rows(results, s["rows"], "size_bytes"),
                   "int8 over fp32: " + ", ".join(f"{t} thread(s) **{v:.2f}×**" for t, v in s["int8_speedup"].items())
                   + "; XNNPACK over the reference kernels (1 thread): "
                   + ", ".join(f"{v} {x:.2f}×" for v, x in s["xnnpack_speedup"].items()) + "."]
@@ -156,10 +160,8 @@ def _scaling(results: dict[str, Any]) -> str:
     return "\n\n".join([
         "## Scale plan", f"`MirroredStrategy` over 2 logical CPUs (the same cores), ResNet-20 `fit`, global batch "
         f"{results['settings']['train_batch']}: 2 replicas at **{s['two_replica_speedup']:.2f}×** the speed of 1.",
-        table(["replicas", "images/s median (min–max)", "per-replica batch"],
-              [[r["replicas"], _rate(r), r["per_replica_batch"]] for r in s["replicas"]]),
-        table(["input pipeline (`keras_resnet.datasets.pipeline`)", "images/s median (min–max)", "batch"],
-              [[r["name"], _rate(r), r["batch"]] for r in s["pipelines"]]),
+        _rows(results, s["replicas"], "per_replica_batch"), "Input pipelines (`keras_resnet.datasets.pipeline`):",
+        _rows(results, s["pipelines"], "batch"),
         f"Published ResNet-50 training ({s['published']['source']}; cited, not measured) and what it needs from "
         f"this machine's JPEG pipeline ({p['jpeg_pipeline_img_s_per_core']:.0f} img/s per core):",
         table(["system", "precision", "batch/GPU", "1 GPU img/s", "8 GPUs img/s", "8-GPU efficiency",

@@ -1,16 +1,10 @@
 """Where a candidate's time goes, measured in its worker: time per op type, and oneDNN's primitives.
 
-:func:`profile`: TensorFlow is traced with ``tf.profiler.experimental`` and the XSpace file it writes is read
-directly (op events on TensorFlow's compute threads, summed by the op type in ``op name:op type``; the executor's
-own ``Class::method`` events are left out); PyTorch with ``torch.profiler`` (self CPU time per ``aten::`` op). The op
-types name the kernels: TensorFlow's oneDNN ones are ``_MklNative...``/``_MklFused...``, its Eigen ones plain
-``Conv2D``, ``Conv2DBackpropFilter`` ...
-
-:func:`onednn_log`: oneDNN prints a line per executed primitive (kind, implementation, milliseconds) when
-``ONEDNN_VERBOSE`` is set. TensorFlow reads the variable once, at its first oneDNN use, so a TensorFlow candidate is
-logged in a worker started with :data:`VERBOSE_ENV`; PyTorch turns the log on around the logged steps. Standard
-output goes to a file meanwhile (oneDNN flushes each line). The union of the primitives' intervals
-(``ONEDNN_VERBOSE_TIMESTAMP``) is the time some primitive ran; the rest of the step, the framework's own work.
+:func:`profile` sums TensorFlow's profiler events on its compute threads by op type (``op name:op type`` in the
+XSpace it writes), or ``torch.profiler``'s self CPU time per ``aten::`` op: TensorFlow's oneDNN kernels are the
+``_Mkl...`` op types, its Eigen ones plain ``Conv2D``, ``Conv2DBackpropFilter`` ... :func:`onednn_log` reads oneDNN's
+verbose log, a line per executed primitive. TensorFlow reads ``ONEDNN_VERBOSE`` once, at its first oneDNN use, so
+its candidate is logged in a worker started with :data:`VERBOSE_ENV`; PyTorch turns the log on around the steps.
 """
 
 from __future__ import annotations
@@ -31,7 +25,7 @@ VERBOSE_ENV = {"ONEDNN_VERBOSE": "1", "ONEDNN_VERBOSE_TIMESTAMP": "1"}
 TOP = 8
 
 
-def _tensorflow_ops(run: Callable[[], Any]) -> dict[str, float]:
+def _tensorflow_ops(run: Callable[[], Any]) -> dict[str, float]:  # the executor's own "Class::method" events left out
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 

@@ -1,12 +1,10 @@
 """Training candidates, CIFAR ResNet-20 at 32x32 (He et al. 2016, §4.2), built in a benchmark worker: keras_resnet's
 ``model.fit`` and the same net in PyTorch (:mod:`benchmarks.torch_resnet`).
 
-Every candidate trains on one seeded in-memory batch with SGD, momentum 0.9 and weight decay 1e-4, so the figure is
-the training step alone (:mod:`benchmarks.scaling` times the input pipeline). keras_resnet compiles as its users do
-(``keras_resnet.training.recipe``: loss, top-1, top-k and cross-entropy metrics) and is timed between batch ends by a
-callback, leaving per-``fit`` set-up out. Its :data:`VARIANTS` are per model; process-wide settings (oneDNN, thread
-pools, ``XLA_FLAGS``, the Keras backend) are the worker's. PyTorch runs eagerly in NCHW and ``channels_last``,
-optionally compiled with ``torch.compile``, in float32 and under CPU autocast to bfloat16.
+All train on one seeded in-memory batch with SGD, momentum 0.9 and weight decay 1e-4: the figure is the step alone.
+keras_resnet compiles as its users do (``keras_resnet.training.recipe``) and is timed between batch ends, leaving
+per-``fit`` set-up out; its :data:`VARIANTS` are per model, process-wide settings the worker's. PyTorch runs in NCHW
+and ``channels_last``, optionally ``torch.compile``-d, in float32 and under CPU autocast to bfloat16.
 """
 
 from __future__ import annotations
@@ -67,8 +65,7 @@ def fit_window(model: keras.Model, data: Callable[[int], Any], steps_per_executi
 
 
 def batch_data(images: np.ndarray, labels: np.ndarray) -> Callable[[int], Any]:
-    """``steps -> data`` repeating one batch: a ``tf.data`` dataset on TensorFlow, else a ``keras.utils.PyDataset``
-    (Keras lists a PyDataset's indices, so it is made per window, ``steps`` long)."""
+    """``steps -> data`` repeating one batch: a ``tf.data`` dataset on TensorFlow, else a ``steps``-long PyDataset."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -138,9 +135,8 @@ def keras_candidates(batch: int, tag: str, info: Mapping[str, Any], variants: tu
 
 
 def user_path_window(batch: int) -> Callable[[int], float]:
-    """A window of :func:`keras_resnet.training.fit` at the README's settings (Fashion-MNIST through the tf.data
-    pipeline, the paper's recipe, every callback) and ``batch``: a one-epoch run of ``steps + 1`` steps, timed
-    between batch ends (building, validation and saving are left out, as for the synthetic candidates)."""
+    """A window of :func:`keras_resnet.training.fit` as the README runs it (Fashion-MNIST through the tf.data
+    pipeline, every callback) at ``batch``: one epoch of ``steps + 1`` steps, timed between batch ends."""
     from keras_resnet import training
 
     def window(steps: int) -> float:

@@ -1,14 +1,12 @@
 """Benchmark candidates in worker processes, each started with its own environment before TensorFlow is imported.
 
-TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` at import, Keras ``KERAS_BACKEND`` likewise, and ``XLA_FLAGS``,
-``ONEDNN_*`` and TensorFlow's thread pools are fixed at first use, so comparing such settings takes a process per
-setting. Every candidate therefore lives in a worker started by multiprocessing's ``spawn`` (a fresh interpreter
-that inherits nothing but the environment), which sets its environment and thread pools first; the parent imports
-no TensorFlow and times the workers' candidates window by window, interleaved across processes.
-
-A worker answers requests: ``load`` calls a factory (``"module:function"`` and keyword arguments) returning
-:class:`~benchmarks.timing.Candidate` objects and keeps them, ``window`` times one, ``call`` runs a function given
-them, ``drop`` forgets them. A failure comes back as the worker's traceback.
+TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` at import, Keras ``KERAS_BACKEND`` likewise, ``XLA_FLAGS``, ``ONEDNN_*`` and
+TensorFlow's thread pools at first use: comparing such settings takes a process each. So every candidate lives in a
+worker started by multiprocessing's ``spawn`` (a fresh interpreter), which sets them first; the parent imports no
+TensorFlow and times the workers' candidates window by window, interleaved across processes. Requests: ``load`` (a
+factory ``"module:function"`` and its keyword arguments, returning candidates), ``window``, ``call`` (a function
+given the candidates), ``drop``. A failure comes back as the worker's traceback. As with any ``spawn`` child, a
+worker imports its parent's main script: a script that starts workers keeps its work under ``__name__ == "__main__"``.
 """
 
 from __future__ import annotations
@@ -25,8 +23,8 @@ from typing import Any
 from benchmarks.timing import Candidate
 
 SPAWN = multiprocessing.get_context("spawn")
-#: Before a worker's own settings: quiet TensorFlow, Keras on TensorFlow, and torch.compile's Inductor compiling in
-#: the worker itself (its pool of compile processes would escape the CPU accounting).
+#: Under a worker's own settings: quiet TensorFlow, Keras on TensorFlow, Inductor compiling in the worker (not in a
+#: pool of processes that the CPU accounting would miss).
 BASE_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "TORCHINDUCTOR_COMPILE_THREADS": "1"}
 
 
@@ -106,14 +104,13 @@ class Worker:
             raise RuntimeError(f"benchmark worker {self.label!r} failed:\n{answer}")
         return answer
 
-    def call(self, function: str, **kwargs: Any) -> Any:
-        """``function(candidates, **kwargs)`` in the worker (``"module:function"``)."""
-        self.send("call", function, kwargs)
+    def request(self, command: str, *args: Any) -> Any:
+        self.send(command, *args)
         return self.receive()
 
-    def window(self, name: str, steps: int) -> float:
-        self.send("window", name, steps)
-        return self.receive()
+    def call(self, function: str, **kwargs: Any) -> Any:
+        """``function(candidates, **kwargs)`` in the worker (``"module:function"``)."""
+        return self.request("call", function, kwargs)
 
     def close(self) -> None:
         self._channel.close()
@@ -124,7 +121,7 @@ def load(requests: list[tuple[Worker, str, dict[str, Any]]]) -> list[Candidate]:
     """Each factory's candidates, loaded into its worker (all workers build at once), timed from here."""
     for worker, factory, kwargs in requests:
         worker.send("load", factory, kwargs)
-    return [Candidate(name, items, window=lambda steps, w=worker, name=name: w.window(name, steps),
+    return [Candidate(name, items, window=lambda steps, w=worker, name=name: w.request("window", name, steps),
                       info={**info, "worker": worker.label})
             for worker, _, _ in requests for name, items, info in worker.receive()]
 
