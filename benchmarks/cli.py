@@ -24,7 +24,7 @@ from typing import Any
 from absl import app, flags
 
 from benchmarks import machine, report, timing, workers
-from benchmarks.settings import APPLICATIONS, FOLDED, FULL, INFERENCE_VARIANTS, TINY, Settings
+from benchmarks.settings import APPLICATIONS, FOLDED, FULL, TINY, Settings
 from benchmarks.trace import VERBOSE_ENV
 from keras_resnet import cpu
 
@@ -131,12 +131,12 @@ def inference(pool: workers.Pool, settings: Settings, log: Log, cores: int) -> d
         flops = tensorflow(pool, "on").call(factory + "prepare", folder=folder.name, size=settings.inference_size,
                                             batches=settings.inference_batches)
         out: dict[str, Any] = {"image_size": settings.inference_size, "flops_per_image": flops}
-        on = tuple(v for v in INFERENCE_VARIANTS if settings.xla or not v.endswith("XLA"))
         for batch in settings.inference_batches:
             common = {"folder": folder.name, "batch": batch}
             requests = [(tensorflow(pool, s), factory + "keras_candidates",
                          {**common, "tag": f"oneDNN {s}", "info": {"onednn": s},
-                          "variants": on if s == "on" else (FOLDED, APPLICATIONS)}) for s in STATES]
+                          "variants": settings.inference_variants if s == "on" else (FOLDED, APPLICATIONS)})
+                        for s in STATES]
             requests += [(w, factory + "keras_candidates", {**common, "tag": w.label,
                                                             "info": {"onednn": "on", "process": label}})
                          for w, label in _process_wide(pool, settings, "inference")]

@@ -18,7 +18,9 @@ class Settings:
     ``inference_batches``; LiteRT files of ``litert_models`` (ResNet-50 at ``litert_size``, ``calibration_images``
     for int8); ``torch_compile``, ``xla`` (slow to compile), ``process_wide`` (a worker per setting) and the other
     Keras ``backends`` as candidates; ``pipeline_jpegs`` files for the JPEG pipeline, a ``gemm_size``-cubed matrix
-    product as the FLOP/s ceiling, ``trace_steps`` profiled and logged steps, and the GPU's ``gpu_batch``."""
+    product as the FLOP/s ceiling, ``trace_steps`` profiled and logged steps, the GPU's ``gpu_batch``, and the
+    ``inference_variants`` of TensorFlow with oneDNN on (the tiny run leaves out ``channels_first``, whose oneDNN
+    inference is slow on AVX2 CPUs, and XLA)."""
 
     windows: int = 5
     window_seconds: float = 2.0
@@ -39,6 +41,7 @@ class Settings:
     gemm_size: int = 2048
     trace_steps: int = 5
     gpu_batch: int = 256  # NVIDIA's
+    inference_variants: tuple[str, ...] = INFERENCE_VARIANTS  # with oneDNN on
 
 
 FULL = Settings()
@@ -46,4 +49,5 @@ FULL = Settings()
 TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, user_path_batches=(), inference_size=32,
                 inference_batches=(1,), litert_models=("resnet20",), litert_size=32, litert_window_seconds=0.05,
                 calibration_images=2, torch_compile=False, xla=False, process_wide=False, backends=(),
-                pipeline_jpegs=24, gemm_size=256, trace_steps=2, gpu_batch=8)
+                pipeline_jpegs=24, gemm_size=256, trace_steps=2, gpu_batch=8,
+                inference_variants=tuple(v for v in INFERENCE_VARIANTS if not v.endswith(("XLA", "channels_first"))))

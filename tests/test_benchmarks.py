@@ -63,6 +63,12 @@ def test_both_onednn_states_and_pytorch_run_side_by_side(outputs: tuple[dict, st
     first = rows["keras_resnet fit, channels_first, oneDNN on"]  # needs oneDNN: in the oneDNN-on worker
     assert first["data_format"] == "channels_first" and first["worker"] == "oneDNN on"
     assert rows["keras_resnet fit, steps_per_execution 8, oneDNN on"]["items_per_step"] == 8 * 8
+    against = results["training"]["against_plain"]  # each variant over the plain fit of its oneDNN state
+    assert set(against) == {name for name, row in rows.items() if row.get("onednn")} - {
+        "keras_resnet fit, oneDNN off", "keras_resnet fit, oneDNN on"}
+    assert against["keras_resnet fit, mixed_bfloat16, oneDNN off"] == pytest.approx(
+        rows["keras_resnet fit, mixed_bfloat16, oneDNN off"]["median_items_per_s"]
+        / rows["keras_resnet fit, oneDNN off"]["median_items_per_s"], abs=1e-3)
     for state in ("off", "on"):
         for key in ("ratios", "ratios_bf16"):
             ratio = results["training"][key][state]
@@ -71,8 +77,7 @@ def test_both_onednn_states_and_pytorch_run_side_by_side(outputs: tuple[dict, st
     batch = results["inference"]["batch_1"]
     names = {row["name"] for row in batch["rows"]}
     assert {"keras_resnet folded BN, oneDNN off", "keras.applications, oneDNN off", "onnxruntime", "torch NCHW",
-            "keras_resnet folded BN, channels_first, oneDNN on", "keras_resnet folded BN, frozen graph, oneDNN on"
-            } <= names
+            "keras_resnet folded BN, frozen graph, oneDNN on"} <= names
     assert all(row["max_abs_diff_vs_applications"] <= 1e-3 for row in batch["rows"])
     assert set(batch["ratios"]["off"]) == set(batch["ratios"]["on"]) == {"keras", "torch", "onnxruntime"}
     layouts = next(r for r in batch["rows"] if "conv_data_formats" in r)["conv_data_formats"]
