@@ -200,6 +200,12 @@ def finish(results: dict[str, Any], markdown: Path) -> None:
         print(f"{t['name']}: {t['ratio']:.2f}x (target >= {t['target']:.1f}x) {t['verdict']}")
 
 
+def settings_from_flags() -> Settings:
+    """The full or tiny settings with the flags' windows, window length and torch.compile choice."""
+    chosen = {"windows": FLAGS.windows, "window_seconds": FLAGS.window_seconds, "torch_compile": FLAGS.torch_compile}
+    return dataclasses.replace(TINY if FLAGS.tiny else FULL, **{k: v for k, v in chosen.items() if v is not None})
+
+
 def main(argv: list[str]) -> int:
     """Run the sections (or, with --from_json, only re-render), then write the JSON and the Markdown report."""
     if len(argv) > 1:
@@ -211,9 +217,7 @@ def main(argv: list[str]) -> int:
     if FLAGS.from_json:
         finish(json.loads(json_path.read_text()), markdown)
         return 0
-    chosen = {"windows": FLAGS.windows, "window_seconds": FLAGS.window_seconds, "torch_compile": FLAGS.torch_compile}
-    settings = dataclasses.replace(TINY if FLAGS.tiny else FULL, **{k: v for k, v in chosen.items() if v is not None})
-    clock = time.perf_counter()
+    settings, clock = settings_from_flags(), time.perf_counter()
 
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - clock:6.0f} s] {message}", flush=True)

@@ -141,6 +141,24 @@ def test_report_is_rewritten_from_partial_json_keeping_the_findings(outputs: tup
     assert f"> Written from the run of 2000-01-01 00:00 UTC, not from the tables above ({results['started']})" in text
 
 
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], {"windows": 5, "window_seconds": 2.0, "torch_compile": True, "train_batch": 128}),
+    (["--tiny"], {"windows": 2, "torch_compile": False, "train_batch": 8}),
+    (["--windows=3", "--window_seconds=0.5", "--notorch_compile"], {"windows": 3, "window_seconds": 0.5,
+                                                                     "torch_compile": False, "train_batch": 128}),
+    (["--tiny", "--torch_compile"], {"windows": 2, "torch_compile": True}),
+])
+def test_the_flags_choose_the_settings(argv: list[str], expected: dict) -> None:
+    from benchmarks import cli
+
+    cli.FLAGS(["benchmarks", *argv])
+    try:
+        settings = cli.settings_from_flags()
+        assert {key: getattr(settings, key) for key in expected} == expected
+    finally:
+        cli.FLAGS.unparse_flags()
+
+
 def test_a_bad_flag_is_refused_in_one_line() -> None:
     run = _run("--sections=training,nope")
     assert run.returncode != 0 and "--sections must be a non-empty comma-separated list of" in run.stderr
