@@ -22,7 +22,7 @@ import keras_resnet as kr
 from keras_resnet import download, specs, weights
 from keras_resnet import weights_catalog as catalog
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # torchvision: ResNet{18,34,50,101,152}_Weights in
 # https://github.com/pytorch/vision/blob/main/torchvision/models/resnet.py (url, meta "_metrics" acc@1/acc@5,
@@ -144,6 +144,7 @@ def test_names_that_do_not_fit_fail_in_one_line_naming_those_that_do(build, mess
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.subprocess
 def test_cli_prints_the_catalogue_and_docs_hold_its_markdown():
     out = subprocess.run([sys.executable, "-m", "keras_resnet.weights"], capture_output=True, text=True, check=True,
                          cwd=ROOT).stdout
@@ -275,6 +276,7 @@ def test_init_weights_by_name_or_file_build_the_transform_into_the_model(r18, se
         np.testing.assert_allclose(features(x, training=False), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
+@pytest.mark.subprocess
 def test_training_checks_init_weights_names_before_importing_keras():
     code = ("import sys\nfrom keras_resnet.training.config import TrainConfig\n"
             "try:\n    TrainConfig(model='resnet50', init_weights='torchvision')\n"

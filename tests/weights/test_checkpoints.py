@@ -430,6 +430,7 @@ for weights in (checkpoint, converted):
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("backend", ["jax", "torch", "tensorflow"])
 def test_checkpoints_and_converted_files_load_on_every_backend(tmp_path, backend):
     """In a fresh process per backend (the current backend is covered by the tests above)."""
@@ -451,13 +452,15 @@ def test_checkpoints_and_converted_files_load_on_every_backend(tmp_path, backend
     assert all(float(line.split()[-1]) <= 1e-4 for line in lines), run.stdout
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export/ runs on the TensorFlow backend")
 def test_converted_checkpoint_goes_through_the_export(tmp_path):
     """Issue 14's deployment chain, small: a random-weight torchvision-layout ResNet-18 checkpoint,
     converted, loaded with weights=, saved as .keras, exported by ``python -m export`` (SavedModel and
     LiteRT) with torchvision's ImageNet normalisation carried by the ``image_bytes`` signature."""
     tf = pytest.importorskip("tensorflow")
-    export_support = pytest.importorskip("export_support")
+    import export_support
+
     from keras_resnet.imagenet import preprocess_input
 
     _, st = save(reference("resnet18", "v1", classes=10), tmp_path, "resnet18")

@@ -21,7 +21,7 @@ from export.preprocessing import Preprocessing
 from keras_resnet import datasets, exif, preprocessing
 from keras_resnet.datasets import transforms
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(0)
 
 
@@ -243,6 +243,7 @@ def _train(args: list[str], model_dir: Path) -> subprocess.CompletedProcess:
                           env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
 
 
+@pytest.mark.subprocess
 def test_training_command_line_on_a_photo_folder(photos: Path, tmp_path: Path) -> None:
     run = _train(["--dataset", str(photos), "--augment", "imagenet", "--class_weight", "balanced",
                   "--validation_split", "0.25"], tmp_path / "skip")

@@ -75,6 +75,7 @@ def tflite_file(exported: dict, variant: str) -> Path:
     return exported["out"] / "tflite" / f"{NAME}_{variant}.tflite"
 
 
+@pytest.mark.subprocess
 def test_layout_and_overwrite(exported: dict) -> None:
     out = exported["out"]
     assert exported["status"] == 0
@@ -89,6 +90,7 @@ def test_layout_and_overwrite(exported: dict) -> None:
     assert "| variant |" in exported["stdout"] and f"written to {out}" in exported["stdout"]
 
 
+@pytest.mark.subprocess
 def test_saved_model_cli_show_lists_both_signatures(exported: dict) -> None:
     shown = run_process(str(BIN / "saved_model_cli"), "show", "--all", "--dir", str(serving_dir(exported)))
     assert shown.returncode == 0, shown.stderr
@@ -100,6 +102,7 @@ def test_saved_model_cli_show_lists_both_signatures(exported: dict) -> None:
         assert expected in text
 
 
+@pytest.mark.subprocess
 def test_saved_model_cli_run_matches_keras(exported: dict, tmp_path: Path) -> None:
     np.save(tmp_path / "x.npy", exported["x"][:4])
     ran = run_process(str(BIN / "saved_model_cli"), "run", "--dir", str(serving_dir(exported)), "--tag_set", "serve",
@@ -110,6 +113,7 @@ def test_saved_model_cli_run_matches_keras(exported: dict, tmp_path: Path) -> No
     assert np.abs(probabilities - exported["keras"][:4]).max() <= 1e-5
 
 
+@pytest.mark.subprocess
 def test_fresh_process_without_keras_resnet_matches_keras(exported: dict, tmp_path: Path) -> None:
     """Both signatures, in a process where keras_resnet, Keras and tf_keras cannot be imported."""
     raw = datasets.read_idx(Path(datasets.FASHION_MNIST_DIR) / "t10k-images-idx3-ubyte.gz")[:16]
@@ -133,6 +137,7 @@ def test_fresh_process_without_keras_resnet_matches_keras(exported: dict, tmp_pa
     assert (got["images_top_k_names"] == names).all()
 
 
+@pytest.mark.subprocess
 def test_image_bytes_takes_jpeg_and_rgb(exported: dict) -> None:
     image = tf.image.grayscale_to_rgb(tf.constant(exported["x"][0][..., :1].astype(np.uint8)))
     signature = tf.saved_model.load(str(serving_dir(exported))).signatures["image_bytes"]
@@ -142,6 +147,7 @@ def test_image_bytes_takes_jpeg_and_rgb(exported: dict) -> None:
     assert np.abs(probabilities[1] - exported["keras"][0]).max() <= 1e-5  # 32x32 PNG: no padding needed
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_tflite_file_runs_with_builtin_ops_only(exported: dict, variant: str) -> None:
     interpreter = Interpreter(model_path=str(tflite_file(exported, variant)),
@@ -160,6 +166,7 @@ def test_tflite_file_runs_with_builtin_ops_only(exported: dict, variant: str) ->
     assert output.shape == (2, 10)
 
 
+@pytest.mark.subprocess
 def test_report_measures_every_variant(exported: dict) -> None:
     report = json.loads((exported["out"] / "report.json").read_text())
     rows = {row["variant"]: row for row in report["rows"]}
@@ -193,6 +200,7 @@ def test_report_measures_every_variant(exported: dict) -> None:
     assert targets["fp32 max abs diff <= 0.0001"]["met"] is True
 
 
+@pytest.mark.subprocess
 def test_report_markdown_and_plot(exported: dict) -> None:
     report = json.loads((exported["out"] / "report.json").read_text())
     markdown = (exported["out"] / "report.md").read_text()

@@ -191,6 +191,7 @@ def test_failure_midway_leaves_nothing_and_keeps_the_old_output(inputs: dict, tm
     assert [p.name for p in tmp_path.iterdir()] == ["old"] and (old / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(("args", "flag"), [
     (["--formats=savedmodel,onnx"], "formats"),
     (["--quantizations=int4"], "quantizations"),
@@ -209,12 +210,14 @@ def test_cli_error_is_one_line_naming_the_flag(args: list[str], flag: str, input
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("args", [["--resize=lanczos"], ["--threads=one"], ["--pixel_std=x"], ["--int8_io=maybe"]])
 def test_cli_rejects_malformed_flag_values(args: list[str], tmp_path: Path) -> None:
     with pytest.raises(flags.IllegalFlagValueError):
         run_cli("--model=m.keras", f"--output_dir={tmp_path}", *args)
 
 
+@pytest.mark.subprocess
 def test_cli_entry_point(inputs: dict, tmp_path: Path) -> None:
     """``python -m export``: --help lists every flag; an error exits 2 with one line on stderr."""
     shown = run_process(PYTHON, "-m", "export", "--help")  # (absl exits 1 after --help)
@@ -236,6 +239,7 @@ def test_npz_is_read_without_pickle(tmp_path: Path, inputs: dict) -> None:
     assert raised.value.argument == "eval_data"
 
 
+@pytest.mark.subprocess
 def test_stale_staging_folders_of_dead_exports_are_removed(inputs: dict, tmp_path: Path) -> None:
     """A `kill -9`ed export leaves .<name>.partial-<pid>-*; the next run removes it, not a running one's."""
     finished = subprocess.Popen([PYTHON, "-c", "pass"])
@@ -276,6 +280,7 @@ for args in {cases!r}:
 """
 
 
+@pytest.mark.subprocess
 def test_bad_flags_are_rejected_before_tensorflow_is_imported(inputs: dict, tmp_path: Path) -> None:
     base = [f"--model={inputs['model']}", f"--output_dir={tmp_path / 'out'}"]
     cases = [
@@ -302,6 +307,7 @@ def test_bad_flags_are_rejected_before_tensorflow_is_imported(inputs: dict, tmp_
 NATIVE_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|cuInit|cuda_", re.MULTILINE)
 
 
+@pytest.mark.subprocess
 def test_native_log_lines_are_silenced_unless_verbose(inputs: dict, tmp_path: Path) -> None:
     common = [PYTHON, "-m", "export", f"--model={inputs['model']}", f"--eval_data={inputs['eval']}",
               "--formats=tflite", "--quantizations=fp32", "--latency_runs=1", "--threads=1",

@@ -20,11 +20,11 @@ from PIL import Image
 from keras_resnet import datasets
 from keras_resnet.experiments import finetune
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MEDIAPIPE_PYTHON = Path(os.environ.get("MEDIAPIPE_PYTHON", ROOT / ".venv-mediapipe" / "bin" / "python"))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-pytestmark = pytest.mark.skipif(not os.path.isdir(datasets.FASHION_MNIST_DIR),
-                                reason="Debian's dataset-fashion-mnist is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.isdir(datasets.FASHION_MNIST_DIR),
+                                reason="Debian's dataset-fashion-mnist is not installed")]
 
 CLASSIFY = """
 import json, sys
@@ -43,6 +43,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL)
 
 
+@pytest.mark.subprocess
 def test_photo_folder_to_a_mediapipe_ready_uint8_file(tmp_path: Path) -> None:
     assert MEDIAPIPE_PYTHON.is_file(), f"{MEDIAPIPE_PYTHON} missing: run `bash .ci/setup` (it makes .venv-mediapipe)"
     photos = finetune.write_photo_folder(tmp_path / "photos", per_class=16, test_per_class=4)

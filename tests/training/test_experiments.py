@@ -61,6 +61,7 @@ def check_results(path: Path, nets: set[str], seeds: set[str]) -> None:
         assert int(row["params"]) > 0 and int(row["iteration"]) == 4 * int(row["epoch"])
 
 
+@pytest.mark.subprocess
 def test_degradation_smoke(tmp_path: Path, work_dir: Path) -> None:
     claims = run_cli([f"--out_dir={tmp_path / 'deg'}"], work_dir)
     out = tmp_path / "deg"
@@ -78,6 +79,7 @@ def test_degradation_smoke(tmp_path: Path, work_dir: Path) -> None:
     assert all(0 <= e <= 100 for e in iterations["train_error"])
 
 
+@pytest.mark.subprocess
 def test_finished_runs_are_reused(tmp_path: Path, work_dir: Path) -> None:
     run_cli([f"--out_dir={tmp_path / 'first'}"], work_dir)
     record = work_dir / "resnet8_seed0" / runs.RECORD
@@ -87,6 +89,7 @@ def test_finished_runs_are_reused(tmp_path: Path, work_dir: Path) -> None:
     assert (tmp_path / "again" / "curves.png").exists()
 
 
+@pytest.mark.subprocess
 def test_shortcuts_smoke(tmp_path: Path, work_dir: Path) -> None:
     claims = run_cli([f"--out_dir={tmp_path}/sc", "--study=shortcuts"], work_dir)
     rows = read_csv(tmp_path / "sc" / "results.csv")
@@ -101,6 +104,7 @@ def test_shortcuts_smoke(tmp_path: Path, work_dir: Path) -> None:
         assert f"| ResNet-8 ({option}) | {params[option]:,} |" in summary
 
 
+@pytest.mark.subprocess
 def test_depth_smoke(tmp_path: Path, work_dir: Path) -> None:
     claims = run_cli([f"--out_dir={tmp_path}/depth", "--study=depth", "--deep_models=preact_resnet8",
                       "--deep_steps=2", "--deep_batch_size=4"], work_dir)
@@ -121,6 +125,7 @@ def test_depth_smoke(tmp_path: Path, work_dir: Path) -> None:
     assert nets == {"ResNet-8", "ResNet-14", "preact-ResNet-8"}
 
 
+@pytest.mark.subprocess
 def test_responses_smoke(tmp_path: Path, work_dir: Path) -> None:
     claims = run_cli([f"--out_dir={tmp_path}/resp", "--study=responses", "--response_examples=64"], work_dir)
     out = tmp_path / "resp"
@@ -136,6 +141,7 @@ def test_responses_smoke(tmp_path: Path, work_dir: Path) -> None:
     assert len(claim_lines((out / "summary.md").read_text())) == 3
 
 
+@pytest.mark.subprocess
 def test_bad_flags_fail_clearly(tmp_path: Path, work_dir: Path) -> None:
     with pytest.raises(ValueError, match="at least two depths"):
         run_cli([f"--out_dir={tmp_path}", "--depths=8"], work_dir)

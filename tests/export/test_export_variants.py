@@ -126,6 +126,7 @@ def test_plain_and_preact_nets_quantize_with_float_io(name: str, kwargs: dict[st
         assert (out / rows[variant]["path"]).is_file()
 
 
+@pytest.mark.subprocess
 def test_dataset_flag_reads_test_and_train_splits_and_class_names(tmp_path: Path) -> None:
     model = small_net()
     model.save(tmp_path / "model.keras")

@@ -18,7 +18,9 @@ import pytest
 from benchmarks import report
 from keras_resnet import cpu
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = "training,inference,litert,scaling,gpu"
 
 
@@ -125,6 +127,7 @@ def test_where_the_time_goes(outputs: tuple[dict, str, Path]) -> None:
         assert {k["primitive"] for k in log["kernels"]} >= {"convolution", "reorder"}
 
 
+@pytest.mark.subprocess
 def test_report_is_rewritten_from_partial_json_keeping_the_findings(outputs: tuple[dict, str, Path],
                                                                     tmp_path: Path) -> None:
     results, _, _ = outputs
@@ -159,6 +162,7 @@ def test_the_flags_choose_the_settings(argv: list[str], expected: dict) -> None:
         cli.FLAGS.unparse_flags()
 
 
+@pytest.mark.subprocess
 def test_a_bad_flag_is_refused_in_one_line() -> None:
     run = _run("--sections=training,nope")
     assert run.returncode != 0 and "--sections must be a non-empty comma-separated list of" in run.stderr

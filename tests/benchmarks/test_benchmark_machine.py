@@ -9,11 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from benchmarks import machine
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
 
 
+@pytest.mark.subprocess
 def test_a_process_outside_the_benchmark_counts_as_other_load(tmp_path: Path) -> None:
     done, burner = tmp_path / "done", tmp_path / "burn.py"
     burner.write_text(BURN.format(seconds=1.5) + f"open({str(done)!r}, 'w').close()\n")
@@ -25,6 +28,7 @@ def test_a_process_outside_the_benchmark_counts_as_other_load(tmp_path: Path) ->
     assert other.share() >= 0.9 * 1.5 / ((time.monotonic() - start) * os.cpu_count())
 
 
+@pytest.mark.subprocess
 def test_the_benchmarks_own_workers_are_not_other_load(tmp_path: Path) -> None:
     before = machine.own_seconds([])
     subprocess.run([sys.executable, "-c", BURN.format(seconds=1.0)], check=True)  # a finished child

@@ -21,8 +21,8 @@ from keras_resnet.experiments import finetune
 from keras_resnet.training import callbacks, cli
 from keras_resnet.training.augment import training_batches
 
-pytestmark = pytest.mark.skipif(not os.path.isdir(datasets.FASHION_MNIST_DIR),
-                                reason="Debian's dataset-fashion-mnist is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.isdir(datasets.FASHION_MNIST_DIR),
+                                reason="Debian's dataset-fashion-mnist is not installed")]
 
 TINY = {"model": "resnet8", "width_multiplier": 0.25, "train_examples": 96, "eval_examples": 64,
         "global_batch_size": 32, "epochs": 1}

@@ -177,3 +177,18 @@ def test_load_arrays_gives_model_ready_batches() -> None:
     x, y = datasets.load_arrays("fashion_mnist", "test", limit=20, classes=(0, 9))
     assert x.shape == (20, 32, 32, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
     assert set(y.tolist()) <= {0, 1}
+
+
+def test_short_fit_on_real_fashion_mnist_reduces_loss():
+    import keras
+
+    import keras_resnet
+
+    x, y = datasets.load_arrays("fashion_mnist", "train", limit=512)
+    assert x.shape == (512, 32, 32, 3)  # grayscale 28x28, padded to 32x32 RGB
+    x = x / 255.0
+    model = keras_resnet.ResNet20(classes=10)
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy")
+    history = model.fit(x, y, batch_size=64, epochs=3, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.8 * losses[0], losses

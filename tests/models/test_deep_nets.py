@@ -14,6 +14,8 @@ import keras_resnet as kr
 from keras_resnet.analysis import count_trainable_params, count_weighted_layers
 from keras_resnet.specs import SPECS
 
+pytestmark = [pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def deep_nets() -> dict[str, keras.Model]:

@@ -27,7 +27,7 @@ from keras_resnet import evaluate, training
 from keras_resnet import weights_catalog as catalog
 from keras_resnet.transform import Transform
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MEDIAPIPE_PYTHON = ROOT / ".venv-mediapipe" / "bin" / "python"
 SIZE = 64
 CLASSIFY = """
@@ -36,6 +36,8 @@ import numpy as np
 import mediapipe as mp
 from mediapipe.tasks import python as tasks
 from mediapipe.tasks.python import vision
+
+pytestmark = [pytest.mark.slow]
 options = vision.ImageClassifierOptions(base_options=tasks.BaseOptions(model_asset_path=sys.argv[1]), max_results=1)
 images = np.load(sys.argv[2])["images"]
 with vision.ImageClassifier.create_from_options(options) as classifier:
@@ -76,6 +78,7 @@ def served_weights(tmp_path, monkeypatch):
     server.stop()
 
 
+@pytest.mark.subprocess
 def test_named_weights_fine_tuned_exported_and_classified_by_mediapipe(tmp_path, served_weights, monkeypatch):
     assert MEDIAPIPE_PYTHON.is_file(), f"{MEDIAPIPE_PYTHON} missing: run `bash .ci/setup` (it makes .venv-mediapipe)"
     folder = image_folder(tmp_path / "images")

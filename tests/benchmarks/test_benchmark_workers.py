@@ -11,6 +11,8 @@ import pytest
 
 from benchmarks.workers import Worker, load
 
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 FIT = "benchmarks.training:keras_candidates"
 
 

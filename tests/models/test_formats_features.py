@@ -10,6 +10,8 @@ import pytest
 import keras_resnet as kr
 from keras_resnet.analysis import count_macs, count_trainable_params
 
+pytestmark = [pytest.mark.backend]
+
 
 @pytest.fixture
 def channels_first():

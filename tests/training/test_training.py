@@ -261,6 +261,7 @@ def _bad_flag_in_a_fresh_process() -> list[str]:
     return done.stdout.splitlines()
 
 
+@pytest.mark.subprocess
 def test_cli_refuses_a_bad_flag_in_one_line() -> None:
     assert _bad_flag_in_a_fresh_process()[0] == "flag --epochs=0: 0 is not a positive integer"
     failed = run_cli("keras_resnet.training", "--model=resnet21")
@@ -269,10 +270,12 @@ def test_cli_refuses_a_bad_flag_in_one_line() -> None:
         "depth=21")
 
 
+@pytest.mark.subprocess
 def test_cli_refuses_a_bad_flag_before_importing_tensorflow() -> None:
     assert _bad_flag_in_a_fresh_process()[1] == "[]"
 
 
+@pytest.mark.subprocess
 def test_cli_help_documents_every_flag() -> None:
     done = run_cli("keras_resnet.training", "--help")  # absl exits with 1 after --help
     assert "python -m keras_resnet.training" in done.stdout
@@ -283,6 +286,7 @@ def test_cli_help_documents_every_flag() -> None:
 NATIVE_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|cuInit|cuda_", re.MULTILINE)  # TensorFlow's C++ logs
 
 
+@pytest.mark.subprocess
 def test_cli_trains_quietly_with_one_line_per_epoch_and_one_per_result_file(tmp_path: Path) -> None:
     native = {k: v for k, v in ENV.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
     done = run_cli("keras_resnet.training", "--model=resnet8", "--width_multiplier=0.25", "--shortcut=B",
@@ -313,6 +317,7 @@ def test_cli_trains_quietly_with_one_line_per_epoch_and_one_per_result_file(tmp_
     assert (cpu.BF16_NOTE.format(cpu=cpu.cpu_model()) in failed.stdout) == (not cpu.bf16_native())
 
 
+@pytest.mark.subprocess
 def test_sigkill_mid_epoch_then_rerun_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:
     """Kill -9 during training, rerun the same command: it resumes, ends with all epochs and a loadable model."""
     steps, epochs = 20, 3

@@ -14,7 +14,7 @@ from conftest import onednn_missing
 
 from keras_resnet import cpu
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -29,6 +29,7 @@ def test_features_and_oneDNN_default_follow_proc_cpuinfo():
     assert re.fullmatch(r"CPU .+; features: .+; TensorFlow oneDNN (on|off) \(.+\)", cpu.summary())
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("0", False), ("False", False)])
 def test_the_variable_decides_and_tensorflow_agrees(value, expected):
     assert cpu.onednn_rule({cpu.ONEDNN_ENV: value}) is expected
@@ -47,6 +48,7 @@ def test_prefer_onednn_keeps_a_users_setting():
     assert environ == ({cpu.ONEDNN_ENV: "1"} if set_it else {})
 
 
+@pytest.mark.subprocess
 def test_command_lines_turn_oneDNN_on_unless_the_user_chose():
     """``python -m keras_resnet.training`` (as export, evaluate and experiments) sets the variable first."""
     code = ("import runpy, sys\nsys.argv = ['x', '--helpshort']\n"
@@ -59,6 +61,7 @@ def test_command_lines_turn_oneDNN_on_unless_the_user_chose():
     assert "VALUE 0" in done.stdout, done.stderr[-2000:]
 
 
+@pytest.mark.subprocess
 def test_channels_first_without_oneDNN_is_one_line_of_ours():
     done = _python("import keras, keras_resnet as kr\nkeras.config.set_image_data_format('channels_first')\n"
                    "try:\n    kr.ResNet20()\nexcept ValueError as err:\n    print('ERROR', err)",
@@ -69,6 +72,8 @@ def test_channels_first_without_oneDNN_is_one_line_of_ours():
     assert "TF_ENABLE_ONEDNN_OPTS=1" in line and "channels_last" in line and cpu.cpu_model() in line
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_onednn_tests_pass_in_a_oneDNN_process():
     """Where this process lacks oneDNN, the ``onednn`` tests were left out of it (conftest): run them here."""
     if not onednn_missing():

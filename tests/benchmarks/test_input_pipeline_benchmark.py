@@ -10,9 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks import input_pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
 CANDIDATES = ["decode only", "decode, then crop", "decode the crop", "PyTorch + PIL"]
 
 
@@ -28,6 +32,7 @@ def test_reference_crop_boxes_follow_torchvisions_ranges() -> None:
     assert input_pipeline.random_resized_crop_box(200, 2) == (98, 0, 101, 2)
 
 
+@pytest.mark.subprocess
 def test_tiny_run_times_every_candidate(tmp_path: Path) -> None:
     out = tmp_path / "pipeline.json"
     run = subprocess.run([sys.executable, "-m", "benchmarks.input_pipeline", "--tiny", "--scan_images", "40", "--json",

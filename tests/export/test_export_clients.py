@@ -37,6 +37,8 @@ from mediapipe.tasks import python as tasks
 from mediapipe.tasks.python import vision
 from mediapipe.tasks.metadata import metadata_schema_py_generated as schema
 
+pytestmark = [pytest.mark.slow]
+
 files, images = sys.argv[1:-2], np.load(sys.argv[-2])["images"]
 result = {}
 for path in files:
@@ -106,6 +108,7 @@ def tflite_file(exported: dict, variant: str) -> Path:
     return exported["out"] / "tflite" / f"{NAME}_{variant}.tflite"
 
 
+@pytest.mark.subprocess
 def test_the_run_config_sets_the_resize_rule(exported: dict) -> None:
     assert exported["status"] == 0
     report = exported["report"]
@@ -114,6 +117,7 @@ def test_the_run_config_sets_the_resize_rule(exported: dict) -> None:
     assert accuracy > 0.7, "the net must have learned something for agreement to mean anything"
 
 
+@pytest.mark.subprocess
 def test_image_bytes_rows_send_the_stored_images(exported: dict) -> None:
     rows = {row["variant"]: row for row in exported["report"]["rows"]}
     assert "fashion_mnist test images as stored" in exported["report"]["image_bytes_source"]
@@ -123,6 +127,7 @@ def test_image_bytes_rows_send_the_stored_images(exported: dict) -> None:
     assert "| image_bytes png |" in (exported["out"] / "report.md").read_text()
 
 
+@pytest.mark.subprocess
 def test_mediapipe_image_classifier_runs_every_variant(exported: dict, tmp_path: Path) -> None:
     assert MEDIAPIPE_PYTHON.is_file(), f"{MEDIAPIPE_PYTHON} missing: run `bash .ci/setup` (it makes .venv-mediapipe)"
     pixels = exported["x"].astype(np.uint8)  # what a camera gives: RGB 0-255 (the 28 px garments padded to 32)
@@ -151,6 +156,7 @@ def test_mediapipe_image_classifier_runs_every_variant(exported: dict, tmp_path:
         assert result["normalization"] == expected, variant
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(("enlarge", "least"), [("nearest", 0.95), ("bicubic", 0.85)])
 def test_image_bytes_gives_one_answer_at_any_size(exported: dict, enlarge: str, least: float) -> None:
     """The first 200 test garments enlarged to 56 and 280 px, by repeating pixels (the same picture at a

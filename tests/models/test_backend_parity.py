@@ -22,8 +22,10 @@ import pytest
 
 import keras_resnet as kr
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKER = Path(__file__).with_name("backend_worker.py")
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = Path(__file__).resolve().parents[1] / "backend_worker.py"
 BACKENDS = ("tensorflow", "jax", "torch")
 # Max abs difference of outputs, per unit of their scale (max(1, max |output|)): issue 12's 1e-4 for
 # ResNet-50 at 64x64. Its logits here reach ~4, and float32 alone puts every backend ~1.8e-4 away

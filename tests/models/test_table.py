@@ -37,6 +37,7 @@ def test_markdown_and_csv_rendering():
         table.rows(["resnet7"])
 
 
+@pytest.mark.subprocess
 def test_cli_csv():
     out = subprocess.run(
         [sys.executable, "-m", "keras_resnet.table", "--models", "resnet32", "--format", "csv", "--noplain"],

@@ -19,6 +19,8 @@ from backend_worker import deterministic_weights, images
 
 import keras_resnet as kr
 
+pytestmark = [pytest.mark.backend]
+
 BACKEND = keras.backend.backend()
 
 

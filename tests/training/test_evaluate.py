@@ -150,6 +150,7 @@ def test_cli_defaults_to_frozen_weights_unless_the_user_set_it(monkeypatch: pyte
         assert evaluate.main(["evaluate"]) == 1 and seen[-1] == expected
 
 
+@pytest.mark.subprocess
 def test_evaluate_cli(trained: training.FitResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in os.listdir(datasets.FASHION_MNIST_DIR):
         (tmp_path / name).symlink_to(Path(datasets.FASHION_MNIST_DIR) / name)

@@ -11,6 +11,8 @@ import pytest
 
 from keras_resnet import get_model, imagenet, training, transfer, weights_catalog
 
+pytestmark = [pytest.mark.slow]
+
 
 def _tiny(classes: int = 10) -> keras.Model:
     config = training.TrainConfig(model="resnet8", width_multiplier=0.25)

@@ -24,6 +24,8 @@ import tensorflow as tf
 
 from keras_resnet import _compat, distribute
 
+pytestmark = [pytest.mark.slow]
+
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 
 
@@ -111,6 +113,7 @@ def test_multi_worker_fix_is_version_guarded_and_inert_elsewhere() -> None:
         assert (trainer.TensorFlowTrainer._maybe_symbolic_build, trainer.reduce_per_replica) == before
 
 
+@pytest.mark.subprocess
 def test_mirrored_over_two_logical_cpus_matches_one_device(tmp_path: Path) -> None:
     """The global batch is split over 2 replicas; with synchronized BN the update equals one device's."""
     script = textwrap.dedent("""
@@ -147,6 +150,7 @@ _KERAS_ONLY_WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not _compat.affected(), reason="this Keras version is not known to have the bug")
 def test_plain_keras_fit_fails_under_multi_worker_without_the_fix() -> None:
     """keras-team/keras#20585: what :mod:`keras_resnet._compat` mends (see the next test with it)."""
@@ -157,6 +161,7 @@ def test_plain_keras_fit_fails_under_multi_worker_without_the_fix() -> None:
         results[0].stderr[-2000:]
 
 
+@pytest.mark.subprocess
 def test_two_localhost_workers_train_with_backups_and_end_identical(tmp_path: Path) -> None:
     results = _run_workers(["-m", "keras_resnet.training", "--strategy=multi_worker", "--model=resnet8",
                             "--width_multiplier=0.25", "--epochs=2", "--train_examples=512", "--eval_examples=128",
