@@ -124,12 +124,14 @@ def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = 
     from keras_resnet.layers import load_model
 
     net = load_model(model, compile=False)
-    source = datasets.load(dataset, data_dir)
+    run = read_run_config(model)
+    # A photo folder is split as its training run split it; its undecodable files are skipped, as in training.
+    source = datasets.load(dataset, data_dir, validation_split=(run or {}).get("validation_split"))
+    source = datasets.drop_undecodable(source)
     names = [source.info.class_names[c] for c in classes] if classes else list(source.info.class_names)
     if net.output_shape[-1] != len(names):
         raise ValueError(f"The model predicts {net.output_shape[-1]} classes but {dataset!r} has {len(names)}"
                          f"{' selected' if classes else ''}; pass the `classes` it was trained on")
-    run = read_run_config(model)
     transform = Transform.from_dict(run["transform"]) if run and run.get("transform") else None
     data, _ = datasets.pipeline(source, split, training=False, batch_size=batch_size,
                                 image_size=net.input_shape[1], classes=classes, limit=limit,
