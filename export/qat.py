@@ -43,6 +43,7 @@ import tf_keras
 
 from export.data import Data
 from export.errors import ExportError
+from export.options import QatOptions
 from export.tf_keras_rebuild import rebuild
 
 REBUILD_TOLERANCE = 1e-5
@@ -90,7 +91,8 @@ class _Registry(_quant.default_8bit.Default8BitQuantizeRegistry):
 
     Layers it does not cover get a no-op config when custom and an
     output-only config when built in (e.g. a BatchNormalization that follows
-    no convolution, or a Normalization layer).
+    no convolution, or a Normalization layer). ``disable_per_axis`` gives
+    convolution kernels one scale per tensor instead of one per output channel.
     """
 
     def supports(self, layer: Any) -> bool:
@@ -104,7 +106,7 @@ class _Registry(_quant.default_8bit.Default8BitQuantizeRegistry):
 
 class _Scheme(_quant.default_8bit.Default8BitQuantizeScheme):
     def get_quantize_registry(self) -> _Registry:
-        return _Registry()
+        return _Registry(disable_per_axis=self._disable_per_axis)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +127,11 @@ def rebuild_checked(model: keras.Model, images: np.ndarray) -> tuple[tf_keras.Mo
     return twin, diff
 
 
-def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True) -> tf_keras.Model:
-    """The quantization-aware copy of the tf_keras ``twin`` (``twin`` is left as is), ranges not yet calibrated."""
+def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True, per_tensor: bool = False) -> tf_keras.Model:
+    """The quantization-aware copy of the tf_keras ``twin`` (``twin`` is left as is), ranges not yet calibrated.
+
+    ``per_tensor``: one weight scale per kernel (tfmot's ``disable_per_axis``), for per-tensor integer files.
+    """
     norms = [layer for layer in twin.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]
     trainable = [layer.trainable for layer in norms]
     for layer in norms:
@@ -140,18 +145,18 @@ def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True) -> tf_keras.M
               for layer in twin.layers if _is_custom(layer)}
     scope = {**custom, "NoOpQuantizeConfig": NoOpQuantizeConfig, "OutputQuantizeConfig": OutputQuantizeConfig}
     with _quant.quantize_scope(scope):
-        return _quant.quantize_apply(annotated, scheme=_Scheme())
+        return _quant.quantize_apply(annotated, scheme=_Scheme(disable_per_axis=per_tensor))
 
 
-def fine_tune(twin: tf_keras.Model, train: Data, epochs: int, batch_size: int, learning_rate: float,
-              seed: int, freeze_batch_norm: bool = True) -> QatModel:
+def fine_tune(twin: tf_keras.Model, train: Data, options: QatOptions, seed: int, per_tensor: bool = False) -> QatModel:
     """Quantize the tf_keras ``twin`` (a copy), calibrate its ranges and fine-tune it on labelled ``train``."""
-    quantized = quantize(twin, freeze_batch_norm)
+    quantized = quantize(twin, options.freeze_batch_norm, per_tensor)
     calibrate_ranges(quantized, twin, train.x[:CALIBRATION_IMAGES])
     tf_keras.utils.set_random_seed(seed)
-    quantized.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
+    quantized.compile(optimizer=tf_keras.optimizers.Adam(options.learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = quantized.fit(train.x, train.y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    history = quantized.fit(train.x, train.y, batch_size=options.batch_size, epochs=options.epochs, shuffle=True,
+                            verbose=0)
     return QatModel(quantized, {k: [float(v) for v in vs] for k, vs in history.history.items()})
 
 

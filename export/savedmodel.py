@@ -104,9 +104,14 @@ def write_serving_model(model: keras.Model, path: Path, labels: list[str], top_k
     _archive(model, {SERVING_DEFAULT: serve, IMAGE_BYTES: serve_bytes}, path)
 
 
-def predict(path: Path, images: np.ndarray) -> np.ndarray:
-    """``probabilities`` of a SavedModel's ``serving_default`` signature, in batches."""
-    signature = tf.saved_model.load(str(path)).signatures[SERVING_DEFAULT]
+def load(path: Path) -> Any:
+    """The SavedModel at ``path``, loaded once for both checks."""
+    return tf.saved_model.load(str(path))
+
+
+def predict(loaded: Any, images: np.ndarray) -> np.ndarray:
+    """``probabilities`` of a loaded SavedModel's ``serving_default`` signature, in batches."""
+    signature = loaded.signatures[SERVING_DEFAULT]
     return np.concatenate([
         signature(**{IMAGES: tf.constant(images[i:i + BATCH])})[PROBABILITIES].numpy()
         for i in range(0, len(images), BATCH)
@@ -120,9 +125,9 @@ def encode(images: list[np.ndarray], image_format: str) -> list[bytes]:
     return [tf.io.encode_jpeg(image, quality=JPEG_QUALITY).numpy() for image in images]
 
 
-def predict_encoded(path: Path, encoded: list[bytes]) -> np.ndarray:
-    """``probabilities`` of a SavedModel's ``image_bytes`` signature for encoded images, in batches."""
-    signature = tf.saved_model.load(str(path)).signatures[IMAGE_BYTES]
+def predict_encoded(loaded: Any, encoded: list[bytes]) -> np.ndarray:
+    """``probabilities`` of a loaded SavedModel's ``image_bytes`` signature for encoded images, in batches."""
+    signature = loaded.signatures[IMAGE_BYTES]
     return np.concatenate([
         signature(**{IMAGE_BYTES: tf.constant(encoded[i:i + BATCH])})[PROBABILITIES].numpy()
         for i in range(0, len(encoded), BATCH)
