@@ -24,7 +24,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 import keras_resnet
 from benchmarks.settings import Settings
 from benchmarks.timing import Candidate, interleaved
-from export import export_model
+from export import CalibrationOptions, ExportData, ExportOptions, export_model
 
 VARIANTS = ("fp32", "dynamic", "fp16", "int8")
 THREADS = (1, 2)
@@ -44,9 +44,9 @@ def export_files(model: keras.Model, folder: Path, calibration_images: int) -> d
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (calibration_images, *shape)).astype(np.float32)
     labels = rng.integers(0, model.outputs[0].shape[-1], calibration_images)
-    export_model(model, folder, eval_data=(images, labels), calibration_data=images, formats=("tflite",),
-                 quantizations=VARIANTS, calibration_steps=calibration_images, latency_runs=1, threads=(1,),
-                 model_name=model.name, overwrite=True)
+    options = ExportOptions(formats=("tflite",), variants=VARIANTS, calibration=CalibrationOptions(calibration_images),
+                            latency_runs=1, threads=(1,), model_name=model.name, overwrite=True)
+    export_model(model, folder, options=options, data=ExportData(eval_data=(images, labels), calibration_data=images))
     return {v: folder / "tflite" / f"{model.name}_{v}.tflite" for v in VARIANTS}
 
 

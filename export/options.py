@@ -116,7 +116,7 @@ class ExportData:
                          "0..classes-1; Python: also a list).")
 
 
-def _groups(cls: type) -> Iterator[tuple[str, dataclasses.Field, type]]:
+def flag_fields(cls: type) -> Iterator[tuple[str, dataclasses.Field, type]]:
     """``(flag name, field, type)`` of every flagged field of ``cls``, nested groups' fields with their prefix."""
     hints = typing.get_type_hints(cls)
     for spec in dataclasses.fields(cls):
@@ -124,13 +124,13 @@ def _groups(cls: type) -> Iterator[tuple[str, dataclasses.Field, type]]:
         if "help" in spec.metadata:
             yield spec.name, spec, hint
         elif dataclasses.is_dataclass(hint) and hint is not Preprocessing:
-            for name, inner, inner_hint in _groups(hint):
+            for name, inner, inner_hint in flag_fields(hint):
                 yield f"{spec.name}_{name}", inner, inner_hint
 
 
 def _walk(options: Any) -> Iterator[tuple[str, dataclasses.Field, Any]]:
     """``(flag name, field, value)`` of every flagged field of ``options``."""
-    for name, spec, _ in _groups(type(options)):
+    for name, spec, _ in flag_fields(type(options)):
         value = options
         for part in _path(type(options), name):
             value = getattr(value, part)
@@ -140,7 +140,7 @@ def _walk(options: Any) -> Iterator[tuple[str, dataclasses.Field, Any]]:
 def _path(cls: type, flag: str) -> list[str]:
     """The attribute path of the field behind ``flag`` (``qat_epochs`` -> ``["qat", "epochs"]``)."""
     for spec in dataclasses.fields(cls):
-        if spec.name == flag and "help" in spec.metadata:
+        if spec.name == flag:
             return [spec.name]
         if flag.startswith(f"{spec.name}_") and dataclasses.is_dataclass(spec.default):
             return [spec.name, *_path(type(spec.default), flag[len(spec.name) + 1:])]
@@ -184,7 +184,7 @@ def _checked(name: str, rule: types.MappingProxyType, value: Any) -> Any:
 
 def define_flags(cls: type, fv: flags.FlagValues) -> None:
     """One absl flag per field of ``cls`` (see the module docstring); lists are comma-separated."""
-    for name, spec, hint in _groups(cls):
+    for name, spec, hint in flag_fields(cls):
         default = _default(cls, name)
         help_text = spec.metadata["help"]
         if hint is bool:
@@ -209,7 +209,7 @@ def _default(cls: type, flag: str) -> Any:
 
 def from_flags(cls: type, fv: flags.FlagValues, **fields: Any) -> Any:
     """A ``cls`` from the parsed flags ``fv`` (lists become tuples), with ``fields`` set directly."""
-    values = {name: fv[name].value for name, _, _ in _groups(cls)}
+    values = {name: fv[name].value for name, _, _ in flag_fields(cls)}
     values = {name: tuple(v) if isinstance(v, list) else v for name, v in values.items()}
     return replace(cls(**fields), **values)
 

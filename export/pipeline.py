@@ -10,7 +10,9 @@ Output folder (written atomically, see :mod:`export.staging`)::
     OUT/report.md, report.json, report.png
 
 The options are checked, the model loaded, the data validated and, for QAT,
-the tf_keras rebuild verified before anything is written.
+the tf_keras rebuild verified before anything is written. The converter's
+source SavedModels are written into a scratch folder inside the staging
+folder, so a killed export leaves them only there (see :mod:`export.staging`).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def export_model(model: model_io.ModelSource, output_dir: str | os.PathLike, *,
         "int8_granularity": list(options.int8_granularity), "calibration_steps": options.calibration.steps,
         "preprocessing": dataclasses.asdict(inputs.preprocessing), "image_bytes_source": inputs.originals_source,
     }
-    with staging.staged(output_dir, options.overwrite) as out, tempfile.TemporaryDirectory() as scratch:
+    with staging.staged(output_dir, options.overwrite) as out, tempfile.TemporaryDirectory(dir=out) as scratch:
         checker = Checker(inputs.model, inputs.evaluation, options.threads, options.latency_runs, out, phases)
         info["keras_accuracy"] = checker.rows[0].accuracy
         if "savedmodel" in options.formats:

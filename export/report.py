@@ -178,7 +178,8 @@ def _markdown(report: dict[str, Any]) -> str:
         f"Every artifact against the Keras model on {report['eval_samples']} evaluation images "
         f"(Keras top-1: {100 * report['keras_accuracy']:.2f} %). Drop = Keras top-1 minus the artifact's, in "
         f"percentage points; agree = same top-1 class as Keras; max abs diff over all class probabilities; "
-        f"latency = median of {report['latency_runs']} batch-1 LiteRT invocations.{bytes_note}{wall}\n\n"
+        f"latency = median of {report['latency_runs']} batch-1 LiteRT or onnxruntime invocations.{bytes_note}"
+        f"{wall}\n\n"
         f"{table(report)}\n\n## Targets\n\n{summary}\n\n{targets_table(report)}\n{qat_note}\n"
         f"![accuracy vs size](report.png)\n"
         + ("" if "phases_s" not in report else f"\n## Time per phase\n\n{phases_table(report)}\n")

@@ -119,10 +119,20 @@ def predict(loaded: Any, images: np.ndarray) -> np.ndarray:
 
 
 def encode(images: list[np.ndarray], image_format: str) -> list[bytes]:
-    """uint8 ``(H, W, C)`` images (any sizes) as PNG or JPEG (quality :data:`JPEG_QUALITY`) bytes."""
-    if image_format == "png":
-        return [tf.io.encode_png(image).numpy() for image in images]
-    return [tf.io.encode_jpeg(image, quality=JPEG_QUALITY).numpy() for image in images]
+    """uint8 ``(H, W, C)`` images (any sizes) as PNG or JPEG (quality :data:`JPEG_QUALITY`) bytes.
+
+    Images of one size (a dataset's stored images) are encoded in one graph
+    call, much faster than one eager call per image.
+    """
+    def encoder(image: tf.Tensor) -> tf.Tensor:
+        if image_format == "png":
+            return tf.io.encode_png(image)
+        return tf.io.encode_jpeg(image, quality=JPEG_QUALITY)
+
+    if len({image.shape for image in images}) > 1:
+        return [encoder(image).numpy() for image in images]
+    encode_all = tf.function(lambda batch: tf.map_fn(encoder, batch, fn_output_signature=tf.string))
+    return list(encode_all(tf.constant(np.stack(images))).numpy())
 
 
 def predict_encoded(loaded: Any, encoded: list[bytes]) -> np.ndarray:
