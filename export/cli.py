@@ -90,7 +90,21 @@ def _export(fv: flags.FlagValues, export_options: ExportOptions) -> dict[str, An
 
     for chatty in ("tensorflow", "absl", "tf2onnx"):  # their INFO lines; the export's own progress stays
         logging.getLogger(chatty).addFilter(_warnings_only)
-    return export_model(fv.model, fv.output_dir, options=export_options, data=options.from_flags(ExportData, fv))
+    # The export's own lines (a removed leftover of a killed export; phases with --verbose) go to the stderr
+    # Python writes to here, one plain line each, whatever absl's handler or the silenced descriptor 2 do.
+    own, handler = logging.getLogger("export"), logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    level = own.level
+    own.setLevel(logging.INFO if fv.verbose else logging.WARNING)
+    own.addHandler(handler)
+    own.propagate = False
+    try:
+        return export_model(fv.model, fv.output_dir, options=export_options,
+                            data=options.from_flags(ExportData, fv))
+    finally:
+        own.removeHandler(handler)
+        own.propagate = True
+        own.setLevel(level)
 
 
 def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:

@@ -25,6 +25,8 @@ from export.preprocessing import Preprocessing
 from export.variants import GRANULARITIES, VARIANTS
 from keras_resnet.flagtypes import define_list
 
+flags.disclaim_key_flags()  # the flags define_flags defines are key flags of its caller (listed by its --help)
+
 FORMATS = ("savedmodel", "tflite", "onnx")
 DEFAULT_FORMATS = ("savedmodel", "tflite")
 

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Iterator
 
-log = logging.getLogger("export")
+log = logging.getLogger(__name__)
 
 
 class Phases:

@@ -40,6 +40,15 @@ def images_spec(model: Any) -> tf.TensorSpec:
 
 
 def _archive(model: Any, endpoints: dict[str, tf.types.experimental.GenericFunction], path: Path) -> None:
+    """Keras 3 models through Keras' ``ExportArchive``; a tf_keras model (the QAT twin) as a bare ``tf.Module``
+    holding its variables, since saving the tf_keras object itself also serializes every layer for tf_keras
+    (tracing each layer's call), which the converter never reads."""
+    if not isinstance(model, keras.Model):
+        module = tf.Module()
+        module.model_variables = list(model.variables)
+        signatures = {name: fn.get_concrete_function() for name, fn in endpoints.items()}
+        tf.saved_model.save(module, str(path), signatures=signatures)
+        return
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, fn in endpoints.items():
