@@ -220,7 +220,7 @@ def test_report_measures_every_variant(exported: dict) -> None:
     assert rows["onnx"]["max_abs_diff"] <= 1e-4 and rows["onnx"]["agreement"] == 1.0
     assert set(rows["onnx"]["latency_ms"]) == {"1", "2"} and rows["onnx"]["path"] == f"onnx/{NAME}.onnx"
     phases = report["phases_s"]
-    for phase in ("load", "savedmodel", "image_bytes png", "onnx", "qat fine-tune", "report",
+    for phase in ("load", "savedmodel", "image_bytes png", "onnx", "qat fine-tune",
                   *(f"convert {v}" for v in VARIANTS), *(f"check {v}" for v in VARIANTS),
                   *(f"latency {v}" for v in VARIANTS), "calibrate int8", "calibrate uint8"):
         assert phases[phase] >= 0, phase
