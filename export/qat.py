@@ -91,8 +91,7 @@ class _Registry(_quant.default_8bit.Default8BitQuantizeRegistry):
 
     Layers it does not cover get a no-op config when custom and an
     output-only config when built in (e.g. a BatchNormalization that follows
-    no convolution, or a Normalization layer). ``disable_per_axis`` gives
-    convolution kernels one scale per tensor instead of one per output channel.
+    no convolution, or a Normalization layer).
     """
 
     def supports(self, layer: Any) -> bool:
@@ -106,7 +105,7 @@ class _Registry(_quant.default_8bit.Default8BitQuantizeRegistry):
 
 class _Scheme(_quant.default_8bit.Default8BitQuantizeScheme):
     def get_quantize_registry(self) -> _Registry:
-        return _Registry(disable_per_axis=self._disable_per_axis)
+        return _Registry()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,11 +126,8 @@ def rebuild_checked(model: keras.Model, images: np.ndarray) -> tuple[tf_keras.Mo
     return twin, diff
 
 
-def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True, per_tensor: bool = False) -> tf_keras.Model:
-    """The quantization-aware copy of the tf_keras ``twin`` (``twin`` is left as is), ranges not yet calibrated.
-
-    ``per_tensor``: one weight scale per kernel (tfmot's ``disable_per_axis``), for per-tensor integer files.
-    """
+def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True) -> tf_keras.Model:
+    """The quantization-aware copy of the tf_keras ``twin`` (``twin`` is left as is), ranges not yet calibrated."""
     norms = [layer for layer in twin.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]
     trainable = [layer.trainable for layer in norms]
     for layer in norms:
@@ -145,12 +141,12 @@ def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True, per_tensor: b
               for layer in twin.layers if _is_custom(layer)}
     scope = {**custom, "NoOpQuantizeConfig": NoOpQuantizeConfig, "OutputQuantizeConfig": OutputQuantizeConfig}
     with _quant.quantize_scope(scope):
-        return _quant.quantize_apply(annotated, scheme=_Scheme(disable_per_axis=per_tensor))
+        return _quant.quantize_apply(annotated, scheme=_Scheme())
 
 
-def fine_tune(twin: tf_keras.Model, train: Data, options: QatOptions, seed: int, per_tensor: bool = False) -> QatModel:
+def fine_tune(twin: tf_keras.Model, train: Data, options: QatOptions, seed: int) -> QatModel:
     """Quantize the tf_keras ``twin`` (a copy), calibrate its ranges and fine-tune it on labelled ``train``."""
-    quantized = quantize(twin, options.freeze_batch_norm, per_tensor)
+    quantized = quantize(twin, options.freeze_batch_norm)
     calibrate_ranges(quantized, twin, train.x[:CALIBRATION_IMAGES])
     tf_keras.utils.set_random_seed(seed)
     quantized.compile(optimizer=tf_keras.optimizers.Adam(options.learning_rate),

@@ -2,8 +2,7 @@
 
 See :mod:`export.variants` for the sources (``probabilities``, ``pixels``,
 ``qat``). A source is written on first use into a scratch folder and reused
-by every later variant of the same source; QAT fine-tunes once per weight
-granularity (per-tensor files need per-tensor fake quantization).
+by every later variant of the same source.
 """
 
 from __future__ import annotations
@@ -30,23 +29,21 @@ class Sources:
 
     def path(self, job: Job) -> Path:
         """The SavedModel ``job`` converts from, written now if it is the first of its source."""
-        per_tensor = job.variant.source == "qat" and job.granularity == "per_tensor"
-        key = job.variant.source + ("_per_tensor" if per_tensor else "")
-        if key not in self.paths:
-            self.paths[key] = self.scratch / key
-            self._write(key, job.variant.source, per_tensor, self.paths[key])
-        return self.paths[key]
+        source = job.variant.source
+        if source not in self.paths:
+            self.paths[source] = self.scratch / source
+            self._write(source, self.paths[source])
+        return self.paths[source]
 
-    def _write(self, key: str, source: str, per_tensor: bool, path: Path) -> None:
+    def _write(self, source: str, path: Path) -> None:
         model, options = self.inputs.model, self.options
         if source == "qat":
-            with self.phases(f"qat fine-tune{' per_tensor' if per_tensor else ''}"):
+            with self.phases("qat fine-tune"):
                 fine_tuning = self.inputs.train.take(options.qat.samples, options.seed)
-                trained = qat.fine_tune(self.inputs.twin, fine_tuning, options.qat, options.seed, per_tensor)
-            self.qat_info.setdefault("samples", len(fine_tuning))
-            self.qat_info[f"history{'_per_tensor' if per_tensor else ''}"] = trained.history
+                trained = qat.fine_tune(self.inputs.twin, fine_tuning, options.qat, options.seed)
+            self.qat_info.update(samples=len(fine_tuning), history=trained.history)
             model = trained.model
-        with self.phases(f"source SavedModel {key}"):
+        with self.phases(f"source SavedModel {source}"):
             if source == "pixels":
                 savedmodel.write_pixels_model(model, path, *self.inputs.normalization)
             else:

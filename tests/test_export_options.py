@@ -68,12 +68,12 @@ def test_variants_table_rows_are_complete() -> None:
         for metric, limit in row.checks:
             assert metric in ("max_abs_diff", "accuracy_drop", "size_ratio") and limit > 0
     granular = [name for name, row in variants.VARIANTS.items() if row.granular]
-    assert granular == ["int8", "uint8", "qat"]  # every integer file, none of the float ones
+    assert granular == ["int8", "uint8"]  # the post-training integer files (see export.variants for QAT)
 
 
 def test_jobs_repeat_granular_variants_per_granularity() -> None:
     labels = [job.label for job in variants.jobs(("fp32", "int8", "qat"), variants.GRANULARITIES)]
-    assert labels == ["fp32", "int8", "int8_per_tensor", "qat", "qat_per_tensor"]
+    assert labels == ["fp32", "int8", "int8_per_tensor", "qat"]
     assert [job.label for job in variants.jobs(("int8",), ("per_tensor",))] == ["int8_per_tensor"]
     assert variants.checks("int8_per_tensor") == variants.VARIANTS["int8"].checks
 

@@ -184,13 +184,3 @@ def test_per_tensor_files_have_one_scale_per_kernel(tmp_path: Path) -> None:
         assert len(per_channel) == len(per_tensor) >= 7  # every convolution kernel of resnet8
         assert min(per_channel) > 1 and set(per_tensor) == {1}
 
-
-def test_per_tensor_qat_quantizes_each_kernel_with_one_range() -> None:
-    twin = rebuild(small_net())
-    ranges = {}
-    for per_tensor in (False, True):
-        quantized = qat.quantize(twin, per_tensor=per_tensor)
-        ranges[per_tensor] = [tuple(v.shape) for layer in quantized.layers for v in layer.weights
-                              if "kernel_min" in v.name and "conv" in v.name]
-    assert ranges[False] and all(len(shape) == 1 and shape[0] > 1 for shape in ranges[False])
-    assert len(ranges[True]) == len(ranges[False]) and set(ranges[True]) == {()}
