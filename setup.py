@@ -21,7 +21,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_resnet", "keras_resnet.*", "export", "export.*"]),
-    package_data={"keras_resnet": ["data/*.tsv"]},
+    package_data={"keras_resnet": ["data/*.tsv", "*.pyi", "py.typed"]},  # stubs: PEP 561
     install_requires=requirements(),
     license="Apache-2.0",
 )

@@ -1,10 +1,5 @@
-"""NVIDIA's published ResNet-50 TensorFlow training figures: cited, not measured.
-
-Read by :mod:`benchmarks.scaling` (the 8-GPU and multi-worker projection) and
-:mod:`benchmarks.gpu` (a GPU's measurement beside its published row). Plain
-data with no imports, so ``python -m benchmarks.gpu`` can check its flags and
-match a device name before TensorFlow is imported.
-"""
+"""NVIDIA's published ResNet-50 TensorFlow training figures, cited, not measured: the scale plan's projection
+(:mod:`benchmarks.scaling`) and a GPU's measurement (:mod:`benchmarks.gpu`) are set beside them."""
 
 #: NVIDIA DeepLearningExamples, TensorFlow/Classification/ConvNets/resnet50v1.5/README.md, "Training
 #: performance results" (TF 20.06-tf1-py3 NGC container; img/s averaged over an epoch). Cited, not measured.

@@ -1,10 +1,8 @@
-"""Interleaved timing: every candidate measured in turn, window after window, in one process.
+"""Interleaved timing: every candidate measured in turn, window after window, whichever process it runs in.
 
-Measuring the candidates of a comparison one after the other lets a change in
-machine load (other processes, thermal or turbo state) favour whichever ran
-in the quiet moment. Here every round times one window of each candidate,
-rotating the order each round, so slow spells hit all of them alike; the
-reported figure is the median window, and the spread (min, max) is kept.
+Timing the candidates of a comparison one after the other lets a change in load (other processes, thermal or turbo
+state) favour whichever ran in the quiet moment. Here every round times one window of each candidate, rotating the
+order each round, so slow spells hit all alike; the reported figure is the median window, with the min and max.
 """
 
 from __future__ import annotations
@@ -18,12 +16,8 @@ from typing import Any
 
 @dataclasses.dataclass
 class Candidate:
-    """One contender: ``step()`` processes ``items`` images (one batch, or one training step).
-
-    ``window(steps)`` may replace the plain loop of ``steps`` calls, returning
-    the seconds it measured itself for ``steps`` steps (e.g. ``model.fit``
-    timed from a callback, so that per-call set-up is left out).
-    """
+    """One contender: ``step()`` processes ``items`` images, or ``window(steps)`` returns the seconds it measured
+    itself for ``steps`` steps (e.g. ``model.fit`` timed between batch ends, leaving per-call set-up out)."""
 
     name: str
     items: int
@@ -41,74 +35,45 @@ class Candidate:
         return time.perf_counter() - start
 
 
-@dataclasses.dataclass(frozen=True)
-class Measurement:
-    """A candidate's windows: ``items_per_s`` of each, and ``ms_per_step`` (latency per call)."""
-
-    name: str
-    items: int
-    steps_per_window: int
-    items_per_s: list[float]
-    info: dict[str, Any]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.items_per_s)
-
-    @property
-    def ms_per_step(self) -> float:
-        return 1e3 * self.items / self.median
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "items_per_step": self.items, "steps_per_window": self.steps_per_window,
-                "windows_items_per_s": [round(v, 3) for v in self.items_per_s],
-                "median_items_per_s": round(self.median, 3), "min_items_per_s": round(min(self.items_per_s), 3),
-                "max_items_per_s": round(max(self.items_per_s), 3), "median_ms_per_step": round(self.ms_per_step, 3),
-                **self.info}
-
-
-def _steps_for(candidate: Candidate, seconds: float, warmup: int) -> int:
-    """Warm up (``warmup`` steps, compiling whatever compiles), then size a window to about ``seconds``."""
-    candidate.run(warmup)
-    return max(1, round(seconds / max(candidate.run(1), 1e-6)))
-
-
 def interleaved(candidates: Sequence[Candidate], windows: int, window_seconds: float, warmup: int = 2,
-                log: Callable[[str], None] = print) -> dict[str, Measurement]:
-    """Time ``windows`` rounds of one window per candidate, order rotating each round."""
-    if windows < 1:
-        raise ValueError(f"`windows` must be >= 1; received {windows}")
+                log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+    """``windows`` rounds of one window per candidate (each sized to about ``window_seconds`` after ``warmup``
+    untimed steps), order rotating; a row per candidate: its windows' items/s, their median, min and max."""
     steps = {}
-    for candidate in candidates:
-        log(f"  warm-up: {candidate.name}")
-        steps[candidate.name] = _steps_for(candidate, window_seconds, warmup)
+    for c in candidates:
+        log(f"  warm-up: {c.name}")
+        c.run(warmup)
+        steps[c.name] = max(1, round(window_seconds / max(c.run(1), 1e-6)))
     rates: dict[str, list[float]] = {c.name: [] for c in candidates}
     for index in range(windows):
-        order = list(candidates[index % len(candidates):]) + list(candidates[:index % len(candidates)])
-        for candidate in order:
-            count = steps[candidate.name]
-            rates[candidate.name].append(count * candidate.items / candidate.run(count))
-        log(f"  window {index + 1}/{windows}: " + ", ".join(f"{c.name} {rates[c.name][-1]:.1f}/s"
-                                                          for c in candidates))
-    return {c.name: Measurement(c.name, c.items, steps[c.name], rates[c.name], c.info) for c in candidates}
+        for c in [*candidates[index % len(candidates):], *candidates[:index % len(candidates)]]:
+            rates[c.name].append(steps[c.name] * c.items / c.run(steps[c.name]))
+        log(f"  window {index + 1}/{windows}: " + ", ".join(f"{c.name} {rates[c.name][-1]:.1f}/s" for c in candidates))
+    out = {}
+    for c in candidates:
+        median = statistics.median(rates[c.name])
+        out[c.name] = {"name": c.name, "items_per_step": c.items, "steps_per_window": steps[c.name],
+                       "windows_items_per_s": [round(v, 3) for v in rates[c.name]],
+                       "median_items_per_s": round(median, 3), "min_items_per_s": round(min(rates[c.name]), 3),
+                       "max_items_per_s": round(max(rates[c.name]), 3),
+                       "median_ms_per_step": round(1e3 * c.items / median, 3), **c.info}
+    return out
 
 
-def best(results: dict[str, Measurement], framework: str, precision: str = "fp32") -> Measurement:
-    """The fastest measurement whose ``info["framework"]`` is ``framework`` and whose ``info["precision"]``
-    (default fp32) is ``precision``."""
-    return max((m for m in results.values()
-                if m.info.get("framework") == framework and m.info.get("precision", "fp32") == precision),
-               key=lambda m: m.median)
+def rows(measured: dict[str, dict[str, Any]], flops_per_item: float) -> list[dict[str, Any]]:
+    """The measured rows with their achieved GFLOP/s."""
+    return [{**row, "gflops": round(row["median_items_per_s"] * flops_per_item / 1e9, 1)} for row in measured.values()]
 
 
-def summarise(results: dict[str, Measurement], flops_per_item: int, ours: str, peers: tuple[str, ...],
-              precision: str = "fp32") -> dict[str, Any]:
-    """Rows (with achieved GFLOP/s) and, for each peer framework, ``ours``' best over the peer's best, both
-    among the candidates of ``precision``."""
-    winner = best(results, ours, precision)
-    return {
-        "flops_per_image": flops_per_item,
-        "rows": [{**m.to_dict(), "gflops": round(m.median * flops_per_item / 1e9, 1)} for m in results.values()],
-        "best": {ours: winner.name, **{p: best(results, p, precision).name for p in peers}},
-        "ratios": {p: round(winner.median / best(results, p, precision).median, 3) for p in peers},
-    }
+def best(rows: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
+    """The fastest of ``rows`` whose entries equal ``match``'s."""
+    chosen = [row for row in rows if all(row.get(k) == v for k, v in match.items())]
+    if not chosen:
+        raise ValueError(f"no measured row has {match}")
+    return max(chosen, key=lambda row: row["median_items_per_s"])
+
+
+def ratio(rows: list[dict[str, Any]], ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+    """The fastest row matching ``ours`` over the fastest matching ``peer``, with both rows' names."""
+    a, b = best(rows, **ours), best(rows, **peer)
+    return {"ratio": round(a["median_items_per_s"] / b["median_items_per_s"], 3), "ours": a["name"], "peer": b["name"]}

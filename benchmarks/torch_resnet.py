@@ -1,10 +1,8 @@
 """The PyTorch peers: CIFAR ResNet-20 (option A) and keras.applications' ResNet-50, written out plainly.
 
-Layers live in one ``nn.ModuleDict`` under their Keras names
-(``conv2_block1_1_conv``, ``conv2_block1_1_bn`` ...), so :func:`copy_keras_weights`
-copies a ``keras_resnet`` model's weights over by name and both frameworks
-run the same function on the same numbers. Convolutions are written for any
-memory format; callers choose ``channels_last``.
+Layers live in one ``nn.ModuleDict`` under their Keras names (``conv2_block1_1_conv``, ``conv2_block1_1_bn`` ...), so
+:func:`copy_keras_weights` copies a keras_resnet model's weights over by name and both frameworks run the same
+function on the same numbers. Convolutions work in any memory format; callers choose ``channels_last``.
 """
 
 from __future__ import annotations
@@ -19,40 +17,30 @@ from keras_resnet.blocks import BN_EPSILON
 
 
 class ResNet(nn.Module):
-    """A v1 (post-activation) ResNet in keras.applications' / keras_resnet's layout.
-
-    Args:
-        stem: ``"cifar"`` (one 3x3 conv, §4.2) or ``"imagenet"`` (7x7/2 conv and 3x3/2 max pool, Table 1).
-        bottleneck: Bottleneck blocks (1x1, 3x3, 1x1; stride in the first 1x1 as in keras.applications).
-        blocks: Blocks per stage.
-        widths: Width of each stage (bottleneck outputs are 4x).
-        shortcut: ``"A"`` (subsample + zero-pad channels) or ``"B"`` (1x1 projection when the shape changes).
-        bias: Convolutions have biases (keras.applications' ResNet-50 does).
-        classes: Outputs of the final dense layer (logits).
-    """
+    """A v1 (post-activation) ResNet in keras_resnet's layout (He et al. 2016): ``stem`` ``"cifar"`` (one 3x3 conv,
+    §4.2) or ``"imagenet"`` (7x7/2 conv and 3x3/2 max pool, Table 1); bottleneck blocks (stride in the first 1x1,
+    as keras.applications) or basic ones; ``shortcut`` ``"A"`` (subsample and zero-pad) or ``"B"`` (1x1 projection
+    where the shape changes); convolutions with biases if ``bias`` (keras.applications' ResNet-50)."""
 
     def __init__(self, stem: str, bottleneck: bool, blocks: tuple[int, ...], widths: tuple[int, ...],
                  shortcut: str, bias: bool, classes: int) -> None:
         super().__init__()
-        self.stem, self.bottleneck, self.shortcut, self.bias = stem, bottleneck, shortcut, bias
+        self.stem, self.bottleneck, self.bias = stem, bottleneck, bias
         self.layers = nn.ModuleDict()
-        self.plan: list[tuple[str, int, int, int]] = []  # (block name, width, stride, out channels)
-        channels = self._conv_bn("conv1", 3, widths[0] if stem == "cifar" else 64, 3 if stem == "cifar" else 7,
-                                 1 if stem == "cifar" else 2)
-        expansion = 4 if bottleneck else 1
+        self.plan: list[tuple[str, int, int]] = []  # (block name, stride, out channels)
+        cifar = stem == "cifar"
+        channels = self._conv_bn("conv1", 3, widths[0] if cifar else 64, 3 if cifar else 7, 1 if cifar else 2)
         for stage, (count, width) in enumerate(zip(blocks, widths, strict=True)):
             for index in range(count):
-                name = f"conv{stage + 2}_block{index + 1}"
-                stride = 2 if stage > 0 and index == 0 else 1
-                out = width * expansion
+                name, stride, out = f"conv{stage + 2}_block{index + 1}", 2 if stage and not index else 1, width
+                out *= 4 if bottleneck else 1
                 if shortcut == "B" and (stride > 1 or channels != out):
                     self._conv_bn(f"{name}_0", channels, out, 1, stride)
                 kernels = (1, 3, 1) if bottleneck else (3, 3)
                 for conv, kernel in enumerate(kernels, start=1):
-                    last = conv == len(kernels)
-                    self._conv_bn(f"{name}_{conv}", channels if conv == 1 else width, out if last else width, kernel,
-                                  stride if conv == 1 else 1)
-                self.plan.append((name, width, stride, out))
+                    self._conv_bn(f"{name}_{conv}", channels if conv == 1 else width,
+                                  out if conv == len(kernels) else width, kernel, stride if conv == 1 else 1)
+                self.plan.append((name, stride, out))
                 channels = out
         self.layers["predictions"] = nn.Linear(channels, classes)
 
@@ -65,25 +53,21 @@ class ResNet(nn.Module):
         x = self.layers[f"{name}_bn"](self.layers[f"{name}_conv"](x))
         return F.relu(x) if relu else x
 
-    def _block(self, x: torch.Tensor, name: str, stride: int, out: int) -> torch.Tensor:
-        if f"{name}_0_conv" in self.layers:
-            short = self._unit(f"{name}_0", x, relu=False)
-        elif stride > 1 or x.shape[1] != out:  # option A
-            short = x[:, :, ::stride, ::stride]
-            short = F.pad(short, (0, 0, 0, 0, 0, out - short.shape[1]))
-        else:
-            short = x
-        convs = 3 if self.bottleneck else 2
-        for conv in range(1, convs + 1):
-            x = self._unit(f"{name}_{conv}", x, relu=conv < convs)
-        return F.relu(x + short)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._unit("conv1", x, relu=True)
         if self.stem == "imagenet":
             x = F.max_pool2d(x, 3, 2, padding=1)  # after ReLU, -inf padding = keras' zero padding
-        for name, _, stride, out in self.plan:
-            x = self._block(x, name, stride, out)
+        for name, stride, out in self.plan:
+            if f"{name}_0_conv" in self.layers:
+                short = self._unit(f"{name}_0", x, relu=False)
+            elif stride > 1 or x.shape[1] != out:  # option A
+                short = F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, 0, out - x.shape[1]))
+            else:
+                short = x
+            convs = 3 if self.bottleneck else 2
+            for conv in range(1, convs + 1):
+                x = self._unit(f"{name}_{conv}", x, relu=conv < convs)
+            x = F.relu(x + short)
         return self.layers["predictions"](torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
@@ -106,15 +90,14 @@ def copy_keras_weights(net: ResNet, model: keras.Model) -> ResNet:
     """Copy ``model``'s weights into ``net`` layer by layer (same names); returns ``net``."""
     for name, module in net.layers.items():
         layer = model.get_layer(name)
-        if isinstance(module, nn.Conv2d):
-            module.weight.copy_(_numpy(layer.kernel).permute(3, 2, 0, 1))  # HWIO -> OIHW
-        elif isinstance(module, nn.BatchNorm2d):
+        if isinstance(module, nn.BatchNorm2d):
             pairs = ((module.weight, layer.gamma), (module.bias, layer.beta),
                      (module.running_mean, layer.moving_mean), (module.running_var, layer.moving_variance))
             for target, source in pairs:
                 target.copy_(_numpy(source))
-        else:
-            module.weight.copy_(_numpy(layer.kernel).T)
-        if getattr(module, "bias", None) is not None and not isinstance(module, nn.BatchNorm2d):
+            continue
+        kernel = _numpy(layer.kernel)
+        module.weight.copy_(kernel.permute(3, 2, 0, 1) if isinstance(module, nn.Conv2d) else kernel.T)  # HWIO -> OIHW
+        if module.bias is not None:
             module.bias.copy_(_numpy(layer.bias))
     return net

@@ -17,7 +17,7 @@ and for any other Keras classifier, with ``.npz`` files of model-ready arrays::
 It prints the retention table and writes everything atomically to
 ``--output_dir``. Bad input exits with status 2 and one line naming the flag;
 flags, ``--output_dir`` and the model file are checked before TensorFlow is
-imported. Native log lines are silenced unless ``--verbose`` (see :mod:`export.quiet`).
+imported. Native log lines are silenced unless ``--verbose`` (see :mod:`keras_resnet.quiet`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ from typing import Any
 
 from absl import app, flags
 
-from export import model_file, options, quiet, staging
+from export import model_file, options, staging
 from export.errors import ExportError
 from export.options import ExportData, ExportOptions
 from export.preprocessing import RESIZE_METHODS, Preprocessing
+from keras_resnet import quiet
 from keras_resnet.flagtypes import define_list
 
 DEFAULTS = Preprocessing()

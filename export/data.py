@@ -161,5 +161,5 @@ def dataset_images(name: str, count: int) -> list[np.ndarray]:
     """The first ``count`` test images of a ``keras_resnet.datasets`` dataset as stored: uint8, native size."""
     from keras_resnet import datasets
 
-    ds, _ = datasets.examples(datasets.load(name), "test", limit=count)
+    ds, _ = datasets.examples(datasets.drop_undecodable(datasets.load(name)), "test", limit=count)
     return [image for image, _ in ds.as_numpy_iterator()]

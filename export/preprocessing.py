@@ -2,15 +2,18 @@
 
 The decoding, channel conversion and size rule are
 :mod:`keras_resnet.preprocessing`'s, the ones training's evaluation uses. For
-one encoded JPEG/PNG/GIF/BMP image:
+one encoded JPEG/PNG/GIF/BMP/WebP image:
 
 1. decode to uint8 with the model's channels (grey images become RGB by
-   repetition, colour ones grey);
+   repetition, colour ones grey), a JPEG turned upright as its EXIF
+   orientation says (a phone's portrait photo arrives as it was shot);
 2. bring it to the model's height x width:
 
    * ``resize="auto"`` (default): ``"fit"`` with the training run's
      ``short_side`` when its ``config.json`` lies beside the ``.keras`` file
-     (see :func:`resolve`), else ``"fit"`` with the default ``short_side``;
+     (see :func:`resolve`; a run fine-tuned from pretrained weights records
+     their evaluation ``transform``, whose resize, interpolation and centre
+     crop are then used), else ``"fit"`` with the default ``short_side``;
    * ``resize="fit"``: scale the shorter side to ``short_side``
      (keeping the aspect ratio), then centre-crop or zero-pad; any image
      size works and reaches the net at one scale. ``short_side`` defaults to
@@ -44,6 +47,8 @@ class Preprocessing:
     The size and channels are the model's; ``pixel_mean`` and ``pixel_std`` have one
     value or one per channel. The defaults feed raw pixel values (0-255 as
     float32), as keras.applications and keras_resnet models expect.
+    ``transform`` is a :class:`keras_resnet.transform.Transform` as a dict
+    (from the run's ``config.json``): ``"fit"`` then resizes and crops as it says.
     """
 
     resize: str = "auto"
@@ -51,6 +56,7 @@ class Preprocessing:
     pixel_scale: float = 1.0
     pixel_mean: tuple[float, ...] = (0.0,)
     pixel_std: tuple[float, ...] = (1.0,)
+    transform: dict[str, Any] | None = None
 
     def check(self, channels: int) -> None:
         """Raise :class:`ExportError` unless this fits a model input with ``channels`` channels."""
@@ -89,7 +95,11 @@ class Preprocessing:
 
         height, width, channels = shape
         image = shared.decode(encoded, channels)
-        if self.resize in ("auto", "fit"):
+        if self.resize in ("auto", "fit") and self.transform and height == width:
+            from keras_resnet.transform import Transform
+
+            image = Transform.from_dict(self.transform).resize_crop(image, height)
+        elif self.resize in ("auto", "fit"):
             short_side = self.short_side or shared.crop_short_side(min(height, width))
             image = shared.fit(image, (height, width), short_side)
         elif self.resize == "pad":
@@ -129,8 +139,12 @@ def from_run_config(config: dict[str, Any], base: Preprocessing) -> Preprocessin
     """``base`` with ``resize="fit"`` at the run's ``short_side``: training's rule on its dataset's image size.
 
     keras_resnet models take raw pixels (normalisation is inside the model),
-    so the pixel scale, mean and std stay ``base``'s.
+    so the pixel scale, mean and std stay ``base``'s. A run fine-tuned from
+    pretrained weights gives their evaluation transform (its normalisation is
+    the model's ``preprocess`` layer; its resize and crop are served).
     """
+    if config.get("transform"):
+        return dataclasses.replace(base, resize="fit", transform=config["transform"])
     from keras_resnet import datasets
     from keras_resnet.preprocessing import serving_short_side
 

@@ -11,7 +11,8 @@ from keras_resnet.specs import SPECS, ResNetSpec, cifar_spec
 
 __version__ = "0.1.0"
 
-__getattr__, __dir__, _LAZY_NAMES = exports(__name__, {
+#: Submodule -> the public names it defines, imported on first use (also read by keras_resnet.stubs).
+_EXPORTS = {
     "analysis": ("count_macs", "count_trainable_params", "count_weighted_layers"),
     "builder": ("build_resnet",),
     "features": ("backbone",),
@@ -21,7 +22,8 @@ __getattr__, __dir__, _LAZY_NAMES = exports(__name__, {
                "ResNet18V2", "ResNet20", "ResNet32", "ResNet34", "ResNet34V2", "ResNet44", "ResNet50", "ResNet50V2",
                "ResNet56", "ResNet101", "ResNet101V2", "ResNet110", "ResNet152", "ResNet152V2", "ResNet1202",
                "get_model"),
-}, globals())
+}
+__getattr__, __dir__, _LAZY_NAMES = exports(__name__, _EXPORTS, globals())
 
 if "keras" in sys.modules:
     # Keras is loaded already: register the option-A layer now, so that `import keras_resnet` is all that

@@ -60,6 +60,7 @@ def _conv(
     kernel: int,
     name: str,
     opts: BlockOptions,
+    *,
     stride: int = 1,
     bias: bool | None = None,
     zero: bool = False,
@@ -152,7 +153,8 @@ def residual_block(x: Any, width: int, stride: int, name: str, opts: BlockOption
         bias = opts.use_bias and (last or not opts.preact)
         zero = zero_last and last
         rate = dilation if kernel > 1 else 1
-        y = _conv(y, filters, kernel, prefix, opts, conv_stride, bias, zero and opts.preact, opts.preact, rate)
+        y = _conv(y, filters, kernel, prefix, opts, stride=conv_stride, bias=bias, zero=zero and opts.preact,
+                  pad=opts.preact, dilation=rate)
         if last and opts.preact:
             break
         y = batch_norm(y, f"{prefix}_bn", zero=zero)

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from keras_resnet import cpu
 from keras_resnet import weights as weights_lib
 from keras_resnet.blocks import BlockOptions, batch_norm, residual_block
 from keras_resnet.specs import SHORTCUTS, ResNetSpec
@@ -32,7 +33,8 @@ def _in_format(height: Any, width: Any, channels: Any) -> tuple:
 
 
 def _input_shape(spec: ResNetSpec, input_shape: Any, include_top: bool, weights: Any) -> tuple:
-    size = spec.default_size
+    entry = weights_lib.entry_for(spec, weights) if weights_lib.is_name(weights) else None
+    size = entry.transform.size if entry else spec.default_size
     if input_shape is None:
         return _in_format(size, size, 3) if include_top else _in_format(None, None, 3)
     order = _in_format("height", "width", "channels")
@@ -55,12 +57,12 @@ def _input_shape(spec: ResNetSpec, input_shape: Any, include_top: bool, weights:
             f"`input_shape` {shape} ({', '.join(order)}, {data_format}) is too small for {spec.name}: "
             f"height and width must be at least {low} (the net downsamples {low}x)"
         )
-    if weights == "imagenet" and channels != 3:
-        raise ValueError(f"`weights='imagenet'` needs 3 input channels; received input_shape={shape}")
-    if weights == "imagenet" and include_top and shape != _in_format(224, 224, 3):
+    if entry and channels != 3:
+        raise ValueError(f"`weights={weights!r}` needs 3 input channels; received input_shape={shape}")
+    if entry and entry.source == "keras" and include_top and shape != _in_format(224, 224, 3):
         raise ValueError(
-            f"`weights='imagenet'` with `include_top=True` needs input_shape={_in_format(224, 224, 3)} "
-            f"({data_format}); received input_shape={shape}"
+            f"`weights={weights!r}` with `include_top=True` needs input_shape={_in_format(224, 224, 3)} "
+            f"({data_format}, keras.applications' files); received input_shape={shape}"
         )
     return shape
 
@@ -196,12 +198,17 @@ def build_resnet(
         include_top: Add global average pooling and the ``classes``-way
             ``predictions`` layer.
         weights: ``None``, ``"imagenet"`` (keras.applications' published
-            files, downloaded once, hash-checked) or a path to a weights file
-            (legacy ``.h5`` or Keras 3 ``.weights.h5``).
+            files), a published name (``"torchvision"``, ``"timm"``,
+            ``"torchvision:IMAGENET1K_V2"``, ``"timm:resnet50.a1_in1k"``; see
+            :mod:`keras_resnet.weights`; downloaded once, hash-checked; the
+            model gets their evaluation transform as ``model.transform``) or
+            a path to a weights file (``.h5``, ``.weights.h5``, ``.keras``, or
+            a torchvision/timm ``.safetensors``/``.pth``).
         input_tensor: Optional Keras tensor to use as the image input.
         input_shape: ``(height, width, channels)`` (``(channels, height,
             width)`` under ``channels_first``); defaults to the spec's size
-            when ``include_top`` else ``(None, None, 3)``.
+            (named weights: their transform's) when ``include_top`` else
+            ``(None, None, 3)``.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the top layer.
         classifier_activation: Activation of the top layer (``None`` = logits).
@@ -220,12 +227,19 @@ def build_resnet(
     Returns:
         The model, with ``pyramid_outputs``: ``{"C2": tensor, ...}`` the last
         feature map at each stage's stride (see :func:`keras_resnet.backbone`).
+
+    Raises:
+        ValueError: An argument out of range, or ``channels_first`` on a
+            TensorFlow whose CPU kernels here have no NCHW convolution
+            (oneDNN off: see :mod:`keras_resnet.cpu`).
     """
     shortcut = _check_options(spec, shortcut, pooling, classes, include_top, output_stride)
+    cpu.check_channels_first(keras.config.image_data_format())
     weights_lib.check_weights_arg(spec, weights, include_top, classes, plain, shortcut)
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
     shape = _input_shape(spec, input_shape, include_top, weights)
+    weights_file = None if weights is None else weights_lib.local_file(spec, weights, include_top)  # before building
     x, inputs = _inputs(input_tensor, shape)
 
     widths = spec.stage_widths()
@@ -272,5 +286,5 @@ def build_resnet(
     model = keras.Model(inputs, x, name=model_name)
     model.pyramid_outputs = pyramid
     if weights is not None:
-        weights_lib.load(model, spec, weights, include_top)
+        weights_lib.load(model, spec, weights, include_top, weights_file)
     return model

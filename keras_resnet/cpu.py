@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from functools import cache
 from typing import Any
 
@@ -29,21 +29,20 @@ _FALSE = ("0", "false")
 
 @cache
 def _cpuinfo() -> tuple[str, frozenset[str]]:
-    model, flags = platform.processor() or platform.machine(), frozenset()
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name":
-                    model = value.strip()
-                elif key == "flags":
-                    flags = frozenset(value.split())
-                if flags and key == "":  # end of the first processor's block
+                if not key.strip() and fields:  # the first processor's block ended
                     break
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return model, flags
+    model = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields:  # the generation, where the model name is only a brand ("AMD EPYC")
+        model += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
+    return model, frozenset(fields.get("flags", "").split())
 
 
 def cpu_model() -> str:
@@ -63,24 +62,35 @@ def onednn_by_default() -> bool:
     return platform.machine() in ("x86_64", "AMD64") and any(f in flags for f in ONEDNN_DEFAULT_FEATURES)
 
 
-def onednn_enabled(environ: MutableMapping[str, str] = os.environ) -> bool:
-    """Whether this process's TensorFlow runs (or, imported now, would run) oneDNN's kernels.
+def bf16_native() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX-BF16); elsewhere oneDNN emulates it."""
+    flags = _cpuinfo()[1]
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
-    Once TensorFlow is imported it is asked; before, the variable and the CPU decide as TensorFlow will.
-    """
-    if "tensorflow" in sys.modules:
-        try:
-            from tensorflow.python.util import _pywrap_util_port
 
-            return bool(_pywrap_util_port.IsMklEnabled())
-        except ImportError:  # a TensorFlow without the probe: fall back on its rule
-            pass
+def onednn_rule(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether a TensorFlow imported with ``environ`` runs oneDNN's kernels: the variable, else the CPU."""
     value = environ.get(ONEDNN_ENV, "").strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
     return onednn_by_default()
+
+
+def onednn_enabled() -> bool:
+    """Whether this process's TensorFlow runs (or, imported now, would run) oneDNN's kernels.
+
+    Once TensorFlow is imported it is asked; before, :func:`onednn_rule` answers as TensorFlow will.
+    """
+    if "tensorflow" in sys.modules:
+        try:
+            from tensorflow.python.util import _pywrap_util_port
+
+            return bool(_pywrap_util_port.IsMklEnabled())
+        except ImportError:  # a TensorFlow without the probe: its rule
+            pass
+    return onednn_rule()
 
 
 def prefer_onednn(environ: MutableMapping[str, str] = os.environ) -> bool:
@@ -120,6 +130,16 @@ def channels_first_unsupported() -> bool:
     return not tf.config.list_logical_devices("GPU")
 
 
+#: What :func:`keras_resnet.training.fit` tells a user whose TensorFlow runs without oneDNN.
+ONEDNN_HINT = (
+    "note: TensorFlow runs its Eigen kernels on this CPU ({cpu}); with TF_ENABLE_ONEDNN_OPTS=1 set before "
+    "TensorFlow is imported it trains on oneDNN's, faster on such CPUs (BENCHMARKS.md); the command lines set it."
+)
+#: What the training command line says when asked for bf16 on a CPU without it (BENCHMARKS.md has the ratio).
+BF16_NOTE = (
+    "note: --mixed_precision mixed_bfloat16 trains slower than float32 on this CPU ({cpu}), which has no "
+    "AVX512_BF16 or AMX-BF16: its bfloat16 is emulated."
+)
 CHANNELS_FIRST_ERROR = (
     "channels_first needs TensorFlow's oneDNN CPU kernels, which are off on this CPU ({cpu}, no AVX-512 "
     "VNNI/BF16): set TF_ENABLE_ONEDNN_OPTS=1 before importing TensorFlow, or use channels_last."
@@ -134,3 +154,9 @@ def check_channels_first(data_format: str) -> None:
 
     if keras.backend.backend() == "tensorflow" and channels_first_unsupported():
         raise ValueError(CHANNELS_FIRST_ERROR.format(cpu=cpu_model()))
+
+
+if __name__ == "__main__":  # `python -m keras_resnet.cpu`: what CI logs first
+    import tensorflow  # noqa: F401 - so that TensorFlow itself reports its oneDNN state
+
+    print(summary())

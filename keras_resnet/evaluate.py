@@ -1,10 +1,14 @@
 """Evaluate a saved model: ``python -m keras_resnet.evaluate --model PATH --dataset NAME``.
 
 Reports top-1 and top-5 accuracy (the paper's ImageNet metrics, Table 3/4)
-and the cross-entropy loss, optionally per-class accuracy and a confusion
-matrix PNG. The model is a ``.keras`` file trained here (it takes raw RGB
+and the cross-entropy loss, per-class precision, recall and F1 with the
+confusion matrix (:mod:`keras_resnet.class_report`, as at the end of a
+training run), optionally the confusion matrix as a PNG. The model is a ``.keras`` file trained here (it takes raw RGB
 pixels; its input size decides the evaluation resize/crop); the net's spec
-is read back from the run's ``config.json`` beside it, when there is one.
+is read back from the run's ``config.json`` beside it, when there is one,
+and so is the evaluation transform of the pretrained weights it was
+fine-tuned from (:class:`keras_resnet.transform.Transform`), which then
+resizes and crops the images.
 By default the model is evaluated with batch norm folded into its
 convolutions (:func:`keras_resnet.inference.optimize_for_inference`, the same
 function to float32 rounding), and the CLI, an inference-only process, sets
@@ -23,10 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from absl import app, flags
 
-from keras_resnet import datasets
+from keras_resnet import cpu, datasets
+from keras_resnet.class_report import confusion_matrix as count_confusion
+from keras_resnet.class_report import format_report, per_class
 from keras_resnet.flagtypes import define_list
 from keras_resnet.io import atomic_path, write_json
 from keras_resnet.training.config import read_run_config
+from keras_resnet.transform import Transform
 
 if TYPE_CHECKING:
     import keras
@@ -52,23 +59,20 @@ def predict(model: keras.Model, data: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def metrics(probs: np.ndarray, labels: np.ndarray, top_k: int = 5) -> dict[str, Any]:
-    """Top-1, top-k accuracy, mean cross-entropy, per-class accuracy and the
-    confusion matrix (rows: true class, columns: predicted)."""
+    """Top-1, top-k accuracy, mean cross-entropy, per-class precision, recall,
+    F1 and support, and the confusion matrix (rows: true class, columns: predicted)."""
     num_classes = probs.shape[1]
     k = min(top_k, num_classes)
     ranked = np.argsort(-probs, axis=1, kind="stable")
     top1 = ranked[:, 0]
-    confusion = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(confusion, (labels, top1), 1)
-    support = confusion.sum(axis=1)
-    per_class = np.divide(np.diag(confusion), support, out=np.full(num_classes, np.nan), where=support > 0)
+    confusion = count_confusion(labels, top1, num_classes)
     picked = np.clip(probs[np.arange(len(labels)), labels], EPSILON, 1.0)
     return {
         "accuracy": float(np.mean(top1 == labels)),
         f"top{k}": float(np.mean(np.any(ranked[:, :k] == labels[:, None], axis=1))),
         "loss": float(-np.mean(np.log(picked))),
         "examples": len(labels),
-        "per_class_accuracy": [None if np.isnan(a) else float(a) for a in per_class],
+        "per_class": per_class(confusion),
         "confusion_matrix": confusion.tolist(),
     }
 
@@ -125,14 +129,16 @@ def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = 
     if net.output_shape[-1] != len(names):
         raise ValueError(f"The model predicts {net.output_shape[-1]} classes but {dataset!r} has {len(names)}"
                          f"{' selected' if classes else ''}; pass the `classes` it was trained on")
+    run = read_run_config(model)
+    transform = Transform.from_dict(run["transform"]) if run and run.get("transform") else None
     data, _ = datasets.pipeline(source, split, training=False, batch_size=batch_size,
-                                image_size=net.input_shape[1], classes=classes, limit=limit)
+                                image_size=net.input_shape[1], classes=classes, limit=limit,
+                                resize_crop=transform.resize_crop if transform else None)
     if fold_batchnorm and hasattr(net, "_nodes_by_depth") and foldable_pairs(net):  # functional models only
         net = optimize_for_inference(net)
     result = metrics(*predict(net, data))
     result["class_names"] = names
     result["folded_batchnorms"] = sum(isinstance(layer, FoldedBatchNorm) for layer in net.layers)
-    run = read_run_config(model)
     if run and "spec" in run:
         result["spec"] = run["spec"]
     if confusion_matrix:
@@ -152,7 +158,8 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("batch_size", 256, "Batch size.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("limit", None, "Evaluate the first N images only.", lower_bound=1, flag_values=fv)
     define_list("classes", None, int, "Labels the model was trained on (e.g. 5,6,7,8,9).", flag_values=fv)
-    flags.DEFINE_bool("per_class", False, "Print per-class accuracy.", flag_values=fv)
+    flags.DEFINE_bool("per_class", True, "Print per-class precision, recall, F1 and the confusion matrix "
+                      "(always in --output).", flag_values=fv)
     flags.DEFINE_string("confusion_matrix", None, "Write the confusion matrix as a PNG here.", flag_values=fv)
     flags.DEFINE_bool("fold_batchnorm", True, "Fold batch norm into the preceding convolutions before predicting "
                       "(same results to float32 rounding, faster); --nofold_batchnorm predicts with the model "
@@ -167,8 +174,7 @@ def report(result: dict[str, Any], per_class: bool) -> str:
     lines = [f"top-1 accuracy: {result['accuracy']:.4f}  {top[:3]}-{top[3:]}: {result[top]:.4f}  "
              f"loss: {result['loss']:.4f}  ({result['examples']} images)"]
     if per_class:
-        for name, accuracy in zip(result["class_names"], result["per_class_accuracy"], strict=True):
-            lines.append(f"  {name:>20s}: {'-' if accuracy is None else f'{accuracy:.4f}'}")
+        lines.append(format_report(result))
     return "\n".join(lines)
 
 
@@ -193,7 +199,8 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     fv = flags.FLAGS
-    default_frozen_weights()  # before evaluate() imports TensorFlow
+    default_frozen_weights()  # both before evaluate() imports TensorFlow
+    cpu.prefer_onednn()
     try:
         result = evaluate(fv.model, fv.dataset, fv.data_dir, fv.split, fv.batch_size, fv.limit,
                           None if fv.classes is None else tuple(fv.classes),

@@ -13,6 +13,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet.transform import Transform
+
 NUM_CLASSES = 1000
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # keras.applications' "caffe" mode: ImageNet mean, BGR
@@ -43,19 +45,36 @@ def class_names() -> list[str]:
     return [name for _, name in _classes()]
 
 
-def preprocess_input(x: Any, mode: str = "caffe", data_format: str | None = None) -> Any:
-    """Preprocess RGB images in [0, 255] as keras.applications does.
+def _transform(mode: Any) -> Transform | None:
+    """The :class:`Transform` ``mode`` names (itself, or published weights' full name), else ``None``."""
+    if isinstance(mode, Transform):
+        return mode
+    if isinstance(mode, str) and ":" in mode:
+        from keras_resnet.weights import transform_for
+
+        return transform_for(mode)
+    return None
+
+
+def preprocess_input(x: Any, mode: str | Transform = "caffe", data_format: str | None = None) -> Any:
+    """Preprocess RGB images in [0, 255] as keras.applications does, or as published weights need.
 
     ``mode``: ``"caffe"`` (RGB->BGR, subtract the ImageNet mean; ResNet v1),
-    ``"tf"`` (scale to [-1, 1]; ResNetV2) or ``"torch"`` (scale to [0, 1], then
-    normalize with the ImageNet mean and std). ``data_format``: where the
+    ``"tf"`` (scale to [-1, 1]; ResNetV2), ``"torch"`` (scale to [0, 1], then
+    normalize with the ImageNet mean and std), or the normalisation of a
+    :class:`~keras_resnet.transform.Transform` (``model.transform`` of a net
+    built with named weights) or of a catalogue name
+    (``"timm:resnet50.a1_in1k"``; ``python -m keras_resnet.weights`` lists
+    them). Images are taken as they are: resize and crop them first
+    (``Transform.resize_crop``). ``data_format``: where the
     channels are, ``"channels_last"`` or ``"channels_first"`` (axis 0 of one
     image, axis 1 of a batch); ``None`` reads ``keras.config.image_data_format()``.
     Returns a new NumPy array for NumPy input (the input is not modified), a
     backend tensor otherwise. Non-float input is cast to ``keras.config.floatx()``.
     """
-    if mode not in _MODES:
-        raise ValueError(f"`mode` must be one of {_MODES}, got {mode!r}")
+    transform = _transform(mode)
+    if transform is None and mode not in _MODES:
+        raise ValueError(f"`mode` must be one of {_MODES}, a Transform or a published weights name, got {mode!r}")
     data_format = data_format or keras.config.image_data_format()
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(f"`data_format` must be 'channels_last' or 'channels_first', got {data_format!r}")
@@ -77,6 +96,11 @@ def preprocess_input(x: Any, mode: str = "caffe", data_format: str | None = None
         after = 0 if axis == -1 else len(x.shape) - axis - 1  # axes after the channels'
         return np.array(values, dtype).reshape((3, *[1] * after))
 
+    if transform is not None:
+        x = (x - per_channel(transform.mean)) / per_channel(transform.std)
+        if transform.channel_order == "rgb":
+            return x
+        return np.flip(x, axis) if isinstance(x, np.ndarray) else keras.ops.flip(x, axis=axis)
     if mode == "tf":
         return x / 127.5 - 1.0
     if mode == "torch":

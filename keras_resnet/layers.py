@@ -12,13 +12,14 @@ Batch normalization (paper §3.4, "BN right after each convolution and
 before activation"): Keras 3 computes training-mode BN from separate
 moments / normalize ops; on TensorFlow this package's
 :class:`BatchNormalization` runs the same maths as one ``FusedBatchNormV3``
-op (and its fused gradient), which oneDNN implements in one pass (measured in
-BENCHMARKS.md). It is a training-speed detail, not a file format: weights,
+op (and its fused gradient), which oneDNN implements in one pass (BENCHMARKS.md
+compares the two). It is a training-speed detail, not a file format: weights,
 config, inference and moving statistics are those of
-``keras.layers.BatchNormalization``, and it is saved as that class, so a
-``.keras`` file loads with plain Keras in a process that never imports
-keras_resnet, and keras.applications' ``.weights.h5`` files (which address a
-functional model's layers by class name, ``batch_normalization_12``) load.
+``keras.layers.BatchNormalization``, and it is saved under that class's public
+name, so a ``.keras`` file loads with plain Keras in a process that never
+imports keras_resnet, and keras.applications' ``.weights.h5`` files (which
+address a functional model's layers by class name, ``batch_normalization_12``)
+load.
 
 Both layers exist for tf_keras (Keras 2) under the same names, so a Keras 3
 model can be rebuilt in tf_keras for quantization-aware training without a
@@ -92,10 +93,8 @@ class ZeroPadShortcut(_ZeroPadShortcutMixin, keras.layers.Layer):
 _FUSED_MIN_EPSILON = 1.001e-5
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
 class BatchNormalization(keras.layers.BatchNormalization):
-    """``keras.layers.BatchNormalization`` whose training step is TensorFlow's fused op
-    (registered as ``keras_resnet>BatchNormalization``).
+    """``keras.layers.BatchNormalization`` whose training step is TensorFlow's fused op.
 
     Used where the fused op computes exactly what the parent does: TensorFlow
     backend, training mode, 4-D input normalised on its channel axis (NHWC or
@@ -105,15 +104,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     with the biased batch variance, as the parent does (the op returns the
     unbiased one).
 
-    Saved as ``keras.layers.BatchNormalization``: Keras serializes a layer by
-    its ``__class__`` (module, class name, registered name), so this property
-    makes every saved file name Keras' own class. ``type(layer)`` and
-    ``isinstance`` still see this class, so the fused step runs in memory.
+    Saved as ``keras.layers.BatchNormalization`` (:func:`_save_as_keras_class`),
+    and deliberately not registered as a custom object, so no file names it.
     """
-
-    @property
-    def __class__(self) -> type:  # read by keras.saving.serialize_keras_object
-        return keras.layers.BatchNormalization
 
     def _fuses(self, inputs: Any, training: Any, mask: Any) -> bool:
         return bool(
@@ -139,6 +132,23 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(outputs, self.compute_dtype)
 
 
+def _save_as_keras_class(cls: type, public_name: str) -> None:
+    """Serialize ``cls`` under Keras' public name ``public_name``.
+
+    Keras writes a layer's class as the public name it finds for the class in
+    its export table (``keras.saving.serialize_keras_object`` reads it first),
+    and loads that name as Keras' own class. Only the class -> name direction
+    is added, so loading any file still gives Keras' class and nothing else in
+    the process changes.
+    """
+    from keras.src import api_export
+
+    api_export.REGISTERED_OBJS_TO_NAMES[cls] = public_name
+
+
+_save_as_keras_class(BatchNormalization, "keras.layers.BatchNormalization")
+
+
 def tf_keras_custom_objects() -> dict[str, type]:
     """The tf_keras (Keras 2) twins of this package's layers, by registered name.
 
@@ -155,8 +165,7 @@ def tf_keras_custom_objects() -> dict[str, type]:
         twin = type("ZeroPadShortcut", bases, {"__doc__": ZeroPadShortcut.__doc__, "_pad": staticmethod(tf.pad)})
         twin = tf_keras.saving.register_keras_serializable(package=PACKAGE)(twin)
     batch_norm = tf_keras.layers.BatchNormalization
-    return {name: twin, "ZeroPadShortcut": twin,
-            f"{PACKAGE}>BatchNormalization": batch_norm, "BatchNormalization": batch_norm}
+    return {name: twin, "ZeroPadShortcut": twin, "BatchNormalization": batch_norm}
 
 
 def load_model(path: str, **kwargs: Any) -> keras.Model:

@@ -28,6 +28,8 @@ import math
 
 import tensorflow as tf
 
+from keras_resnet import exif
+
 CROP_FRACTION = 0.875  # 224 / 256: ImageNet-style evaluation crop
 MAX_PAD = 8            # images at most this much smaller than the net are padded, not resized
 
@@ -56,14 +58,17 @@ def serving_short_side(native_shape: tuple[int | None, ...], size: int) -> int:
 
 
 def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
-    """One encoded JPEG/PNG/GIF/BMP image (scalar string) -> uint8 ``(H, W, channels)``.
+    """One encoded JPEG/PNG/GIF/BMP/WebP image (scalar string) -> uint8 ``(H, W, channels)``, upright.
 
     Grey images become RGB by repetition and colour ones grey by luminance,
-    as :func:`to_rgb` and ``tf.io.decode_image`` do; only an animation's first frame is read.
+    as :func:`to_rgb` and ``tf.io.decode_image`` do; 16-bit images are scaled
+    to 8 bits; only an animation's first frame is read. A JPEG is turned as
+    its EXIF orientation says (:mod:`keras_resnet.exif`), as a photo viewer shows it.
     """
     image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
     image.set_shape([None, None, channels])
-    return image
+    # The turn loses the static channel count, which fixed-size crops (the CIFAR augmentation's) need.
+    return tf.ensure_shape(exif.orient(image, exif.jpeg_orientation(encoded)), [None, None, channels])
 
 
 def to_rgb(image: tf.Tensor) -> tf.Tensor:

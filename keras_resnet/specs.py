@@ -167,6 +167,14 @@ def cifar_spec(
 
     Basic blocks give ``depth = 6n + 2`` (ResNet-20 ... 1202, Table 6);
     bottlenecks give ``depth = 9n + 2`` (pre-activation ResNet-164/1001).
+
+    Args:
+        depth: Weighted layers on the main path: ``6n+2`` (basic blocks) or
+            ``9n+2`` (bottlenecks).
+        block: ``"basic"`` (two 3x3 convs) or ``"bottleneck"`` (1x1, 3x3, 1x1).
+        preact: Pre-activation blocks (ECCV 2016, Fig. 1b).
+        width_multiplier: Scales the 16/32/64 stage widths (at least 1 channel).
+        name: Spec (and default model) name; ``[preact_]resnet<depth>`` if ``None``.
     """
     if block not in BLOCK_KINDS:
         raise ValueError(f"`block` must be one of {BLOCK_KINDS}; received block={block!r}")

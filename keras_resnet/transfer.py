@@ -4,9 +4,12 @@ The usual advice (small data: use the net as a fixed feature extractor;
 medium data: also fine-tune the top layers) as a two-phase recipe:
 
 1. ``--init_weights`` loads a backbone: a ``.keras`` model trained here (its
-   ``preprocess`` layer comes along) or ``imagenet`` (keras.applications'
-   published weights for ResNet-50/101/152 and their V2s, with their own
-   preprocessing built into the model). Its classifier is replaced by a new
+   ``preprocess`` layer comes along), published weights by name
+   (``imagenet``, ``torchvision``, ``timm:resnet50.a1_in1k``...; see
+   :mod:`keras_resnet.weights`) or a torchvision/timm ``.pth``/``.safetensors``
+   file, with the weights' normalisation built into the model as its
+   ``preprocess`` layer and their evaluation transform as ``model.transform``
+   (training evaluates with it). Its classifier is replaced by a new
    head for the new classes (``head_bn`` + ``predictions``, see
    :func:`add_head`); ``--freeze`` freezes the
    backbone, or the stem and the stages up to a named one (``conv3``), and
@@ -27,20 +30,17 @@ import re
 import keras
 import numpy as np
 
-from keras_resnet import datasets
-from keras_resnet.imagenet import CAFFE_MEAN_BGR
+from keras_resnet import checkpoints, datasets
+from keras_resnet import weights as weights_lib
 from keras_resnet.layers import load_model
 from keras_resnet.models import get_model
 from keras_resnet.specs import SPECS
+from keras_resnet.transform import Transform
+from keras_resnet.weights_catalog import PYTORCH_DEFAULT
 
 HEAD = "predictions"
 HEAD_BN = "head_bn"
 _STAGE = re.compile(r"^conv(\d+)_")
-
-# keras.applications' preprocessing of its ImageNet weights, as (mean, std) on RGB [0, 255]:
-# ResNet ("caffe": BGR minus the mean; the BGR order is folded into conv1) and ResNetV2 ("tf": [-1, 1]).
-_CAFFE_RGB_MEAN = CAFFE_MEAN_BGR[::-1]
-_TF_MODE = (127.5, 127.5)
 
 
 def add_head(features: keras.Model, classes: int, normalize: bool = False) -> keras.Model:
@@ -117,7 +117,8 @@ def copy_weights(source: keras.Model, target: keras.Model) -> None:
 def from_keras_file(path: str, classes: int, image_size: int | None = None) -> keras.Model:
     """A model trained here (``.keras``) with its head replaced for ``classes``."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"`init_weights` file not found: {path!r} (expected a .keras model or 'imagenet')")
+        raise FileNotFoundError(f"`init_weights` file not found: {path!r} "
+                                "(expected a .keras model, a PyTorch checkpoint or published weights' name)")
     model = load_model(path, compile=False)
     names = {layer.name for layer in model.layers}
     if "avg_pool" not in names:
@@ -129,33 +130,42 @@ def from_keras_file(path: str, classes: int, image_size: int | None = None) -> k
     return add_head(features, classes, normalize=True)
 
 
-def from_imagenet(model_name: str, classes: int, image_size: int | None = None) -> keras.Model:
-    """keras.applications' ImageNet weights for ``model_name``, with their
-    preprocessing as the model's ``preprocess`` layer (raw RGB in [0, 255] in)
-    and a new head for ``classes``."""
+def from_published(init_weights: str, model_name: str, classes: int, image_size: int | None = None
+                   ) -> keras.Model:
+    """Published weights for ``model_name`` (a catalogue name, or a local torchvision/timm checkpoint), with
+    their transform's normalisation as the model's ``preprocess`` layer (raw RGB in [0, 255] in), the
+    transform as ``model.transform``, and a new head for ``classes``.
+
+    A local checkpoint is taken to use torchvision's ImageNet transform
+    (:data:`~keras_resnet.weights_catalog.PYTORCH_DEFAULT`), as torchvision's
+    and timm's ResNets (but timm's few ``ra4`` weights) do.
+    """
     spec = SPECS.get(model_name)
     if spec is None or spec.stem != "imagenet":
-        raise ValueError(f"`init_weights='imagenet'` needs an ImageNet net as `model`; received model={model_name!r}")
-    size = image_size or spec.default_size
-    shape = (size, size, 3)
-    pretrained = get_model(model_name, weights="imagenet", include_top=False, pooling="avg", input_shape=shape)
-    return imagenet_preprocessed(pretrained, model_name, classes)
+        raise ValueError(f"`init_weights={init_weights!r}` needs an ImageNet net as `model`; "
+                         f"received model={model_name!r}")
+    named = weights_lib.is_name(init_weights)
+    transform = weights_lib.entry_for(spec, init_weights).transform if named else PYTORCH_DEFAULT
+    size = image_size or transform.size
+    pretrained = get_model(model_name, weights=init_weights, include_top=False, pooling="avg",
+                           input_shape=(size, size, 3))
+    model = preprocessed(pretrained, model_name, classes, transform)
+    model.transform = transform
+    return model
 
 
-def imagenet_preprocessed(pretrained: keras.Model, model_name: str, classes: int) -> keras.Model:
-    """Rebuild ``pretrained`` (keras.applications layout, expecting its
-    preprocessed input) to take raw RGB pixels: ResNetV2 gets a [-1, 1]
-    ``preprocess`` layer; ResNet gets the mean subtraction and its BGR
-    channel order folded into ``conv1_conv``'s kernel."""
+def preprocessed(pretrained: keras.Model, model_name: str, classes: int, transform: Transform) -> keras.Model:
+    """Rebuild ``pretrained`` (expecting ``transform``'s normalised input) to take raw RGB pixels: a
+    ``preprocess`` layer with the transform's mean and std, and a BGR channel order (keras.applications'
+    ResNet) folded into the first convolution's kernel."""
     spec = SPECS[model_name]
     shape = tuple(pretrained.input_shape[1:])
-    mean, std = _TF_MODE if spec.preact else (_CAFFE_RGB_MEAN, 1.0)
     inputs = keras.Input(shape, name="image")
-    x = datasets.normalization_layer(np.broadcast_to(np.float32(mean), (3,)), std)(inputs)
+    x = datasets.normalization_layer(np.float32(transform.mean), np.float32(transform.std))(inputs)
     features = get_model(model_name, include_top=False, pooling="avg", input_shape=shape, input_tensor=x)
     copy_weights(pretrained, features)
-    if not spec.preact:
-        conv1 = features.get_layer("conv1_conv")
+    if transform.channel_order == "bgr":
+        conv1 = features.get_layer("conv1_1_conv" if spec.deep_stem else "conv1_conv")
         kernel, *rest = conv1.get_weights()
         conv1.set_weights([kernel[:, :, ::-1, :], *rest])
     return add_head(features, classes, normalize=True)
@@ -163,10 +173,16 @@ def imagenet_preprocessed(pretrained: keras.Model, model_name: str, classes: int
 
 def load_init_weights(init_weights: str, model_name: str, classes: int, image_size: int | None = None
                       ) -> keras.Model:
-    """``init_weights``: ``"imagenet"`` or a path to a ``.keras`` model."""
-    if init_weights == "imagenet":
-        return from_imagenet(model_name, classes, image_size)
-    if not str(init_weights).endswith(".keras"):
-        raise ValueError(f"`init_weights` must be 'imagenet' or a path to a .keras model; "
-                         f"received init_weights={init_weights!r}")
+    """``init_weights``: published weights by name, a torchvision/timm checkpoint, or a ``.keras`` model."""
+    if weights_lib.is_name(init_weights):
+        return from_published(init_weights, model_name, classes, image_size)
+    if not str(init_weights).endswith(".keras") and not checkpoints.is_checkpoint(init_weights):
+        raise ValueError("`init_weights` must be published weights ('imagenet', 'torchvision', "
+                         "'timm:resnet50.a1_in1k'...: python -m keras_resnet.weights lists them), a torchvision/timm "
+                         f".pth/.safetensors checkpoint or a .keras model trained here; received "
+                         f"init_weights={init_weights!r}")
+    if checkpoints.is_checkpoint(init_weights):
+        if not os.path.isfile(init_weights):
+            raise FileNotFoundError(f"`init_weights` file not found: {init_weights!r} (a torchvision/timm checkpoint)")
+        return from_published(init_weights, model_name, classes, image_size)
     return from_keras_file(init_weights, classes, image_size)

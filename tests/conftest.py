@@ -10,15 +10,29 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+from keras_resnet import cpu  # noqa: E402
+
 # Files of few but long tests (subprocesses, training runs): started first, so the two xdist workers finish
 # together instead of one running these alone at the end. pytest-xdist's own order (most tests first, turned
 # off in pyproject.toml by --no-loadscope-reorder) puts them last; it is kept for every other file.
-RUN_FIRST = ("test_benchmarks.py", "test_backend_parity.py", "test_transfer.py", "test_distribute.py",
+RUN_FIRST = ("test_cpu.py", "test_benchmarks.py", "test_backend_parity.py", "test_transfer.py", "test_distribute.py",
              "test_export_clients.py", "test_benchmark_backends.py")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the test files: :data:`RUN_FIRST`, then the others by their number of tests, most first."""
+def onednn_missing() -> bool:
+    """Whether this process's Keras runs TensorFlow without oneDNN's kernels (no NCHW CPU convolution)."""
+    return keras.backend.backend() == "tensorflow" and cpu.channels_first_unsupported()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the ``onednn`` tests to a oneDNN process where this one lacks the kernels (``test_cpu.py`` runs
+    them there, so they are never skipped); order the test files: :data:`RUN_FIRST`, then the others by their
+    number of tests, most first."""
+    if onednn_missing():
+        moved = [item for item in items if item.get_closest_marker("onednn")]
+        if moved:
+            config.hook.pytest_deselected(items=moved)
+            items[:] = [item for item in items if not item.get_closest_marker("onednn")]
     counts = collections.Counter(item.path.name for item in items)
 
     def key(item: pytest.Item) -> tuple[int, int]:

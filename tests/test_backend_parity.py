@@ -35,6 +35,8 @@ def run_worker(backend: str, job: dict) -> dict:
     """Run one worker job under ``KERAS_BACKEND=backend``; its JSON result (no timeout)."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    if backend == "tensorflow":  # its channels_first nets need oneDNN's NCHW kernels, off by default on AVX2 CPUs
+        env["TF_ENABLE_ONEDNN_OPTS"] = "1"
     done = subprocess.run([sys.executable, str(WORKER), json.dumps(job)], env=env, cwd=ROOT,
                           capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]

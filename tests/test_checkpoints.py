@@ -403,6 +403,7 @@ def test_convert_cli_write_failure_leaves_no_partial_file(tmp_path, capsys, monk
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.onednn
 def test_channels_first_models_load_the_same_kernels(tmp_path):
     net = reference("resnet50", "d")
     _, st = save(net, tmp_path, "resnet50d")

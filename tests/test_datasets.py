@@ -146,7 +146,7 @@ def test_image_folder_dataset(tmp_path: Path) -> None:
             Image.fromarray(pixels, mode).save(tmp_path / "flat" / cls / f"{i}.{'png' if i % 3 else 'jpg'}")
     source = datasets.load(str(tmp_path / "flat"))
     assert source.info.class_names == ("cat", "dog")
-    assert source.info.num_examples == {"train": 18, "test": 2}
+    assert source.info.num_examples == {"train": 18, "validation": 2, "test": 2}  # 10 % of each class held out
     ds, _ = datasets.pipeline(source, "train", training=True, batch_size=6, image_size=32, augment="imagenet")
     images, labels = next(ds.as_numpy_iterator())
     assert images.shape == (6, 32, 32, 3)
@@ -157,7 +157,7 @@ def test_image_folder_dataset(tmp_path: Path) -> None:
             (tmp_path / "split" / split / cls).mkdir(parents=True)
             Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
                 tmp_path / "split" / split / cls / "x.png")
-    assert datasets.load(str(tmp_path / "split")).info.num_examples == {"train": 2, "test": 2}
+    assert datasets.load(str(tmp_path / "split")).info.num_examples == {"train": 2, "validation": 2, "test": 2}
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no class sub-folders"):
         datasets.load(str(tmp_path / "empty"))

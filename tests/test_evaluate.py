@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from keras_resnet import datasets, evaluate, training
+from keras_resnet import class_report, datasets, evaluate, training
 from keras_resnet.inference import FoldedBatchNorm, foldable_pairs, optimize_for_inference
 from keras_resnet.layers import load_model
 
@@ -38,8 +38,31 @@ def test_metrics_of_known_predictions() -> None:
     assert result["accuracy"] == 0.5 and result["top3"] == 1.0 and result["examples"] == 4
     assert result["loss"] == pytest.approx(-np.mean(np.log([0.7, 0.1, 0.4, 0.6])))
     assert result["confusion_matrix"] == [[1, 0, 1], [1, 0, 0], [0, 0, 1]]
-    assert result["per_class_accuracy"] == [0.5, 0.0, 1.0]
+    assert result["per_class"] == {"precision": [0.5, None, 0.5], "recall": [0.5, 0.0, 1.0],
+                                   "f1": [0.5, None, pytest.approx(2 / 3)], "support": [2, 1, 1]}
     assert evaluate.metrics(probs, labels, top_k=2)["top2"] == 0.75
+
+
+def test_class_report_text_and_json() -> None:
+    # class a: 3 examples, 2 right, 1 taken for b; class b: 1 example, right; class c: 1 example, taken for a.
+    labels, predicted = np.array([0, 0, 0, 1, 2]), np.array([0, 0, 1, 1, 0])
+    report = class_report.class_report(labels, predicted, ["a", "b", "c"])
+    assert report["confusion_matrix"] == [[2, 1, 0], [0, 1, 0], [1, 0, 0]]
+    assert report["per_class"] == {"precision": [pytest.approx(2 / 3), 0.5, None], "recall": [pytest.approx(2 / 3), 1.0,
+                                   0.0], "f1": [pytest.approx(2 / 3), pytest.approx(2 / 3), None], "support": [3, 1, 1]}
+    assert class_report.format_report(report).splitlines() == [
+        "class  precision  recall     f1  support",
+        "0 a       0.6667  0.6667  0.6667        3",
+        "1 b       0.5000  1.0000  0.6667        1",
+        "2 c            -  0.0000       -        1",
+        "confusion matrix (rows: true class, columns: predicted):",
+        "        0   1   2",
+        "0 a     2   1   0",
+        "1 b     0   1   0",
+        "2 c     1   0   0",
+    ]
+    many = class_report.class_report(np.arange(30), np.arange(30), [f"c{i}" for i in range(30)])
+    assert class_report.format_report(many).splitlines()[-1] == "confusion matrix of 30 classes: in the JSON"
 
 
 def test_evaluate_matches_training_and_draws_the_confusion_matrix(trained: training.FitResult,
@@ -54,10 +77,10 @@ def test_evaluate_matches_training_and_draws_the_confusion_matrix(trained: train
     penalty = float(sum(keras.models.load_model(trained.final_model).losses))  # fit's loss adds weight decay
     assert result["loss"] + penalty == pytest.approx(trained.test["loss"], rel=1e-4)
     assert result["loss"] == pytest.approx(trained.test["cross_entropy"], rel=1e-4)  # fit's data-loss metric
-    assert np.sum(result["confusion_matrix"]) == 300 and len(result["per_class_accuracy"]) == 3
+    assert np.sum(result["confusion_matrix"]) == 300 and len(result["per_class"]["recall"]) == 3
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and os.listdir(tmp_path) == ["confusion.png"]
     report = evaluate.report(result, per_class=True)
-    assert report.startswith("top-1 accuracy: ") and "Ankle boot: " in report
+    assert report.startswith("top-1 accuracy: ") and "\n2 Ankle boot " in report
     with pytest.raises(ValueError, match="The model predicts 3 classes but 'fashion_mnist' has 10"):
         evaluate.evaluate(trained.final_model, limit=10)
     with pytest.raises(ValueError, match="`confusion_matrix` must be a .png path"):
@@ -71,7 +94,7 @@ def test_folded_evaluation_matches_the_plain_path(trained: training.FitResult) -
     folded = evaluate.evaluate(trained.final_model, **kwargs)  # the default
     plain = evaluate.evaluate(trained.final_model, fold_batchnorm=False, **kwargs)
     assert folded["folded_batchnorms"] == RESNET8_PAIRS and plain["folded_batchnorms"] == 0
-    for key in ("accuracy", "top3", "examples", "per_class_accuracy", "confusion_matrix", "class_names", "spec"):
+    for key in ("accuracy", "top3", "examples", "per_class", "confusion_matrix", "class_names", "spec"):
         assert folded[key] == plain[key], key
     assert abs(folded["loss"] - plain["loss"]) <= 1e-5
     net = load_model(trained.final_model, compile=False)
@@ -138,7 +161,9 @@ def test_evaluate_cli(trained: training.FitResult, tmp_path: Path, monkeypatch: 
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert lines[0].startswith("top-1 accuracy: ") and "top-3: " in lines[0] and "(200 images)" in lines[0]
-    assert [line.split(":")[0].strip() for line in lines[1:4]] == ["Sandal", "Sneaker", "Ankle boot"]
+    assert lines[1].split() == ["class", "precision", "recall", "f1", "support"]
+    assert [line[:12].strip() for line in lines[2:5]] == ["0 Sandal", "1 Sneaker", "2 Ankle boot"]
+    assert lines[5] == "confusion matrix (rows: true class, columns: predicted):"
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["examples"] == 200 and (tmp_path / "cm.png").stat().st_size > 1000
     assert f"{saved['accuracy']:.4f}" in lines[0]

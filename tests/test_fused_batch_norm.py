@@ -1,5 +1,6 @@
 """keras_resnet.layers.BatchNormalization: the fused op where it applies, keras' results everywhere."""
 
+import json
 from pathlib import Path
 
 import keras
@@ -75,16 +76,23 @@ def test_falls_back_to_keras_where_fusing_does_not_apply(kwargs: dict, training:
 def test_models_use_it_and_keras_files_round_trip(tmp_path: Path) -> None:
     model = keras_resnet.get_model("resnet20", input_shape=(32, 32, 3), classes=10)
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    assert len(norms) == 19 and all(type(layer) is BatchNormalization for layer in norms)
+    assert len(norms) == 19 and all(type(layer) is BatchNormalization is layer.__class__ for layer in norms)
+    # Saved as Keras' own class: the fused step is a training detail, not a file format.
+    for config in (model.get_config(), json.loads(model.to_json())["config"]):
+        saved = next(layer for layer in config["layers"] if layer["name"] == "conv1_bn")
+        assert (saved["module"], saved["class_name"], saved.get("registered_name")) == (
+            "keras.layers", "BatchNormalization", None)
     path = tmp_path / "r20.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    # Saved as Keras' own class: the fused step is a training detail, not a file format.
     assert type(loaded.get_layer("conv1_bn")) is keras.layers.BatchNormalization
+    # Only saving names Keras' class: in memory, a clone keeps the fused layer.
+    assert type(keras.models.clone_model(model).get_layer("conv1_bn")) is BatchNormalization
     x = np.random.default_rng(4).normal(size=(2, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_tf_keras_twin_is_tf_keras_batch_norm() -> None:
     # so tfmot's QAT recognises it and folds it into the convolution before it
-    assert tf_keras_custom_objects()["keras_resnet>BatchNormalization"] is tf_keras.layers.BatchNormalization
+    registered = keras.saving.get_registered_name(BatchNormalization)
+    assert tf_keras_custom_objects()[registered] is tf_keras.layers.BatchNormalization

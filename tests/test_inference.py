@@ -29,7 +29,7 @@ def _images(shape: tuple[int, ...], count: int = 4) -> np.ndarray:
     ("resnet50", {"input_shape": (64, 64, 3)}, 53),  # conv1 + 16 x 3 + 4 projections
     ("resnet18v2", {"input_shape": (64, 64, 3)}, 8),  # pre-activation: only each block's inner BN follows a conv
 ])
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("data_format", ["channels_last", pytest.param("channels_first", marks=pytest.mark.onednn)])
 def test_folded_model_matches_the_original(name: str, kwargs: dict, pairs: int, data_format: str) -> None:
     if data_format == "channels_first":
         size = kwargs["input_shape"][0]

@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from keras_resnet import datasets, training
+from keras_resnet import cpu, datasets, training
 from keras_resnet.specs import ResNetSpec
 from keras_resnet.training import cli
 
@@ -33,8 +34,8 @@ TINY = {"model": "resnet8", "width_multiplier": 0.25, "train_examples": 256, "ev
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 
 
-def run_cli(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=ENV,
+def run_cli(module: str, *args: str, env: dict[str, str] = ENV) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
                           stdin=subprocess.DEVNULL)
 
 
@@ -91,12 +92,23 @@ BAD_VALUES = [
     ("lr_decay_epochs", (1.0,), "`lr_decay_epochs` needs lr_schedule='step'"),  # with lr_schedule="constant"
     ("model", "vgg16", "`model` must be one of"),
     ("model", "resnet21", "`depth` of a CIFAR ResNet with basic blocks must be 6n+2"),
+    ("recipe", "timm", "`recipe` must be one of ('paper', 'finetune')"),
+    ("optimizer", "adam", "`optimizer` must be one of ('sgd', 'adamw')"),
+    ("label_smoothing", 1.0, "`label_smoothing` must be in [0, 1)"),
+    ("ema_momentum", 1.0, "`ema_momentum` must be in [0, 1)"),
+    ("cutmix", 1.5, "`cutmix` must be in [0, 1]"),
+    ("random_erasing", 2.0, "`random_erasing` must be in [0, 1]"),
+    ("mixup", -0.2, "`mixup` must be a finite number >= 0"),
+    ("rand_augment", -1, "`rand_augment` must be an integer >= 0"),
+    ("warmup_epochs", 0.5, "Give `warmup_steps` or `warmup_epochs`, not both"),  # with warmup_steps=10
 ]
 
 
 def test_bad_values_name_the_setting_and_what_is_allowed() -> None:
     for field, value, message in BAD_VALUES:
         schedule = {"lr_schedule": "constant"} if message.endswith("needs lr_schedule='step'") else {}
+        if field == "warmup_epochs":
+            schedule = {"warmup_steps": 10}
         with pytest.raises(ValueError) as error:
             training.TrainConfig(**{**TINY, "epochs": 3, **schedule, field: value})
         assert message in str(error.value), field
@@ -119,9 +131,11 @@ def test_constant_schedule_keeps_the_rate_after_the_warmup() -> None:
 
 # --- fit -------------------------------------------------------------------------------------
 
-def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
+def test_fit_trains_and_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     result = training.fit(model="resnet8", width_multiplier=0.5, train_examples=2048, eval_examples=1000,
                           global_batch_size=64, epochs=2, model_dir=str(tmp_path))
+    hint = cpu.ONEDNN_HINT.format(cpu=cpu.cpu_model())
+    assert (hint in capsys.readouterr().out) == (not cpu.onednn_enabled())  # one line, only where oneDNN is off
     assert result.test["accuracy"] > 0.3  # 10 classes: chance is 0.1; seeds give 0.43-0.51 after 2 short epochs
     assert len(result.history["loss"]) == 2 and result.history["loss"][1] < result.history["loss"][0]
     files = set(os.listdir(tmp_path))
@@ -135,7 +149,12 @@ def test_fit_trains_and_writes_every_output(tmp_path: Path) -> None:
     assert ResNetSpec.from_dict(config["spec"]) == training.TrainConfig(model="resnet8", width_multiplier=0.5).spec
     assert training.read_run_config(result.final_model) == config
     assert training.read_run_config(tmp_path / "other" / "final.keras") is None
-    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == pytest.approx(result.test["accuracy"])
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["accuracy"] == pytest.approx(result.test["accuracy"])
+    assert saved["class_names"] == list(datasets.FASHION_MNIST_CLASSES) and sum(saved["per_class"]["support"]) == 1000
+    confusion = np.array(saved["confusion_matrix"])
+    assert confusion.sum() == 1000 and np.trace(confusion) / 1000 == pytest.approx(result.test["accuracy"], abs=1e-6)
+    assert config["machine"] == saved["machine"] == cpu.describe()  # where it ran: CPU, features, oneDNN
     model = keras.models.load_model(result.final_model)
     x, y = datasets.load_arrays("fashion_mnist", "test", limit=1000)
     accuracy = float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == y))
@@ -175,11 +194,16 @@ ALL_FLAGS = {
     "width_multiplier": ("0.5", 0.5), "image_size": ("40", 40), "dataset": ("cifar10", "cifar10"),
     "data_dir": ("/d", "/d"), "classes": ("5,6,7", (5, 6, 7)), "examples_per_class": ("100", 100),
     "train_examples": ("1000", 1000), "eval_examples": ("500", 500), "augment": ("imagenet", "imagenet"),
+    "validation_split": ("0.2", 0.2), "class_weight": ("balanced", "balanced"), "bad_images": ("fail", "fail"),
     "epochs": ("8", 8), "global_batch_size": ("256", 256), "learning_rate": ("0.2", 0.2),
     "momentum": ("0.8", 0.8), "weight_decay": ("5e-4", 5e-4), "bn_momentum": ("0.99", 0.99),
     "sync_batch_norm": ("false", False), "lr_schedule": ("cosine", "cosine"),
     "lr_decay_epochs": ("2,4.5", (2.0, 4.5)), "warmup_steps": ("400", 400), "warmup_learning_rate": ("0.02", 0.02),
-    "init_weights": ("imagenet", "imagenet"), "freeze": ("conv3", "conv3"), "fine_tune_epochs": ("2", 2),
+    "warmup_epochs": ("0", 0.0),  # nonzero with --warmup_steps is refused: tested in test_finetune_recipe.py
+    "recipe": ("finetune", "finetune"), "optimizer": ("sgd", "sgd"), "label_smoothing": ("0.2", 0.2),
+    "rand_augment": ("3", 3), "mixup": ("0.4", 0.4), "cutmix": ("0.5", 0.5), "random_erasing": ("0.1", 0.1),
+    "ema": ("false", False), "ema_momentum": ("0.9", 0.9),
+    "init_weights": ("/w.keras", "/w.keras"), "freeze": ("conv3", "conv3"), "fine_tune_epochs": ("2", 2),
     "fine_tune_stages": ("2", 2), "fine_tune_learning_rate": ("0.003", 0.003), "model_dir": ("/m", "/m"),
     "strategy": ("tpu", "tpu"), "logical_cpus": ("2", 2), "tpu": ("grpc://10.0.0.1:8470", "grpc://10.0.0.1:8470"),
     "mixed_precision": ("mixed_float16", "mixed_float16"), "jit_compile": ("true", True), "seed": ("7", 7),
@@ -195,6 +219,13 @@ def test_every_flag_maps_to_its_config_field() -> None:
         assert getattr(config, name) == value, name
     assert cli.parse(["train"]) == training.TrainConfig()
     assert cli.parse(["train", "--backup_freq=epoch"]).backup_freq == "epoch"
+
+
+def test_published_init_weights_must_fit_the_net() -> None:
+    with pytest.raises(ValueError, match=r"`init_weights`: No published weights 'timm' exist for resnet14 .* "
+                                         r"weights that fit resnet14: none"):
+        cli.parse(["train", "--model=resnet14", "--init_weights=timm"])
+    assert cli.parse(["train", "--model=resnet50d", "--init_weights=timm"]).init_weights == "timm"
 
 
 def test_bad_flags_are_refused_with_the_flag_and_allowed_values() -> None:
@@ -245,25 +276,41 @@ def test_cli_refuses_a_bad_flag_before_importing_tensorflow() -> None:
 def test_cli_help_documents_every_flag() -> None:
     done = run_cli("keras_resnet.training", "--help")  # absl exits with 1 after --help
     assert "python -m keras_resnet.training" in done.stdout
-    for name in ALL_FLAGS:
+    for name in [*ALL_FLAGS, "verbose"]:
         assert f"--{name}" in done.stdout or f"--[no]{name}" in done.stdout, name
 
 
-def test_cli_trains_with_one_line_per_epoch_and_prints_test_accuracy(tmp_path: Path) -> None:
+NATIVE_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|cuInit|cuda_", re.MULTILINE)  # TensorFlow's C++ logs
+
+
+def test_cli_trains_quietly_with_one_line_per_epoch_and_one_per_result_file(tmp_path: Path) -> None:
+    native = {k: v for k, v in ENV.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
     done = run_cli("keras_resnet.training", "--model=resnet8", "--width_multiplier=0.25", "--shortcut=B",
                    "--train_examples=192", "--eval_examples=64", "--global_batch_size=32", "--epochs=2",
                    "--augment=imagenet", "--lr_schedule=cosine", "--warmup_steps=2", "--seed=1",
-                   "--strategy=one_device", "--backup_freq=4", f"--model_dir={tmp_path}")
+                   "--strategy=one_device", "--backup_freq=4", f"--model_dir={tmp_path}", env=native)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not NATIVE_LOG.search(done.stderr), done.stderr[-3000:]
     epoch_lines = [line for line in done.stdout.splitlines() if line.startswith("6/6 - ")]
     assert len(epoch_lines) == 2 and "\x08" not in done.stdout and "\r" not in done.stdout
-    assert "test accuracy: " in done.stdout.splitlines()[-1]
+    lines = done.stdout.splitlines()
+    written = lines[-6:]  # one line per result file, last
+    assert [line.rsplit(": ", 1)[1] for line in written] == [
+        str(tmp_path / name) for name in ("final.keras", "best.keras", "metrics.json", "history.csv", "config.json",
+                                          "logs")]
+    assert lines.index(next(line for line in lines if line.startswith("test accuracy: "))) < len(lines) - 6
+    assert "confusion matrix (rows: true class, columns: predicted):" in lines
     config = json.loads((tmp_path / "config.json").read_text())
     assert (config["shortcut"], config["augment"], config["lr_schedule"], config["backup_freq"]) == (
         "B", "imagenet", "cosine", 4)
     assert "conv3_block1_0_conv" in {layer.name for layer in keras.models.load_model(tmp_path / "final.keras").layers}
-    failed = run_cli("keras_resnet.training", "--dataset=no_such_dataset_xyz", f"--model_dir={tmp_path / 'x'}")
+    # The command line turns oneDNN on unless the environment chose (keras_resnet.cpu.prefer_onednn).
+    assert config["machine"]["onednn"] == (ENV.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() in ("1", "true"))
+    failed = run_cli("keras_resnet.training", "--dataset=no_such_dataset_xyz", "--mixed_precision=mixed_bfloat16",
+                     f"--model_dir={tmp_path / 'x'}", "--verbose", env=native)
     assert failed.returncode == 1 and "error: `dataset` must be" in failed.stderr
+    assert NATIVE_LOG.search(failed.stderr)  # --verbose: TensorFlow's own lines too
+    assert (cpu.BF16_NOTE.format(cpu=cpu.cpu_model()) in failed.stdout) == (not cpu.bf16_native())
 
 
 def test_sigkill_mid_epoch_then_rerun_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:

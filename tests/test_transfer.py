@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import get_model, imagenet, training, transfer
+from keras_resnet import get_model, imagenet, training, transfer, weights_catalog
 
 
 def _tiny(classes: int = 10) -> keras.Model:
@@ -61,7 +61,7 @@ def test_frozen_layers_keep_weights_and_batchnorm_statistics(tmp_path: Path) -> 
 
 
 def test_init_weights_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match="`init_weights` must be 'imagenet' or a path to a .keras model"):
+    with pytest.raises(ValueError, match="`init_weights` must be published weights .*or a .keras model trained here"):
         transfer.load_init_weights("weights.h5", "resnet8", 5)
     with pytest.raises(FileNotFoundError, match="`init_weights` file not found"):
         transfer.load_init_weights(str(tmp_path / "missing.keras"), "resnet8", 5)
@@ -76,7 +76,7 @@ def test_init_weights_errors_are_clear(tmp_path: Path, monkeypatch: pytest.Monke
 def test_imagenet_weights_get_keras_applications_preprocessing_built_in(name: str, mode: str) -> None:
     """Raw RGB into the rebuilt net == keras.applications' preprocess_input into the original."""
     pretrained = get_model(name, include_top=False, pooling="avg", input_shape=(32, 32, 3))
-    rebuilt = transfer.imagenet_preprocessed(pretrained, name, classes=5)
+    rebuilt = transfer.preprocessed(pretrained, name, 5, weights_catalog.BY_NAME[f"keras:{name}"].transform)
     features = keras.Model(rebuilt.inputs, rebuilt.get_layer("avg_pool").output)
     x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     expected = np.asarray(pretrained(imagenet.preprocess_input(x, mode), training=False))

@@ -8,7 +8,7 @@ TensorFlow.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 SPLITS = ("train", "test")
 AUGMENTATIONS = ("cifar", "imagenet", "none")
+BAD_IMAGES = ("skip", "fail")  # what a run does with image files that cannot be decoded
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -56,6 +57,9 @@ class Source:
     (identity when records are images already); ``labels(split)`` returns the
     split's labels as NumPy without decoding images; ``record_bytes`` sizes a
     record for the in-memory cache decision (``None``: unknown, no cache).
+    ``files``: for a folder of images, each split's files in record order
+    (records are then their encoded bytes, which lets the pipeline decode
+    only a JPEG's crop and a scan find the files that cannot be decoded).
     """
 
     info: DatasetInfo
@@ -63,4 +67,5 @@ class Source:
     labels: Callable[[str], np.ndarray]
     decode: Callable[[tf.Tensor], tf.Tensor]
     record_bytes: int | None
+    files: Mapping[str, Sequence[str]] | None = None
 

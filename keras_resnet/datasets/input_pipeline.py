@@ -7,23 +7,25 @@ happens inside the model (:mod:`keras_resnet.datasets.stats`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.datasets.info import AUGMENTATIONS, SPLITS, DatasetInfo, Source
+from keras_resnet.datasets.info import AUGMENTATIONS, DatasetInfo, Source
+from keras_resnet.datasets.scan import drop_undecodable
 from keras_resnet.datasets.sources import load
-from keras_resnet.datasets.transforms import cifar_augment, imagenet_augment
+from keras_resnet.datasets.transforms import cifar_augment, imagenet_augment, imagenet_augment_encoded
 from keras_resnet.preprocessing import fit_to_size, to_rgb  # the one evaluation/serving transform
 
 CACHE_BYTES = 1 << 30  # cache (and permute whole) a split whose records take at most this much
 SHUFFLE_BUFFER = 10_000  # for datasets too large to permute in memory
 
 
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"`split` must be one of {SPLITS}; received split={split!r}")
+def _check_split(source: Source, split: str) -> None:
+    splits = tuple(source.info.num_examples)
+    if split not in splits:
+        raise ValueError(f"`split` must be one of {splits} for {source.info.name!r}; received split={split!r}")
 
 
 def select(labels: np.ndarray, classes: Sequence[int] | None = None, examples_per_class: int | None = None,
@@ -43,6 +45,26 @@ def select(labels: np.ndarray, classes: Sequence[int] | None = None, examples_pe
     return keep if limit is None else keep[:limit]
 
 
+def class_counts(source: Source, split: str, classes: Sequence[int] | None = None,
+                 examples_per_class: int | None = None, limit: int | None = None) -> np.ndarray:
+    """Examples of each class among those :func:`pipeline` selects (classes renumbered as it does)."""
+    _check_split(source, split)
+    _check_selection(source.info, classes, examples_per_class, limit)
+    labels = source.labels(split)
+    labels = labels[select(labels, classes, examples_per_class, limit)]
+    if classes is None:
+        return np.bincount(labels, minlength=source.info.num_classes)
+    return np.asarray([np.count_nonzero(labels == c) for c in classes])
+
+
+def balanced_class_weight(counts: np.ndarray) -> dict[int, float]:
+    """Keras ``class_weight`` that gives every class the same total weight: ``n / (k * n_c)`` (scikit-learn's
+    ``"balanced"``), so a rare class counts as much in the loss as a frequent one; 1 for an absent class."""
+    counts = np.asarray(counts)
+    present = np.count_nonzero(counts)
+    return {c: float(counts.sum() / (present * n)) if n else 1.0 for c, n in enumerate(counts.tolist())}
+
+
 def _check_selection(info: DatasetInfo, classes: Sequence[int] | None, examples_per_class: int | None,
                      limit: int | None) -> None:
     if classes is not None:
@@ -60,7 +82,7 @@ def _records(source: Source, split: str, classes: Sequence[int] | None, examples
     """Undecoded ``(record, label)`` of the selected examples in a fixed
     order, their count, and whether they are cached in memory (when they fit
     in :data:`CACHE_BYTES`)."""
-    _check_split(split)
+    _check_split(source, split)
     _check_selection(source.info, classes, examples_per_class, limit)
     ds = source.read(split)
     if classes is None and examples_per_class is None:
@@ -128,7 +150,8 @@ def _epochs(ds: tf.data.Dataset, count: int, in_memory: bool, seed: int, epoch: 
 def pipeline(source: Source, split: str, *, training: bool, batch_size: int, image_size: int,
              augment: str = "cifar", seed: int = 0, classes: Sequence[int] | None = None,
              examples_per_class: int | None = None, limit: int | None = None,
-             epoch: tf.Variable | None = None) -> tuple[tf.data.Dataset, int]:
+             epoch: tf.Variable | None = None,
+             resize_crop: Callable[[tf.Tensor, int], tf.Tensor] | None = None) -> tuple[tf.data.Dataset, int]:
     """Batched ``(float32 RGB image in [0, 255], int64 label)`` and the example count.
 
     Training: shuffle, augmentation ``augment`` (one of
@@ -137,7 +160,9 @@ def pipeline(source: Source, split: str, *, training: bool, batch_size: int, ima
     the epoch number before each epoch's iterator is created (as
     :func:`keras_resnet.training.fit` does), and the order no longer depends
     on how often the dataset was iterated (resumed runs, distribution
-    strategies that peek at a batch). Evaluation: :func:`fit_to_size` only,
+    strategies that peek at a batch). Evaluation: :func:`fit_to_size` only
+    (or ``resize_crop(image, image_size)``: the evaluation transform of
+    pretrained weights, :meth:`keras_resnet.transform.Transform.resize_crop`),
     all examples, in order. Maps run in parallel; batches are prefetched.
     """
     if augment not in AUGMENTATIONS:
@@ -151,13 +176,19 @@ def pipeline(source: Source, split: str, *, training: bool, batch_size: int, ima
     if training:
         transform = {"cifar": cifar_augment, "imagenet": imagenet_augment,
                      "none": lambda image, size, _: fit_to_size(image, size)}[augment]
+
+        def augmented(record: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+            if augment == "imagenet" and source.files is not None:  # encoded files: decode a JPEG's crop only
+                return imagenet_augment_encoded(record, image_size, seed)
+            return transform(to_rgb(source.decode(record)), image_size, seed)
+
         ds = _epochs(ds, count, in_memory, seed, epoch).map(
-            lambda record, label, s: (transform(to_rgb(source.decode(record)), image_size, s), label),
-            num_parallel_calls=tf.data.AUTOTUNE)
+            lambda record, label, s: (augmented(record, s), label), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.batch(batch_size, drop_remainder=True)
         ds = ds.apply(tf.data.experimental.assert_cardinality(count // batch_size))
     else:
-        ds = ds.map(lambda record, label: (fit_to_size(to_rgb(source.decode(record)), image_size), label),
+        resize = resize_crop or fit_to_size
+        ds = ds.map(lambda record, label: (resize(to_rgb(source.decode(record)), image_size), label),
                     num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.batch(batch_size)
     options = tf.data.Options()
@@ -171,8 +202,9 @@ def load_arrays(name: str = "fashion_mnist", split: str = "test", limit: int | N
                 classes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A small NumPy batch for calibration or checks: the first ``limit``
     examples of ``split`` as float32 RGB ``(N, image_size, image_size, 3)`` in
-    [0, 255] (what a model trained here takes) and int64 labels."""
-    source = load(name, data_dir)
+    [0, 255] (what a model trained here takes) and int64 labels. Image files that cannot be decoded are
+    skipped (:func:`~keras_resnet.datasets.scan.drop_undecodable`)."""
+    source = drop_undecodable(load(name, data_dir))
     ds, _ = pipeline(source, split, training=False, batch_size=1024, image_size=image_size,
                      classes=classes, limit=limit)
     batches = list(ds.as_numpy_iterator())

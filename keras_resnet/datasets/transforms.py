@@ -7,14 +7,16 @@
   horizontal flip;
 * ``"imagenet"`` augmentation (paper §3.4): random-resized crop (scale
   8-100 %, aspect 3/4-4/3; the common stand-in for the paper's shorter side
-  in [256, 480]) and flip.
+  in [256, 480]) and flip; on encoded JPEGs only the crop is decoded
+  (:func:`imagenet_augment_encoded`).
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_resnet.preprocessing import fit_to_size  # the one evaluation/serving transform
+from keras_resnet import exif
+from keras_resnet.preprocessing import decode, fit_to_size, to_rgb  # the one evaluation/serving transform
 
 CIFAR_PAD = 4          # §4.2: "4 pixels are padded on each side"
 
@@ -28,15 +30,50 @@ def cifar_augment(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
     return tf.image.stateless_random_flip_left_right(image, flip_seed)
 
 
+def _random_box(shape: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """``begin`` and ``extent`` (``[y, x, 0]`` / ``[h, w, -1]``) of a random-resized crop of an image of ``shape``."""
+    begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape, tf.zeros((1, 0, 4)), seed, min_object_covered=0.0,
+        aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10,
+        use_image_if_no_bounding_boxes=True)
+    return begin, extent
+
+
+def _resize_and_flip(crop: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
+    """Bilinear resize without antialiasing, as TF Model Garden's ImageNet input: crops of photos of
+    ImageNet's ~500x375 are at most ~2x the output side, where antialiasing changes little and costs
+    more than decoding the crop."""
+    image = tf.image.resize(crop, (size, size))
+    image = tf.ensure_shape(image, (size, size, crop.shape[-1]))
+    return tf.image.stateless_random_flip_left_right(image, seed)
+
+
 def imagenet_augment(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
     """§3.4 scale augmentation as random-resized crop (8-100 % area, aspect 3/4-4/3) + flip."""
     box_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(image), tf.zeros((1, 0, 4)), box_seed, min_object_covered=0.0,
-        aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10,
-        use_image_if_no_bounding_boxes=True)
-    image = tf.slice(image, begin, extent)
-    image = tf.image.resize(image, (size, size), antialias=True)
-    image = tf.ensure_shape(image, (size, size, image.shape[-1]))
-    return tf.image.stateless_random_flip_left_right(image, flip_seed)
+    begin, extent = _random_box(tf.shape(image), box_seed)
+    return _resize_and_flip(tf.slice(image, begin, extent), size, flip_seed)
 
+
+def imagenet_augment_encoded(encoded: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
+    """:func:`imagenet_augment` of an encoded RGB image; a JPEG has only its crop decoded.
+
+    The crop is drawn in the upright image (EXIF orientation applied) from the
+    header alone and mapped back to the stored pixels, so
+    ``tf.image.decode_and_crop_jpeg`` skips the rest of the image, as TF Model
+    Garden's ImageNet input does; the result equals decoding the whole image
+    first (but for chroma upsampling at the crop's edges). Other formats are decoded whole.
+    """
+    def whole() -> tf.Tensor:
+        return imagenet_augment(to_rgb(decode(encoded, 3)), size, seed)
+
+    def jpeg_crop() -> tf.Tensor:
+        box_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        orientation = exif.jpeg_orientation(encoded)
+        upright = exif.oriented_shape(tf.image.extract_jpeg_shape(encoded), orientation)
+        begin, extent = _random_box(upright, box_seed)
+        window = exif.stored_window(begin[:2], extent[:2], orientation, upright)
+        crop = exif.orient(tf.image.decode_and_crop_jpeg(encoded, window, channels=3), orientation)
+        return _resize_and_flip(tf.ensure_shape(crop, (None, None, 3)), size, flip_seed)
+
+    return tf.cond(tf.io.is_jpeg(encoded), jpeg_crop, whole)

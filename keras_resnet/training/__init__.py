@@ -1,9 +1,12 @@
-"""Training with the paper's recipe (He et al. 2016): :func:`fit` as the Python
-API, ``python -m keras_resnet.training`` as the command line.
+"""Training with the paper's recipe (He et al. 2016) or a fine-tuning one
+(:data:`RECIPES`): :func:`fit` as the Python API, ``python -m keras_resnet.training``
+as the command line.
 
 Modules, one job each: :mod:`~keras_resnet.training.config` (what a run
 depends on, checked; the run's record), :mod:`~keras_resnet.training.recipe`
 (model, weight decay, optimizer, learning-rate schedules, phases),
+:mod:`~keras_resnet.training.presets` (the named recipes, as data),
+:mod:`~keras_resnet.training.augment` (Keras' augmentation layers on the batches),
 :mod:`~keras_resnet.training.callbacks`, :mod:`~keras_resnet.training.loop`
 (:func:`fit`) and :mod:`~keras_resnet.training.cli` (the flags).
 """
@@ -20,17 +23,22 @@ from keras_resnet.training.config import (
     DEFAULT_DECAY_AT,
     LR_SCHEDULES,
     MIXED_PRECISION,
+    OPTIMIZERS,
     RUN_CONFIG,
     TrainConfig,
     default_decay_epochs,
     read_run_config,
+    recipe_config,
 )
+from keras_resnet.training.presets import RECIPES
 
 # Public names of the modules that import TensorFlow, loaded on first use so that the command line can check
 # its flags (a TrainConfig) before that import.
 _LAZY = {
     "recipe": ("Phase", "apply_weight_decay", "build_model", "compile_model", "configure_batch_norm",
-               "decayed_layers", "learning_rate_schedule", "phase_schedule", "phases"),
+               "decayed_layers", "l2_weight_decay", "learning_rate_schedule", "make_optimizer", "phase_schedule",
+               "phases"),
+    "augment": ("training_batches",),
     "callbacks": ("BackupAndRestore", "CSVHistory", "SaveBest", "SetEpoch", "TerminateOnNaN"),
     "loop": ("FitResult", "dtype_policy", "fit"),
 }
@@ -43,5 +51,6 @@ def __getattr__(name: str) -> Any:
         require_tensorflow("keras_resnet.training")
     return _getattr(name)
 
-__all__ = ["AUGMENT_CHOICES", "DECAY_FACTOR", "DEFAULT_DECAY_AT", "LR_SCHEDULES", "MIXED_PRECISION", "RUN_CONFIG",
-           "TrainConfig", "default_decay_epochs", "read_run_config", *_LAZY_NAMES]
+__all__ = ["AUGMENT_CHOICES", "DECAY_FACTOR", "DEFAULT_DECAY_AT", "LR_SCHEDULES", "MIXED_PRECISION", "OPTIMIZERS",
+           "RECIPES", "RUN_CONFIG", "TrainConfig", "default_decay_epochs", "read_run_config", "recipe_config",
+           *_LAZY_NAMES]

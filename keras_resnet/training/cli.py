@@ -5,21 +5,39 @@ A thin shell over :func:`keras_resnet.training.fit`: every flag is a field of
 ResNet-20 (§4.2) on the embedded Fashion-MNIST for 3 epochs and prints the
 test accuracy. The flags are parsed and checked (as a ``TrainConfig``)
 before TensorFlow is imported, so a bad one is refused in a second.
+
+``--recipe`` names a preset (:data:`~keras_resnet.training.presets.RECIPES`:
+``paper``, the default, or ``finetune``): it sets the other flags' defaults,
+and flags given on the command line override it. TensorFlow's native log
+lines (CUDA probing, C++ warnings) are silenced unless ``--verbose``
+(:mod:`keras_resnet.quiet`); Keras shows progress within each epoch on a
+terminal, one line per epoch otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 
 from absl import app, flags
 
-from keras_resnet.datasets.info import DatasetUnavailableError
+from keras_resnet import cpu, quiet
+from keras_resnet.datasets.info import BAD_IMAGES, DatasetUnavailableError
 from keras_resnet.distribute import STRATEGIES
 from keras_resnet.flagtypes import define_list
 from keras_resnet.specs import SHORTCUTS
-from keras_resnet.training.config import AUGMENT_CHOICES, LR_SCHEDULES, MIXED_PRECISION, TrainConfig
+from keras_resnet.training.config import (
+    AUGMENT_CHOICES,
+    CLASS_WEIGHTS,
+    LR_SCHEDULES,
+    MIXED_PRECISION,
+    OPTIMIZERS,
+    TrainConfig,
+    recipe_config,
+)
+from keras_resnet.training.presets import RECIPES
 
 _DEFAULTS = TrainConfig()
 
@@ -53,10 +71,35 @@ def _data_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
     flags.DEFINE_enum("augment", d.augment, list(AUGMENT_CHOICES), "Augmentation: cifar (pad 4, crop, "
                       "flip; §4.2), imagenet (random-resized crop, flip; §3.4), none; auto picks by net.",
                       flag_values=fv)
+    flags.DEFINE_integer("rand_augment", d.rand_augment, "keras.layers.RandAugment operations per image after "
+                         "--augment (Cubuk et al. 2020); 0: off.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_float("mixup", d.mixup, "keras.layers.MixUp's alpha (Zhang et al. 2018); 0: off. With --cutmix "
+                       "too, each batch gets one of them.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_float("cutmix", d.cutmix, "keras.layers.CutMix's factor in [0, 1] (Yun et al. 2019); 0: off.",
+                       lower_bound=0, upper_bound=1, flag_values=fv)
+    flags.DEFINE_float("random_erasing", d.random_erasing, "Probability of keras.layers.RandomErasing per image "
+                       "(Zhong et al. 2020); 0: off.", lower_bound=0, upper_bound=1, flag_values=fv)
+
+
+def _photo_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
+    """Photo folder and class imbalance flags."""
+    flags.DEFINE_float("validation_split", d.validation_split, "Image folders: hold out this fraction of each "
+                       "class's training images for validation (a seeded draw, the same in every run); default 0.1 "
+                       "for a folder without val/ or test/ sub-folders, else none.", flag_values=fv)
+    flags.DEFINE_enum("class_weight", d.class_weight, list(CLASS_WEIGHTS), "balanced: weigh each class's loss by "
+                      "n / (k * n_class), so rare classes count as much as frequent ones.", flag_values=fv)
+    flags.DEFINE_enum("bad_images", d.bad_images, list(BAD_IMAGES), "Image files that cannot be decoded (found "
+                      "before training, listed in model_dir/bad_images.txt): skip them, or fail.", flag_values=fv)
 
 
 def _recipe_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
     """Recipe flags."""
+    flags.DEFINE_enum("recipe", d.recipe, list(RECIPES), "Preset of the other flags' defaults (flags given "
+                      "override it): paper (He et al. 2016, for training from scratch) or finetune (AdamW, warm-up "
+                      "+ cosine, label smoothing, RandAugment, mixup, random erasing, EMA; with --init_weights: "
+                      "head, then 10 epochs of the top 3 stages).", flag_values=fv)
+    flags.DEFINE_enum("optimizer", d.optimizer, list(OPTIMIZERS), "sgd (with --momentum; --weight_decay as an L2 "
+                      "penalty) or adamw (--weight_decay decoupled, Loshchilov & Hutter 2019).", flag_values=fv)
     flags.DEFINE_integer("epochs", d.epochs, "Epochs to train (after transfer learning's head phase: of it).",
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("global_batch_size", d.global_batch_size, "Mini-batch over all replicas (paper: 128 on "
@@ -76,14 +119,25 @@ def _recipe_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
                 flag_values=fv)
     flags.DEFINE_integer("warmup_steps", d.warmup_steps, "Steps at --warmup_learning_rate first (paper: ~400 for "
                          "ResNet-110).", lower_bound=0, flag_values=fv)
-    flags.DEFINE_float("warmup_learning_rate", d.warmup_learning_rate, "Warm-up learning rate (paper: 0.01).",
+    flags.DEFINE_float("warmup_epochs", d.warmup_epochs, "Warm-up length in epochs (may be fractional) instead "
+                       "of --warmup_steps; with transfer learning, each phase is warmed up.", lower_bound=0,
                        flag_values=fv)
+    flags.DEFINE_float("warmup_learning_rate", d.warmup_learning_rate, "Warm-up learning rate (paper: 0.01); the "
+                       "cosine schedule rises linearly from it.", flag_values=fv)
+    flags.DEFINE_float("label_smoothing", d.label_smoothing, "Label smoothing of the cross-entropy loss (Szegedy "
+                       "et al. 2016; 0.1 is usual).", lower_bound=0, flag_values=fv)
+    flags.DEFINE_bool("ema", d.ema, "Keep an exponential moving average of the weights (the optimizer's use_ema) "
+                      "and evaluate and save it as the final model.", flag_values=fv)
+    flags.DEFINE_float("ema_momentum", d.ema_momentum, "Momentum of --ema's average (about 1/(1-m) recent steps).",
+                       lower_bound=0, flag_values=fv)
 
 
 def _transfer_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
     """Transfer learning flags."""
-    flags.DEFINE_string("init_weights", d.init_weights, "Start from a .keras model trained here or 'imagenet' "
-                        "and train a new head for this dataset's classes.", flag_values=fv)
+    flags.DEFINE_string("init_weights", d.init_weights, "Start from published weights (imagenet, torchvision, "
+                        "timm, torchvision:IMAGENET1K_V2, timm:resnet50.a1_in1k...; python -m keras_resnet.weights "
+                        "lists them), a torchvision/timm .pth/.safetensors file or a .keras model trained here, and "
+                        "train a new head for this dataset's classes.", flag_values=fv)
     flags.DEFINE_string("freeze", d.freeze, "With --init_weights: backbone (train the head only), a stage "
                         "(conv1..conv5: freeze up to it) or none.", flag_values=fv)
     flags.DEFINE_integer("fine_tune_epochs", d.fine_tune_epochs, "With --init_weights: epochs of a second phase "
@@ -110,11 +164,13 @@ def _run_flags(fv: flags.FlagValues, d: TrainConfig) -> None:
                          flag_values=fv)
     flags.DEFINE_string("backup_freq", str(d.backup_freq), "Checkpoint for resuming every 'epoch' or every N "
                         "steps.", flag_values=fv)
+    flags.DEFINE_bool("verbose", False, "Show TensorFlow's native log lines (CUDA probing, C++ warnings).",
+                      flag_values=fv)
 
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     """Define the training flags in ``fv``."""
-    for group in (_model_flags, _data_flags, _recipe_flags, _transfer_flags, _run_flags):
+    for group in (_model_flags, _data_flags, _photo_flags, _recipe_flags, _transfer_flags, _run_flags):
         group(fv, _DEFAULTS)
 
 
@@ -128,12 +184,16 @@ def _backup_freq(text: str) -> str | int:
 
 
 def config_from_flags(fv: flags.FlagValues = flags.FLAGS) -> TrainConfig:
-    """The :class:`~keras_resnet.training.TrainConfig` the parsed flags describe."""
-    lists = {"classes", "lr_decay_epochs"}
-    plain = {f.name: fv[f.name].value for f in dataclasses.fields(TrainConfig)
-             if f.name not in lists | {"backup_freq"}}
-    return TrainConfig(**plain, **{name: None if fv[name].value is None else tuple(fv[name].value) for name in lists},
-                       backup_freq=_backup_freq(fv["backup_freq"].value))
+    """The :class:`~keras_resnet.training.TrainConfig` the parsed flags
+    describe: ``--recipe``'s preset, then the flags given on the command line."""
+    convert = {"classes": tuple, "lr_decay_epochs": tuple, "backup_freq": _backup_freq}
+    given = {}
+    for field in dataclasses.fields(TrainConfig):
+        flag = fv[field.name]
+        if flag.present and field.name != "recipe":
+            value = flag.value
+            given[field.name] = value if value is None or field.name not in convert else convert[field.name](value)
+    return recipe_config(fv["recipe"].value, **given)
 
 
 def parse(argv: Sequence[str]) -> TrainConfig:
@@ -152,10 +212,21 @@ def main(argv: Sequence[str]) -> int:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
         config = config_from_flags()
-        from keras_resnet.training.loop import fit  # TensorFlow: only once the flags are good
-
-        fit(config)
+        if config.mixed_precision == "mixed_bfloat16" and not cpu.bf16_native():
+            print(cpu.BF16_NOTE.format(cpu=cpu.cpu_model()), flush=True)
+        if flags.FLAGS.verbose:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+            _train(config)
+        else:
+            with quiet.native_logs_silenced():
+                _train(config)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _train(config: TrainConfig) -> None:
+    from keras_resnet.training.loop import fit  # TensorFlow: only once the flags are good
+
+    fit(config)

@@ -17,13 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.datasets.info import AUGMENTATIONS
+from keras_resnet import weights
+from keras_resnet.datasets.info import AUGMENTATIONS, BAD_IMAGES
 from keras_resnet.distribute import STRATEGIES
 from keras_resnet.specs import SHORTCUTS, ResNetSpec, resolve_spec
+from keras_resnet.training.presets import RECIPES, TRANSFER
 
 LR_SCHEDULES = ("step", "cosine", "constant")
+OPTIMIZERS = ("sgd", "adamw")
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
 AUGMENT_CHOICES = ("auto", *AUGMENTATIONS)
+CLASS_WEIGHTS = ("none", "balanced")
 DECAY_FACTOR = 0.1  # §3.4 / §4.2: "divided by 10"
 DEFAULT_DECAY_AT = (0.5, 0.75)  # §4.2: 32k and 48k of 64k iterations
 RUN_CONFIG = "config.json"  # written by fit beside final.keras / best.keras
@@ -52,10 +56,27 @@ class TrainConfig:
     ``examples_per_class``, ``train_examples``, ``eval_examples`` (first N),
     ``augment`` (``"auto"``: ``"cifar"`` for CIFAR nets, ``"imagenet"`` else).
 
-    Recipe: ``epochs``, ``global_batch_size``, ``learning_rate``,
-    ``momentum``, ``weight_decay``, ``bn_momentum``, ``sync_batch_norm``, ``lr_schedule`` (``"step"``,
-    ``"cosine"`` or ``"constant"``), ``lr_decay_epochs`` (step schedule; ``None``: at 50 % and
-    75 % of ``epochs``), ``warmup_steps`` at ``warmup_learning_rate``.
+    Photo folders and imbalance: ``validation_split`` (a folder's fraction
+    of each class's training images held out for validation, the same draw
+    in every run; ``None``: 10 % of a folder without ``val/`` or ``test/``),
+    ``class_weight`` (``"balanced"``: weigh each class's loss by
+    ``n / (k * n_c)``), ``bad_images`` (``"skip"`` or ``"fail"`` on image
+    files that cannot be decoded; see :mod:`keras_resnet.datasets.scan`).
+
+    Recipe: ``recipe`` (the preset the other fields started from, see
+    :func:`recipe_config`), ``optimizer`` (``"sgd"`` with ``momentum``, or
+    ``"adamw"``), ``epochs``, ``global_batch_size``, ``learning_rate``,
+    ``weight_decay`` (SGD: an L2 penalty; AdamW: decoupled), ``bn_momentum``,
+    ``sync_batch_norm``, ``lr_schedule`` (``"step"``, ``"cosine"`` or
+    ``"constant"``), ``lr_decay_epochs`` (step schedule; ``None``: at 50 % and
+    75 % of ``epochs``), ``warmup_steps`` or ``warmup_epochs`` at (step,
+    constant) or from (cosine: linearly) ``warmup_learning_rate``,
+    ``label_smoothing``; Keras' augmentation layers on top of ``augment``:
+    ``rand_augment`` (operations per image, 0: off), ``mixup`` (MixUp's
+    alpha) and ``cutmix`` (CutMix's factor in [0, 1]; 0: off; both: one of
+    them per batch),
+    ``random_erasing`` (probability); ``ema`` (evaluate and save the
+    optimizer's moving average of the weights) with ``ema_momentum``.
 
     Transfer (see :mod:`keras_resnet.transfer`): ``init_weights`` (a
     ``.keras`` model or ``"imagenet"``), ``freeze``, ``fine_tune_epochs``,
@@ -79,6 +100,11 @@ class TrainConfig:
     train_examples: int | None = None
     eval_examples: int | None = None
     augment: str = "auto"
+    validation_split: float | None = None
+    class_weight: str = "none"
+    bad_images: str = "skip"
+    recipe: str = "paper"
+    optimizer: str = "sgd"
     epochs: int = 3
     global_batch_size: int = 128
     learning_rate: float = 0.1
@@ -89,7 +115,15 @@ class TrainConfig:
     lr_schedule: str = "step"
     lr_decay_epochs: tuple[float, ...] | None = None
     warmup_steps: int = 0
+    warmup_epochs: float = 0.0
     warmup_learning_rate: float = 0.01
+    label_smoothing: float = 0.0
+    rand_augment: int = 0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    random_erasing: float = 0.0
+    ema: bool = False
+    ema_momentum: float = 0.99
     init_weights: str | None = None
     freeze: str = "backbone"
     fine_tune_epochs: int = 0
@@ -107,22 +141,33 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name, allowed in (("shortcut", (None, *SHORTCUTS)), ("augment", AUGMENT_CHOICES),
                               ("lr_schedule", LR_SCHEDULES), ("mixed_precision", MIXED_PRECISION),
+                              ("recipe", tuple(RECIPES)), ("optimizer", OPTIMIZERS),
                               ("strategy", STRATEGIES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"`{name}` must be one of {allowed}; received {name}={getattr(self, name)!r}")
         for name in ("epochs", "global_batch_size"):
             _check_int(self, name, low=1)
-        for name in ("warmup_steps", "fine_tune_epochs", "fine_tune_stages", "logical_cpus", "seed"):
+        for name in ("warmup_steps", "fine_tune_epochs", "fine_tune_stages", "logical_cpus", "seed", "rand_augment"):
             _check_int(self, name, low=0)
         for name in ("image_size", "examples_per_class", "train_examples", "eval_examples"):
             if getattr(self, name) is not None:
                 _check_int(self, name, low=1)
-        for name in ("learning_rate", "warmup_learning_rate", "width_multiplier", "bn_momentum"):
+        for name in ("learning_rate", "width_multiplier", "bn_momentum"):
             _check_float(self, name, positive=True)
-        for name in ("momentum", "weight_decay"):
+        for name in ("momentum", "weight_decay", "warmup_epochs", "warmup_learning_rate", "label_smoothing", "mixup",
+                     "cutmix", "random_erasing", "ema_momentum"):
             _check_float(self, name, positive=False)
         if self.bn_momentum >= 1:
             raise ValueError(f"`bn_momentum` must be in (0, 1); received bn_momentum={self.bn_momentum!r}")
+        for name in ("label_smoothing", "ema_momentum"):
+            if getattr(self, name) >= 1:
+                raise ValueError(f"`{name}` must be in [0, 1); received {name}={getattr(self, name)!r}")
+        for name in ("random_erasing", "cutmix"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"`{name}` must be in [0, 1]; received {name}={getattr(self, name)!r}")
+        if self.warmup_steps and self.warmup_epochs:
+            raise ValueError(f"Give `warmup_steps` or `warmup_epochs`, not both; received warmup_steps="
+                             f"{self.warmup_steps!r} and warmup_epochs={self.warmup_epochs!r}")
         if self.fine_tune_learning_rate is not None:
             _check_float(self, "fine_tune_learning_rate", positive=True)
         if self.backup_freq != "epoch" and not (isinstance(self.backup_freq, int) and self.backup_freq > 0):
@@ -136,7 +181,13 @@ class TrainConfig:
         if self.lr_schedule == "constant" and self.lr_decay_epochs:
             raise ValueError(f"`lr_decay_epochs` needs lr_schedule='step'; received lr_schedule='constant' and "
                              f"lr_decay_epochs={self.lr_decay_epochs!r}")
+        _check_photo_fields(self)
         resolve_spec(self.model, self.width_multiplier)  # a net that does not exist: ValueError naming `model`
+        if self.init_weights and weights.is_name(self.init_weights):  # fits the net: checked before any import
+            try:
+                weights.entry_for(self.spec, self.init_weights)
+            except ValueError as err:
+                raise ValueError(f"`init_weights`: {err}") from None
         if self.fine_tune_epochs and not self.init_weights:
             raise ValueError("`fine_tune_epochs` needs `init_weights` (a .keras model or 'imagenet')")
 
@@ -156,6 +207,11 @@ class TrainConfig:
         return self.spec.stem == "cifar"
 
     @property
+    def soft_labels(self) -> bool:
+        """Whether labels are probability vectors (label smoothing, mixup or cutmix need them)."""
+        return bool(self.label_smoothing or self.mixup or self.cutmix)
+
+    @property
     def resolved_augment(self) -> str:
         if self.augment != "auto":
             return self.augment
@@ -163,6 +219,25 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _check_photo_fields(config: TrainConfig) -> None:
+    for name, allowed in (("class_weight", CLASS_WEIGHTS), ("bad_images", BAD_IMAGES)):
+        if getattr(config, name) not in allowed:
+            raise ValueError(f"`{name}` must be one of {allowed}; received {name}={getattr(config, name)!r}")
+    split = config.validation_split
+    if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1):
+        raise ValueError(f"`validation_split` must be a fraction in (0, 1) or None; "
+                         f"received validation_split={split!r}")
+def recipe_config(recipe: str = "paper", **fields: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of the named ``recipe`` (one of
+    :data:`~keras_resnet.training.presets.RECIPES`) with ``fields`` on top:
+    a preset sets defaults, explicit settings win. With ``init_weights``, the
+    recipe's transfer settings (:data:`~keras_resnet.training.presets.TRANSFER`) apply too."""
+    if recipe not in RECIPES:
+        raise ValueError(f"`recipe` must be one of {tuple(RECIPES)}; received recipe={recipe!r}")
+    preset = {**RECIPES[recipe], **(TRANSFER[recipe] if fields.get("init_weights") else {})}
+    return TrainConfig(**{**preset, **fields, "recipe": recipe})
 
 
 def _check_int(config: TrainConfig, name: str, low: int) -> None:

@@ -8,7 +8,10 @@ dense kernels (not on BN or biases), He normal init, global mini-batch 128
 and learning rate 0.1 divided by 10 twice (§4.2: at 32k and 48k of 64k
 iterations, i.e. at 50 % and 75 % of training; §3.4 for ImageNet: /10 when
 the error plateaus), optionally after a warm-up at 0.01 (§4.2, ResNet-110).
-A cosine schedule and a constant rate are options.
+A cosine schedule and a constant rate are options. The fine-tuning
+recipe's optimizer (AdamW with decoupled weight decay), label smoothing and
+weight averaging (EMA) are here too; its augmentations are in
+:mod:`~keras_resnet.training.augment`.
 """
 
 from __future__ import annotations
@@ -87,20 +90,55 @@ def learning_rate_schedule(kind: str, learning_rate: float, total_steps: int, de
     return keras.optimizers.schedules.PiecewiseConstantDecay([s - 1 for s in starts], values)
 
 
-def compile_model(model: keras.Model, schedule: Any, momentum: float, num_classes: int,
-                  jit_compile: bool, steps_per_execution: int = 1) -> None:
-    """SGD with momentum (§3.4), cross-entropy, top-1 and top-k (k=min(5, classes)) accuracy.
+def l2_weight_decay(config: TrainConfig) -> float:
+    """The L2 penalty :func:`apply_weight_decay` adds: ``weight_decay`` for SGD;
+    none for AdamW, whose decay is decoupled from the gradient (Loshchilov & Hutter 2019)."""
+    return config.weight_decay if config.optimizer == "sgd" else 0.0
 
-    The ``loss`` Keras logs includes the weight-decay penalty; the
-    ``cross_entropy`` metric is the data loss alone (what the papers plot).
+
+def make_optimizer(config: TrainConfig, schedule: Any, model: keras.Model) -> keras.optimizers.Optimizer:
+    """``config.optimizer`` at learning rate ``schedule``: SGD with ``momentum``
+    (§3.4), or AdamW decaying the kernels :func:`decayed_layers` names (not BN
+    or biases) by ``weight_decay``; with ``config.ema``, the optimizer keeps a
+    moving average of the weights, which Keras' ``fit`` writes into the model
+    when it ends (``finalize_variable_values``)."""
+    ema = {"use_ema": config.ema, "ema_momentum": config.ema_momentum}
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum, **ema)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, **ema)
+    kernels = {id(layer.kernel) for layer in decayed_layers(model)}
+    optimizer.exclude_from_weight_decay(var_list=[w for w in model.weights if id(w) not in kernels])
+    return optimizer
+
+
+def compile_model(model: keras.Model, schedule: Any, momentum: float, num_classes: int,
+                  jit_compile: bool, steps_per_execution: int = 1, *,
+                  optimizer: keras.optimizers.Optimizer | None = None, soft_labels: bool = False,
+                  label_smoothing: float = 0.0) -> None:
+    """SGD with momentum (§3.4) or ``optimizer``, cross-entropy, top-1 and top-k (k=min(5, classes)) accuracy.
+
+    The ``loss`` Keras logs includes the weight-decay penalty and label
+    smoothing; the ``cross_entropy`` metric is the data loss alone (what the
+    papers plot). Labels are class numbers, or with ``soft_labels``
+    probability vectors (one-hot, mixed by mixup/cutmix).
     ``steps_per_execution`` is Keras' (training steps per ``tf.function`` call).
     """
+    if label_smoothing and not soft_labels:
+        raise ValueError("`label_smoothing` needs soft_labels=True (one-hot labels)")
     k = min(5, num_classes)
+    if soft_labels:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"),
+                   keras.metrics.TopKCategoricalAccuracy(k=k, name=f"top{k}"),
+                   keras.metrics.CategoricalCrossentropy(name="cross_entropy")]
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metrics = ["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}"),
+                   keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy")]
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=schedule, momentum=momentum),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}"),
-                 keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy")],
+        optimizer=optimizer or keras.optimizers.SGD(learning_rate=schedule, momentum=momentum),
+        loss=loss,
+        metrics=metrics,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
@@ -130,27 +168,28 @@ class Phase:
     freeze: str
     decay_epochs: tuple[float, ...] | None
     warmup_steps: int
+    warmup_epochs: float = 0.0
 
 
 def phases(config: TrainConfig, model: keras.Model) -> list[Phase]:
     """One phase from scratch; transfer learning's two: the new head on a
     frozen backbone, then ``fine_tune_stages`` top stages unfrozen at a lower
-    learning rate."""
+    learning rate. Only the first phase is warmed up with ``warmup_steps``;
+    ``warmup_epochs`` warms up each phase (its optimizer starts afresh)."""
+    warmup = (config.warmup_steps, config.warmup_epochs)
     if not config.init_weights:
-        return [Phase("train", config.epochs, config.learning_rate, "none", config.lr_decay_epochs,
-                      config.warmup_steps)]
-    first = Phase("head", config.epochs, config.learning_rate, config.freeze, config.lr_decay_epochs,
-                  config.warmup_steps)
+        return [Phase("train", config.epochs, config.learning_rate, "none", config.lr_decay_epochs, *warmup)]
+    first = Phase("head", config.epochs, config.learning_rate, config.freeze, config.lr_decay_epochs, *warmup)
     if not config.fine_tune_epochs:
         return [first]
     lr = config.fine_tune_learning_rate or config.learning_rate * DECAY_FACTOR
     until = transfer.fine_tune_freeze(model, config.fine_tune_stages)
-    return [first, Phase("fine_tune", config.fine_tune_epochs, lr, until, None, 0)]
+    return [first, Phase("fine_tune", config.fine_tune_epochs, lr, until, None, 0, config.warmup_epochs)]
 
 
 def phase_schedule(config: TrainConfig, phase: Phase, steps_per_epoch: int) -> Any:
     """The learning-rate schedule of ``phase`` with ``steps_per_epoch`` steps per epoch."""
     decay = phase.decay_epochs or default_decay_epochs(phase.epochs)
+    warmup = phase.warmup_steps or round(phase.warmup_epochs * steps_per_epoch)
     return learning_rate_schedule(config.lr_schedule, phase.learning_rate, phase.epochs * steps_per_epoch,
-                                  [round(e * steps_per_epoch) for e in decay], phase.warmup_steps,
-                                  config.warmup_learning_rate)
+                                  [round(e * steps_per_epoch) for e in decay], warmup, config.warmup_learning_rate)

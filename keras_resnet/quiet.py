@@ -7,8 +7,8 @@ the converter's per-variant lines), so ``TF_CPP_MIN_LOG_LEVEL`` alone does
 not stop them. :func:`native_logs_silenced` points descriptor 2 at
 ``/dev/null`` and gives Python's ``sys.stderr`` (and the logging handlers
 writing to it) a copy of the real descriptor: Python errors, warnings and
-the export's own messages still show; native ones do not. ``--verbose``
-skips it.
+the command line's own messages still show; native ones do not. The command
+lines (``python -m export``, ``python -m keras_resnet.training``) skip it with ``--verbose``.
 """
 
 from __future__ import annotations
