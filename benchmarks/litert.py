@@ -20,7 +20,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 import keras_resnet
 from benchmarks.settings import Settings
 from benchmarks.timing import Candidate, interleaved
-from export import export_model
+from export import CalibrationOptions, ExportData, ExportOptions, export_model
 
 VARIANTS = ("fp32", "dynamic", "fp16", "int8")
 THREADS = (1, 2)
@@ -48,9 +48,10 @@ def run(candidates: Mapping[str, Candidate], settings: Settings) -> dict[str, An
             print(f"litert: exporting {name} ({' '.join(VARIANTS)})", flush=True)
             rng = np.random.default_rng(0)
             images = rng.uniform(0, 255, (settings.calibration_images, size, size, 3)).astype(np.float32)
-            export_model(model, Path(scratch) / name, eval_data=(images, rng.integers(0, classes, len(images))),
-                         calibration_data=images, formats=("tflite",), quantizations=VARIANTS,
-                         calibration_steps=len(images), latency_runs=1, threads=(1,), model_name=name, overwrite=True)
+            options = ExportOptions(formats=("tflite",), variants=VARIANTS, calibration=CalibrationOptions(len(images)),
+                                    latency_runs=1, threads=(1,), model_name=name, overwrite=True)
+            data = ExportData(eval_data=(images, rng.integers(0, classes, len(images))), calibration_data=images)
+            export_model(model, Path(scratch) / name, options=options, data=data)
             files = {v: Path(scratch) / name / "tflite" / f"{name}_{v}.tflite" for v in VARIANTS}
             configs = [(v, t, True) for v in VARIANTS for t in THREADS] + [(v, 1, False) for v in WITHOUT_XNNPACK]
             timed = [Candidate(f"{v} {t}t" + ("" if xnnpack else " no XNNPACK"), 1, step=_invoker(files[v], t, xnnpack),

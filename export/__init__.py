@@ -1,18 +1,19 @@
-"""Export any Keras 3 image classifier for TF Serving and LiteRT/TFLite, with a retention report.
+"""Export any Keras 3 image classifier for TF Serving, LiteRT/TFLite and onnxruntime, with a retention report.
 
 Knows nothing about architectures: it takes a ``keras.Model`` or a ``.keras``
 file. Python API::
 
-    from export import export_model
+    from export import ExportData, ExportOptions, QatOptions, export_model
 
     report = export_model(
-        "runs/resnet20/final.keras", "exports/resnet20", dataset="fashion_mnist",
-        custom_modules=["keras_resnet.layers"],
+        "runs/resnet20/final.keras", "exports/resnet20",
+        options=ExportOptions(custom_modules=("keras_resnet.layers",), qat=QatOptions(epochs=1)),
+        data=ExportData(dataset="fashion_mnist"),
     )
 
-or, for any classifier, with ``.npz`` files of model-ready arrays
-(``eval_data="test.npz", calibration_data="train.npz", labels="labels.txt"``)
-and its ``preprocessing=Preprocessing(...)``.
+or, for any classifier, with ``.npz`` files (or arrays) of model-ready images
+(``ExportData(eval_data="test.npz", calibration_data="train.npz",
+labels="labels.txt")``) and its ``ExportOptions(preprocessing=Preprocessing(...))``.
 
 The CLI is ``python -m export`` (see :mod:`export.cli`). Importing this
 package does not import TensorFlow; :func:`export_model` does.
@@ -20,12 +21,13 @@ package does not import TensorFlow; :func:`export_model` does.
 
 from typing import Any
 
-from export.choices import FORMATS
-from export.choices import VARIANTS as QUANTIZATIONS
 from export.errors import ExportError
+from export.options import FORMATS, CalibrationOptions, ExportData, ExportOptions, QatOptions
 from export.preprocessing import RESIZE_METHODS, Preprocessing
+from export.variants import GRANULARITIES, VARIANTS
 
-__all__ = ["FORMATS", "QUANTIZATIONS", "RESIZE_METHODS", "TARGETS", "ExportError", "Preprocessing", "export_model"]
+__all__ = ["FORMATS", "GRANULARITIES", "RESIZE_METHODS", "TARGETS", "VARIANTS", "CalibrationOptions", "ExportData",
+           "ExportError", "ExportOptions", "Preprocessing", "QatOptions", "export_model"]
 
 
 def __getattr__(name: str) -> Any:

@@ -43,6 +43,7 @@ import tf_keras
 
 from export.data import Data
 from export.errors import ExportError
+from export.options import QatOptions
 from export.tf_keras_rebuild import rebuild
 
 REBUILD_TOLERANCE = 1e-5
@@ -143,15 +144,15 @@ def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True) -> tf_keras.M
         return _quant.quantize_apply(annotated, scheme=_Scheme())
 
 
-def fine_tune(twin: tf_keras.Model, train: Data, epochs: int, batch_size: int, learning_rate: float,
-              seed: int, freeze_batch_norm: bool = True) -> QatModel:
+def fine_tune(twin: tf_keras.Model, train: Data, options: QatOptions, seed: int) -> QatModel:
     """Quantize the tf_keras ``twin`` (a copy), calibrate its ranges and fine-tune it on labelled ``train``."""
-    quantized = quantize(twin, freeze_batch_norm)
+    quantized = quantize(twin, options.freeze_batch_norm)
     calibrate_ranges(quantized, twin, train.x[:CALIBRATION_IMAGES])
     tf_keras.utils.set_random_seed(seed)
-    quantized.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
+    quantized.compile(optimizer=tf_keras.optimizers.Adam(options.learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = quantized.fit(train.x, train.y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    history = quantized.fit(train.x, train.y, batch_size=options.batch_size, epochs=options.epochs, shuffle=True,
+                            verbose=0)
     return QatModel(quantized, {k: [float(v) for v in vs] for k, vs in history.history.items()})
 
 

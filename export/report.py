@@ -7,8 +7,9 @@ Rows ``image_bytes png`` and ``image_bytes jpeg`` send the evaluation images,
 encoded, through the SavedModel's ``image_bytes`` signature (decoding and
 resizing included). Metrics per artifact, on the evaluation set: top-1
 accuracy and its drop from Keras (percentage points), top-1 agreement with
-Keras, max abs difference of the probabilities, size, and for TFLite files
-the median batch-1 latency per thread count.
+Keras, max abs difference of the probabilities, size, and for LiteRT and ONNX
+files the median batch-1 latency per thread count; the seconds of each phase
+of the export.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the headless back
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from export import variants  # noqa: E402
+
 KERAS = "keras"
 SAVEDMODEL = "savedmodel"
 IMAGE_BYTES = "image_bytes"
+ONNX = "onnx"
 PLOT_MIN_SPAN = 1.0  # points: the accuracy axis spans at least +-1 point around the Keras model
 
 
@@ -46,16 +50,13 @@ class Target:
         return f"{self.variant} {names[self.metric]} <= {self.limit:g}"
 
 
-TARGETS = (
-    Target(SAVEDMODEL, "max_abs_diff", 1e-5),
-    Target("fp32", "max_abs_diff", 1e-4),
-    Target("fp16", "max_abs_diff", 1e-2),
-    Target("dynamic", "accuracy_drop", 1.0),
-    Target("int8", "accuracy_drop", 1.0),
-    Target("uint8", "accuracy_drop", 1.0),
-    Target("qat", "accuracy_drop", 0.5),
-    Target("int8", "size_ratio", 0.3),
-)
+def _targets(label: str) -> tuple[Target, ...]:
+    return tuple(Target(label, metric, limit) for metric, limit in variants.checks(label))
+
+
+# The SavedModel and ONNX files compute what the Keras model does in float32; each LiteRT variant has its checks.
+TARGETS = (Target(SAVEDMODEL, "max_abs_diff", 1e-5), Target(ONNX, "max_abs_diff", 1e-4),
+           *(target for name in variants.VARIANTS for target in _targets(name)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,10 +101,14 @@ def _measured(target: Target, rows: dict[str, Row]) -> float | None:
 
 
 def build(rows: list[Row], info: dict[str, Any]) -> dict[str, Any]:
-    """The report as a JSON-able dict: ``info`` (model, data, settings), rows and targets."""
+    """The report as a JSON-able dict: ``info`` (model, data, settings), rows and targets.
+
+    The targets are :data:`TARGETS` and, for each per-tensor row, its variant's checks.
+    """
     by_variant = {row.variant: row for row in rows}
     targets = []
-    for target in TARGETS:
+    per_tensor = [t for row in rows if row.variant.endswith("_per_tensor") for t in _targets(row.variant)]
+    for target in (*TARGETS, *per_tensor):
         value = _measured(target, by_variant)
         met = None if value is None else value <= target.limit
         targets.append({"target": target.label, "variant": target.variant, "metric": target.metric,
@@ -146,6 +151,13 @@ def targets_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def phases_table(report: dict[str, Any]) -> str:
+    """Seconds per phase, in the order they ran (a calibration runs inside its conversion)."""
+    lines = ["| phase | seconds |", "|---|---|"]
+    lines += [f"| {name} | {seconds:.1f} |" for name, seconds in report.get("phases_s", {}).items()]
+    return "\n".join(lines)
+
+
 def _markdown(report: dict[str, Any]) -> str:
     missed = [t["target"] for t in report["targets"] if t["met"] is False]
     summary = "All measured targets met." if not missed else f"Targets missed: {', '.join(missed)}."
@@ -166,9 +178,11 @@ def _markdown(report: dict[str, Any]) -> str:
         f"Every artifact against the Keras model on {report['eval_samples']} evaluation images "
         f"(Keras top-1: {100 * report['keras_accuracy']:.2f} %). Drop = Keras top-1 minus the artifact's, in "
         f"percentage points; agree = same top-1 class as Keras; max abs diff over all class probabilities; "
-        f"latency = median of {report['latency_runs']} batch-1 LiteRT invocations.{bytes_note}{wall}\n\n"
+        f"latency = median of {report['latency_runs']} batch-1 LiteRT or onnxruntime invocations.{bytes_note}"
+        f"{wall}\n\n"
         f"{table(report)}\n\n## Targets\n\n{summary}\n\n{targets_table(report)}\n{qat_note}\n"
         f"![accuracy vs size](report.png)\n"
+        + ("" if "phases_s" not in report else f"\n## Time per phase\n\n{phases_table(report)}\n")
     )
 
 

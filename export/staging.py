@@ -9,12 +9,14 @@ folders created for it) is removed, so nothing is ever half-written.
 A process killed outright (``kill -9``, power loss) cannot clean up: its
 temporary folders carry its process id in their names
 (``.<name>.partial-<pid>-*``, ``.<name>.old-<pid>-*``), and the next export to
-the same destination removes those whose process no longer runs on this machine.
+the same destination removes those whose process no longer runs on this machine
+(one warning line each).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -23,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from export.errors import ExportError
+
+log = logging.getLogger(__name__)
 
 
 def check_destination(output_dir: Path, overwrite: bool) -> None:
@@ -90,7 +94,8 @@ def staged(output_dir: str | Path, overwrite: bool) -> Iterator[Path]:
     created = _missing_ancestors(output_dir.parent)
     try:
         output_dir.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale(output_dir)
+        for folder in remove_stale(output_dir):
+            log.warning("removed %s, left behind by a killed export to %s", folder, output_dir)
         staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-{os.getpid()}-", dir=output_dir.parent))
     except OSError as exc:
         _remove_empty(created)

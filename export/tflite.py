@@ -1,26 +1,10 @@
-"""SavedModel -> TFLite (LiteRT) flatbuffer with ``tf.lite.TFLiteConverter``, builtin ops only.
-
-Variants (``--quantizations``):
-
-* ``fp32``: float32 weights and compute;
-* ``dynamic``: dynamic-range quantization (int8 weights, float activations);
-* ``fp16``: float16 weights;
-* ``int8``: full-integer post-training quantization calibrated on a
-  representative dataset (int8 kernels only);
-* ``uint8``: ``int8``, camera-ready: its input is uint8 RGB pixels 0-255
-  (scale 1, zero point 0) as phone camera pipelines deliver them, and the
-  model's pixel normalisation runs inside, quantized (the source is
-  :func:`export.savedmodel.write_pixels_model`); output float32;
-* ``qat``: a quantization-aware-trained model (fake-quant ranges learned in
-  training, see :mod:`export.qat`) converted to integer kernels.
-
-Only ``TFLITE_BUILTINS`` (``TFLITE_BUILTINS_INT8`` for ``int8``) are allowed,
-never Select TF ops, so every file runs in the stock LiteRT runtime on a
-phone. ``int8_io`` makes ``int8`` and ``qat`` take and return int8 tensors
-(scale and zero point in the tensor details) instead of float32.
+"""SavedModel -> LiteRT flatbuffer with ``tf.lite.TFLiteConverter``, as a row of :mod:`export.variants` says.
 
 The files keep the source's signature: ``serving_default`` with input
-``images`` and output ``probabilities``.
+``images`` and output ``probabilities``. Per-tensor files set the
+converter's ``_experimental_disable_per_channel`` (the converter's only
+switch for it, used by TensorFlow's own per-tensor tests): one scale per
+weight tensor, as accelerators without per-axis quantization need.
 """
 
 from __future__ import annotations
@@ -32,36 +16,43 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from export.choices import INT8_IO_VARIANTS, VARIANTS
+from export.phases import Phases
 from export.savedmodel import IMAGES, SERVING_DEFAULT
+from export.variants import Job
 
 
-def convert(source: Path, variant: str, representative: np.ndarray | None = None, int8_io: bool = False) -> bytes:
-    """Convert the SavedModel at ``source`` (one ``serving_default`` signature) to a ``variant`` flatbuffer.
+def convert(source: Path, job: Job, representative: np.ndarray | None = None, int8_io: bool = False,
+            phases: Phases | None = None) -> bytes:
+    """Convert the SavedModel at ``source`` (one ``serving_default`` signature) to ``job``'s flatbuffer.
 
-    ``representative`` (the source's input images, one calibration step each)
-    is required for ``int8`` and ``uint8``.
+    ``representative`` (the source's input images, one calibration step
+    each) is required for variants with a ``representative``; the
+    calibration (the converter running the model on them) is timed as
+    ``phases``' ``"calibrate <label>"``.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown TFLite variant {variant!r}; expected one of {VARIANTS}")
+    phases = phases or Phases()
+    variant = job.variant
     converter = tf.lite.TFLiteConverter.from_saved_model(str(source), signature_keys=[SERVING_DEFAULT])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if variant != "fp32":
+    if variant.optimize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if variant == "fp16":
+    if variant.float16:
         converter.target_spec.supported_types = [tf.float16]
-    if variant in ("int8", "uint8"):
+    if variant.representative:
         def samples() -> Iterator[dict[str, np.ndarray]]:
-            for image in representative:
-                yield {IMAGES: image[np.newaxis]}
+            with phases(f"calibrate {job.label}"):
+                for image in representative:
+                    yield {IMAGES: image[np.newaxis]}
 
         converter.representative_dataset = samples
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if variant == "uint8":
+    if variant.input_type == "uint8":
         converter.inference_input_type = tf.uint8
-    if int8_io and variant in INT8_IO_VARIANTS:
+    if int8_io and variant.integer_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    if job.granularity == "per_tensor":
+        converter._experimental_disable_per_channel = True
     with warnings.catch_warnings():
         # The calibrator uses tf.lite.Interpreter internally, which warns that it is deprecated.
         warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated", category=UserWarning)

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from absl import flags
 
-from export import cli
+from export import ExportData, ExportOptions, cli, export_model, options
 from keras_resnet import datasets, get_model
 
 SIZE = 32
@@ -39,6 +39,16 @@ def small_net(name: str = "resnet8", train_images: int = 0, **kwargs: Any) -> ke
         model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
         model.fit(x[:train_images], y[:train_images], batch_size=64, epochs=1, verbose=0)
     return model
+
+
+DATA_FIELDS = ("dataset", "eval_data", "calibration_data", "labels")
+
+
+def run_export(model: Any, output_dir: Any, **fields: Any) -> dict[str, Any]:
+    """:func:`export.export_model` with options and data given by their flag names (``qat_epochs=1``)."""
+    data = ExportData(**{name: fields.pop(name) for name in DATA_FIELDS if name in fields})
+    changes = {name: tuple(value) if isinstance(value, list) else value for name, value in fields.items()}
+    return export_model(model, output_dir, options=options.replace(ExportOptions(), **changes), data=data)
 
 
 def write_npz(path: Path, x: np.ndarray, y: np.ndarray | None = None) -> Path:

@@ -1,5 +1,6 @@
 """One full ``python -m export`` run (every flag set) on a small trained option-A net, then its artifacts:
-TF Serving SavedModel (saved_model_cli, a fresh process without keras_resnet), LiteRT files, report."""
+TF Serving SavedModel (saved_model_cli, a fresh process without keras_resnet), LiteRT files, the ONNX file
+(onnxruntime in a process without TensorFlow), report."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from export_support import BIN, PYTHON, fashion_mnist, run_cli, run_process, small_net, write_npz
 
+import export
 from keras_resnet import datasets
 
 VARIANTS = ("fp32", "dynamic", "fp16", "int8", "uint8", "qat")
@@ -55,7 +57,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
             f"--model={tmp / 'model.keras'}", f"--output_dir={out}",
             f"--eval_data={write_npz(tmp / 'test.npz', x, y)}",
             f"--calibration_data={write_npz(tmp / 'train.npz', train_x, train_y)}",
-            f"--eval_samples={EVAL}", "--formats=savedmodel,tflite", f"--quantizations={','.join(VARIANTS)}",
+            f"--eval_samples={EVAL}", "--formats=savedmodel,tflite,onnx", f"--variants={','.join(VARIANTS)}",
             f"--model_name={NAME}", f"--version={VERSION}", f"--labels={tmp / 'labels.txt'}", f"--top_k={TOP_K}",
             # (pixels * 0.5 - 0) / 0.5 is exactly the raw pixels the model takes, through every flag.
             "--resize=pad", "--pixel_scale=0.5", "--pixel_mean=0,0,0", "--pixel_std=0.5",
@@ -84,10 +86,40 @@ def test_layout_and_overwrite(exported: dict) -> None:
     assert sorted(p.name for p in (out / "tflite").iterdir()) == sorted(
         ["labels.txt", *(f"{NAME}_{v}.tflite" for v in VARIANTS)])
     assert (out / "tflite" / "labels.txt").read_text().splitlines() == LABELS
+    assert [p.name for p in (out / "onnx").iterdir()] == [f"{NAME}.onnx"]
     assert {"report.md", "report.json", "report.png"} <= {p.name for p in out.iterdir()}
     assert not (out / "stale.txt").exists()  # --overwrite replaced the old folder as a whole
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []  # no staging leftovers
     assert "| variant |" in exported["stdout"] and f"written to {out}" in exported["stdout"]
+
+
+ONNX_PROCESS = """
+import sys
+for blocked in ("tensorflow", "keras", "keras_resnet", "export"):
+    sys.modules[blocked] = None  # onnxruntime alone
+import numpy as np
+import onnxruntime
+
+session = onnxruntime.InferenceSession(sys.argv[1])
+(images,), (probabilities,) = session.get_inputs(), session.get_outputs()
+x = np.load(sys.argv[2])
+np.savez(sys.argv[3], names=[images.name, probabilities.name], shape=[str(d) for d in images.shape],
+         one=session.run(None, {"images": x[:1]})[0], all=session.run(None, {"images": x})[0])
+"""
+
+
+@pytest.mark.subprocess
+def test_onnx_runs_in_onnxruntime_alone_with_any_batch(exported: dict, tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", exported["x"])
+    script = tmp_path / "ort.py"
+    script.write_text(ONNX_PROCESS)
+    ran = run_process(PYTHON, str(script), str(exported["out"] / "onnx" / f"{NAME}.onnx"), str(tmp_path / "x.npy"),
+                      str(tmp_path / "out.npz"))
+    assert ran.returncode == 0, ran.stderr
+    got = np.load(tmp_path / "out.npz")
+    assert list(got["names"]) == ["images", "probabilities"] and list(got["shape"]) == ["batch", "32", "32", "3"]
+    assert got["one"].shape == (1, 10) and got["all"].shape == (EVAL, 10)
+    assert np.abs(got["all"] - exported["keras"]).max() <= 1e-4
 
 
 @pytest.mark.subprocess
@@ -170,7 +202,7 @@ def test_tflite_file_runs_with_builtin_ops_only(exported: dict, variant: str) ->
 def test_report_measures_every_variant(exported: dict) -> None:
     report = json.loads((exported["out"] / "report.json").read_text())
     rows = {row["variant"]: row for row in report["rows"]}
-    assert list(rows) == ["keras", "savedmodel", "image_bytes png", "image_bytes jpeg", *VARIANTS]
+    assert list(rows) == ["keras", "savedmodel", "image_bytes png", "image_bytes jpeg", "onnx", *VARIANTS]
     assert report["eval_samples"] == EVAL and report["latency_runs"] == 3 and report["int8_io"] is True
     assert report["labels"] == LABELS and report["model_name"] == NAME and report["version"] == VERSION
     assert report["preprocessing"] == {"resize": "pad", "short_side": None, "pixel_scale": 0.5,
@@ -192,7 +224,15 @@ def test_report_measures_every_variant(exported: dict) -> None:
     assert report["qat"]["epochs"] == 1 and report["qat"]["samples"] == QAT_SAMPLES
     assert len(report["qat"]["history"]["loss"]) == 1
     targets = {t["target"]: t for t in report["targets"]}
-    assert len(targets) == 8 and all(isinstance(t["met"], bool) for t in targets.values())
+    assert len(targets) == len(export.TARGETS) and all(isinstance(t["met"], bool) for t in targets.values())
+    assert rows["onnx"]["max_abs_diff"] <= 1e-4 and rows["onnx"]["agreement"] == 1.0
+    assert set(rows["onnx"]["latency_ms"]) == {"1", "2"} and rows["onnx"]["path"] == f"onnx/{NAME}.onnx"
+    phases = report["phases_s"]
+    for phase in ("load", "savedmodel", "image_bytes png", "onnx", "qat fine-tune",
+                  *(f"convert {v}" for v in VARIANTS), *(f"check {v}" for v in VARIANTS),
+                  *(f"latency {v}" for v in VARIANTS), "calibrate int8", "calibrate uint8"):
+        assert phases[phase] >= 0, phase
+    assert "## Time per phase" in (exported["out"] / "report.md").read_text()
     # image_bytes: the eval images' pixels, encoded, through the signature; --resize=pad keeps 32x32 as is.
     assert rows["image_bytes png"]["max_abs_diff"] <= 1e-5 and rows["image_bytes png"]["agreement"] == 1.0
     assert rows["image_bytes jpeg"]["agreement"] >= 0.9 and rows["image_bytes jpeg"]["max_abs_diff"] > 0

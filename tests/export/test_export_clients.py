@@ -1,7 +1,8 @@
 """What real clients do with an export of a keras_resnet training run (a small net, trained briefly):
 
-* MediaPipe Tasks' ``ImageClassifier`` loads every LiteRT variant as written, with no extra step, and
-  agrees with the LiteRT interpreter, naming classes from the embedded labels file;
+* MediaPipe Tasks' ``ImageClassifier`` loads every LiteRT variant as written (per-channel and per-tensor
+  int8 and uint8 files), with no extra step, and agrees with the LiteRT interpreter, naming classes from the
+  embedded labels file;
 * TF Serving clients send images of any size to ``image_bytes``: a garment at 28, 56 or 280 px gets
   the same answer, because the signature resizes with training's rule, read from the run's config.json.
 
@@ -22,11 +23,12 @@ import tensorflow as tf
 from export_support import ROOT, fashion_mnist, run_cli, run_process, small_net
 
 from export import litert_check
-from export.choices import VARIANTS
+from export.variants import GRANULARITIES, VARIANTS, jobs
 from keras_resnet import datasets
 
 MEDIAPIPE_PYTHON = Path(os.environ.get("MEDIAPIPE_PYTHON", ROOT / ".venv-mediapipe" / "bin" / "python"))
 NAME, EVAL, SIZES, ITEMS = "fmnist_net", 200, (28, 56, 280), 200
+FILES = [job.label for job in jobs(tuple(VARIANTS), GRANULARITIES)]  # every variant, integer ones both ways
 LABELS = list(datasets.FASHION_MNIST_CLASSES)
 
 MEDIAPIPE_SCRIPT = """
@@ -98,6 +100,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp / "out"
     status = run_cli(f"--model={run / 'final.keras'}", f"--output_dir={out}", "--dataset=fashion_mnist",
                      f"--eval_samples={EVAL}", f"--model_name={NAME}", "--calibration_steps=32", "--qat_epochs=1",
+                     "--int8_granularity=per_channel,per_tensor",
                      "--qat_samples=512", "--latency_runs=2", "--threads=1", "--custom_modules=keras_resnet.layers")
     x, y = fashion_mnist("test", EVAL)
     return {"tmp": tmp, "out": out, "status": status, "x": x, "y": y,
@@ -132,16 +135,17 @@ def test_mediapipe_image_classifier_runs_every_variant(exported: dict, tmp_path:
     assert MEDIAPIPE_PYTHON.is_file(), f"{MEDIAPIPE_PYTHON} missing: run `bash .ci/setup` (it makes .venv-mediapipe)"
     pixels = exported["x"].astype(np.uint8)  # what a camera gives: RGB 0-255 (the 28 px garments padded to 32)
     np.savez(tmp_path / "images.npz", images=pixels)
-    files = [str(tflite_file(exported, variant)) for variant in VARIANTS]
+    assert [row["variant"] for row in exported["report"]["rows"]][-len(FILES):] == FILES
+    files = [str(tflite_file(exported, label)) for label in FILES]
     script = tmp_path / "classify.py"
     script.write_text(MEDIAPIPE_SCRIPT)
     ran = run_process(str(MEDIAPIPE_PYTHON), str(script), *files, str(tmp_path / "images.npz"),
                       str(tmp_path / "out.json"))
     assert ran.returncode == 0, ran.stderr[-3000:]
     got = json.loads((tmp_path / "out.json").read_text())
-    for variant, path in zip(VARIANTS, files, strict=True):
+    for variant, path in zip(FILES, files, strict=True):
         result = got[path]
-        images = pixels.astype(np.float32) if variant == "uint8" else exported["x"]
+        images = pixels.astype(np.float32) if variant.startswith("uint8") else exported["x"]
         litert = litert_check.predict(Path(path), images, 1).argmax(axis=1)
         agreement = float(np.mean(np.array(result["index"]) == litert))
         assert agreement >= 0.99, (variant, agreement)
@@ -152,7 +156,7 @@ def test_mediapipe_image_classifier_runs_every_variant(exported: dict, tmp_path:
         assert result["labels_file"] == [["labels.txt", 2]]  # TENSOR_AXIS_LABELS
         assert result["zip"] == {"labels.txt": "\n".join(LABELS) + "\n"}
         # keras_resnet nets take raw 0-255 pixels: mean 0, std 1; the uint8 file takes pixels as they are.
-        expected = [] if variant == "uint8" else [[[0.0] * 3, [1.0] * 3]]
+        expected = [] if variant.startswith("uint8") else [[[0.0] * 3, [1.0] * 3]]
         assert result["normalization"] == expected, variant
 
 

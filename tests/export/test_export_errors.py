@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +15,12 @@ import keras
 import numpy as np
 import pytest
 from absl import flags
-from export_support import PYTHON, ROOT, fashion_mnist, run_cli, run_process, small_net, write_npz
+from export_support import PYTHON, ROOT, fashion_mnist, run_cli, run_export, run_process, small_net, write_npz
 
 import export
-from export import ExportError, Preprocessing, export_model
+from export import ExportError, Preprocessing
 
-FAST = {"formats": ["tflite"], "quantizations": ["fp32"], "latency_runs": 1, "threads": [1]}
+FAST = {"formats": ["tflite"], "variants": ["fp32"], "latency_runs": 1, "threads": [1]}
 
 
 @pytest.fixture(scope="module")
@@ -99,22 +102,24 @@ CASES = {
     "logits, not probabilities": ("model", {"model": lambda t, i: logits_model(t)}),
     "not a Keras model": ("model", {"model": lambda t, i: 42}),
     "custom module not importable": ("custom_modules", {"custom_modules": ["no_such_module_for_export"]}),
-    "unknown format": ("formats", {"formats": ["savedmodel", "onnx"]}),
+    "unknown format": ("formats", {"formats": ["savedmodel", "pdf"]}),
     "no format": ("formats", {"formats": []}),
-    "unknown quantization": ("quantizations", {"quantizations": ["int4"]}),
-    "int8 without calibration data": ("calibration_data", {"quantizations": ["int8"], "calibration_data": None}),
-    "qat without labels": ("calibration_data", {"quantizations": ["qat"], "calibration_data": lambda t, i: i["x"]}),
+    "unknown variant": ("variants", {"variants": ["int4"]}),
+    "unknown granularity": ("int8_granularity", {"variants": ["int8"], "int8_granularity": ["per_row"]}),
+    "no granularity": ("int8_granularity", {"int8_granularity": []}),
+    "int8 without calibration data": ("calibration_data", {"variants": ["int8"], "calibration_data": None}),
+    "qat without labels": ("calibration_data", {"variants": ["qat"], "calibration_data": lambda t, i: i["x"]}),
     "calibration data of the wrong shape": (
-        "calibration_data", {"quantizations": ["int8"], "calibration_data": lambda t, i: i["x"][:, :28, :28, :1]}),
+        "calibration_data", {"variants": ["int8"], "calibration_data": lambda t, i: i["x"][:, :28, :28, :1]}),
     "calibration data of the wrong dtype": (
-        "calibration_data", {"quantizations": ["int8"], "calibration_data": lambda t, i: i["x"].astype(np.uint8)}),
+        "calibration_data", {"variants": ["int8"], "calibration_data": lambda t, i: i["x"].astype(np.uint8)}),
     "calibration data with NaN": (
-        "calibration_data", {"quantizations": ["int8"], "calibration_data": lambda t, i: i["x"] * np.nan}),
+        "calibration_data", {"variants": ["int8"], "calibration_data": lambda t, i: i["x"] * np.nan}),
     "calibration npz without x": (
-        "calibration_data", {"quantizations": ["int8"], "calibration_data": npz_without_x}),
+        "calibration_data", {"variants": ["int8"], "calibration_data": npz_without_x}),
     "corrupt calibration npz": (
-        "calibration_data", {"quantizations": ["int8"], "calibration_data": lambda t, i: corrupt(t, "c.npz")}),
-    "too many calibration steps": ("calibration_steps", {"quantizations": ["int8"], "calibration_steps": 33}),
+        "calibration_data", {"variants": ["int8"], "calibration_data": lambda t, i: corrupt(t, "c.npz")}),
+    "too many calibration steps": ("calibration_steps", {"variants": ["int8"], "calibration_steps": 33}),
     "zero calibration steps": ("calibration_steps", {"calibration_steps": 0}),
     "no eval data": ("eval_data", {"eval_data": None}),
     "missing eval npz": ("eval_data", {"eval_data": lambda t, i: t / "missing.npz"}),
@@ -155,7 +160,7 @@ def test_bad_input_names_the_argument_and_writes_nothing(case: str, inputs: dict
     kwargs.update({k: v(tmp_path, inputs) if callable(v) else v for k, v in changes.items()})
     before = sorted(tmp_path.rglob("*"))
     with pytest.raises(ExportError) as raised:
-        export_model(**kwargs)
+        run_export(**kwargs)
     assert raised.value.argument == argument, raised.value
     assert str(raised.value).startswith(f"`{argument}`: ")
     assert sorted(tmp_path.rglob("*")) == before  # nothing written, not even the parent folder
@@ -166,9 +171,9 @@ def test_existing_output_is_refused_then_replaced_with_overwrite(inputs: dict, t
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(ExportError, match="already exists") as raised:
-        export_model(inputs["model"], out, eval_data=inputs["eval"], **FAST)
+        run_export(inputs["model"], out, eval_data=inputs["eval"], **FAST)
     assert raised.value.argument == "output_dir" and (out / "keep.txt").read_text() == "mine"
-    export_model(inputs["model"], out, eval_data=inputs["eval"], overwrite=True, **FAST)
+    run_export(inputs["model"], out, eval_data=inputs["eval"], overwrite=True, **FAST)
     assert not (out / "keep.txt").exists() and (out / "report.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
@@ -181,21 +186,23 @@ def test_failure_midway_leaves_nothing_and_keeps_the_old_output(inputs: dict, tm
     monkeypatch.setattr(export.tflite, "convert", broken)
     new = tmp_path / "a" / "b" / "out"
     with pytest.raises(RuntimeError, match="converter crashed"):
-        export_model(inputs["model"], new, eval_data=inputs["eval"], **FAST)
+        run_export(inputs["model"], new, eval_data=inputs["eval"], **FAST)
     assert list(tmp_path.iterdir()) == []  # tflite/ and labels.txt, written before the crash, and a/b/ are gone
     old = tmp_path / "old"
     old.mkdir()
     (old / "keep.txt").write_text("mine")
     with pytest.raises(RuntimeError, match="converter crashed"):
-        export_model(inputs["model"], old, eval_data=inputs["eval"], overwrite=True, **FAST)
+        run_export(inputs["model"], old, eval_data=inputs["eval"], overwrite=True, **FAST)
     assert [p.name for p in tmp_path.iterdir()] == ["old"] and (old / "keep.txt").read_text() == "mine"
 
 
 @pytest.mark.subprocess
 @pytest.mark.parametrize(("args", "flag"), [
-    (["--formats=savedmodel,onnx"], "formats"),
-    (["--quantizations=int4"], "quantizations"),
-    (["--quantizations=int8", "--calibration_data="], "calibration_data"),
+    (["--formats=savedmodel,pdf"], "formats"),
+    (["--variants=int4"], "variants"),
+    (["--int8_granularity=per_row"], "int8_granularity"),
+    (["--qat_epochs=0"], "qat_epochs"),
+    (["--variants=int8", "--calibration_data="], "calibration_data"),
     (["--eval_data=missing.npz"], "eval_data"),
     (["--custom_modules=no_such_module_for_export"], "custom_modules"),
     (["--pixel_mean=1,2"], "pixel_mean"),
@@ -235,7 +242,7 @@ def test_cli_entry_point(inputs: dict, tmp_path: Path) -> None:
 def test_npz_is_read_without_pickle(tmp_path: Path, inputs: dict) -> None:
     np.savez(tmp_path / "objects.npz", x=np.array([object()]), y=inputs["y"][:1])
     with pytest.raises(ExportError, match="cannot read") as raised:
-        export_model(inputs["model"], tmp_path / "out", eval_data=tmp_path / "objects.npz", **FAST)
+        run_export(inputs["model"], tmp_path / "out", eval_data=tmp_path / "objects.npz", **FAST)
     assert raised.value.argument == "eval_data"
 
 
@@ -250,13 +257,13 @@ def test_stale_staging_folders_of_dead_exports_are_removed(inputs: dict, tmp_pat
     for folder in (dead, alive, other):
         folder.mkdir()
         (folder / "model.tflite").write_bytes(b"half written")
-    export_model(inputs["model"], tmp_path / "out", eval_data=inputs["eval"], **FAST)
+    run_export(inputs["model"], tmp_path / "out", eval_data=inputs["eval"], **FAST)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", alive.name, other.name])
 
 
 def test_unknown_layer_class_is_one_short_line_naming_its_module(tmp_path: Path, inputs: dict) -> None:
     with pytest.raises(ExportError) as raised:
-        export_model(unregistered_layer_model(tmp_path), tmp_path / "out", eval_data=inputs["eval"], **FAST)
+        run_export(unregistered_layer_model(tmp_path), tmp_path / "out", eval_data=inputs["eval"], **FAST)
     message = str(raised.value)
     assert "\n" not in message and len(message) < 300 and "pass --custom_modules=test_export_errors" in message
     assert "Twice from test_export_errors" in message
@@ -264,7 +271,7 @@ def test_unknown_layer_class_is_one_short_line_naming_its_module(tmp_path: Path,
 
 def test_text_file_named_keras_is_not_reported_missing(tmp_path: Path, inputs: dict) -> None:
     with pytest.raises(ExportError, match="not a Keras 3 `.keras` file .*zip") as raised:
-        export_model(corrupt(tmp_path, "text.keras"), tmp_path / "out", eval_data=inputs["eval"], **FAST)
+        run_export(corrupt(tmp_path, "text.keras"), tmp_path / "out", eval_data=inputs["eval"], **FAST)
     assert raised.value.argument == "model"
 
 
@@ -310,7 +317,7 @@ NATIVE_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|cuInit|cuda_", re.MU
 @pytest.mark.subprocess
 def test_native_log_lines_are_silenced_unless_verbose(inputs: dict, tmp_path: Path) -> None:
     common = [PYTHON, "-m", "export", f"--model={inputs['model']}", f"--eval_data={inputs['eval']}",
-              "--formats=tflite", "--quantizations=fp32", "--latency_runs=1", "--threads=1",
+              "--formats=tflite", "--variants=fp32", "--latency_runs=1", "--threads=1",
               "--custom_modules=keras_resnet.layers"]
     quiet = run_process(*common, f"--output_dir={tmp_path / 'quiet'}")
     assert quiet.returncode == 0, quiet.stderr
@@ -319,3 +326,59 @@ def test_native_log_lines_are_silenced_unless_verbose(inputs: dict, tmp_path: Pa
     verbose = run_process(*common, f"--output_dir={tmp_path / 'verbose'}", "--verbose")
     assert verbose.returncode == 0, verbose.stderr
     assert NATIVE_LOG.search(verbose.stderr), verbose.stderr  # the same run shows them with --verbose
+
+
+@keras.saving.register_keras_serializable(package="export_tests")
+class IncompleteGamma(keras.layers.Layer):
+    """A layer whose TensorFlow op (Igamma) tf2onnx cannot convert."""
+
+    def call(self, x: Any) -> Any:
+        import tensorflow as tf
+
+        return tf.math.igamma(tf.abs(x) + 1.0, tf.abs(x) + 1.0)
+
+
+def test_model_onnx_cannot_express_is_one_line_naming_the_layer(tmp_path: Path, inputs: dict) -> None:
+    images = keras.Input((32, 32, 3))
+    features = keras.layers.GlobalAveragePooling2D()(IncompleteGamma(name="gamma_features")(images))
+    model = keras.Model(images, keras.layers.Dense(10, activation="softmax")(features))
+    with pytest.raises(ExportError) as raised:
+        run_export(model, tmp_path / "out", eval_data=inputs["eval"], **{**FAST, "formats": ["onnx"]})
+    message = str(raised.value)
+    assert raised.value.argument == "formats" and "\n" not in message
+    assert "layer 'gamma_features' (IncompleteGamma) uses TensorFlow op Igamma" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.subprocess
+def test_missing_onnxruntime_is_one_line_before_anything_runs(monkeypatch: pytest.MonkeyPatch, inputs: dict,
+                                                              tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as when it is not installed
+    with pytest.raises(ExportError, match=r"onnx needs onnxruntime \(pip install") as raised:
+        run_export(inputs["model"], tmp_path / "out", eval_data=inputs["eval"], **{**FAST, "formats": ["onnx"]})
+    assert raised.value.argument == "formats"
+    assert run_cli(f"--model={inputs['model']}", f"--output_dir={tmp_path / 'out'}", "--formats=tflite,onnx") == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --formats: onnx needs onnxruntime (pip install -r requirements-bench.txt), which is not installed; "
+        "leave onnx out of --formats"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.subprocess
+def test_killed_export_leaves_its_folder_and_the_rerun_removes_it(inputs: dict, tmp_path: Path) -> None:
+    """`kill -9` mid-export (while it writes into its staging folder); the rerun says so in one line, succeeds,
+    and leaves the output folder alone beside it."""
+    command = [PYTHON, "-m", "export", f"--model={inputs['model']}", f"--eval_data={inputs['eval']}",
+               f"--output_dir={tmp_path / 'out'}", "--formats=savedmodel,tflite", "--variants=fp32",
+               "--latency_runs=1", "--threads=1", "--custom_modules=keras_resnet.layers"]
+    killed = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while killed.poll() is None and not list(tmp_path.glob(".out.partial-*/*")):
+        time.sleep(0.05)
+    killed.kill()
+    assert killed.wait() == -signal.SIGKILL, "the export ended before it could be killed"
+    assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == [".out.partial"]
+    rerun = run_process(*command)
+    assert rerun.returncode == 0, rerun.stderr
+    removed = [line for line in rerun.stderr.splitlines() if "killed export" in line]
+    assert len(removed) == 1 and f".out.partial-{killed.pid}-" in removed[0], rerun.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -115,3 +115,19 @@ def test_plot_axis_shows_points_in_a_sensible_range(changes: list[float], must_s
     low, high = report.accuracy_limits(changes)
     assert low <= must_show[0] and high >= must_show[1]  # small differences are not magnified into a cliff
     assert high - low <= 2 * (max(changes + [1.0]) - min(changes + [-1.0]))  # nor squashed
+
+
+def test_per_tensor_rows_get_their_variants_targets_and_phases_are_shown(tmp_path: Path) -> None:
+    info = {"model_name": "m", "eval_samples": 4, "keras_accuracy": 0.9, "latency_runs": 50,
+            "phases_s": {"load": 1.5, "convert int8_per_tensor": 3.0, "calibrate int8_per_tensor": 0.5}}
+    rows = [row("keras", size=None), row("fp32"), row("int8_per_tensor", accuracy_drop=1.5, size=250)]
+    built = report.build(rows, info)
+    verdicts = {t["target"]: t["met"] for t in built["targets"]}
+    assert len(verdicts) == len(TARGETS) + 2  # the per-tensor file has int8's two checks
+    assert verdicts["int8_per_tensor top-1 drop (points) <= 1"] is False
+    assert verdicts["int8_per_tensor size / fp32 size <= 0.3"] is True
+    assert verdicts["int8 top-1 drop (points) <= 1"] is None  # no per-channel int8 file here
+    assert report.phases_table(built).splitlines()[2:] == [
+        "| load | 1.5 |", "| convert int8_per_tensor | 3.0 |", "| calibrate int8_per_tensor | 0.5 |"]
+    report.write(built, tmp_path)
+    assert "## Time per phase" in (tmp_path / "report.md").read_text()

@@ -11,9 +11,9 @@ import keras
 import numpy as np
 import pytest
 import tf_keras
-from export_support import fashion_mnist, run_cli, small_net
+from export_support import fashion_mnist, run_cli, run_export, small_net
 
-from export import ExportError, export_model, qat
+from export import ExportError, qat
 from export.qat import REBUILD_TOLERANCE
 from export.tf_keras_rebuild import rebuild
 from keras_resnet import datasets
@@ -113,10 +113,9 @@ def test_rebuild_failure_is_a_clear_error(build: Any, message: str) -> None:
 def test_plain_and_preact_nets_quantize_with_float_io(name: str, kwargs: dict[str, Any], tmp_path: Path) -> None:
     x, y = fashion_mnist("train", 256)
     out = tmp_path / "parents" / "made" / "out"
-    report = export_model(small_net(name, **kwargs), out, formats=["tflite"],
-                          quantizations=["int8", "qat"], eval_data=fashion_mnist("test", 64),
-                          calibration_data=(x, y), calibration_steps=8, qat_epochs=1, qat_samples=128,
-                          latency_runs=2, threads=[1])
+    report = run_export(small_net(name, **kwargs), out, formats=["tflite"], variants=["int8", "qat"],
+                        eval_data=fashion_mnist("test", 64), calibration_data=(x, y), calibration_steps=8,
+                        qat_epochs=1, qat_samples=128, latency_runs=2, threads=[1])
     rows = {row["variant"]: row for row in report["rows"]}
     assert list(rows) == ["keras", "int8", "qat"]
     assert report["qat"]["rebuild_max_abs_diff"] <= REBUILD_TOLERANCE
@@ -131,7 +130,7 @@ def test_dataset_flag_reads_test_and_train_splits_and_class_names(tmp_path: Path
     model = small_net()
     model.save(tmp_path / "model.keras")
     assert run_cli(f"--model={tmp_path / 'model.keras'}", f"--output_dir={tmp_path / 'out'}",
-                   "--dataset=fashion_mnist", "--eval_samples=64", "--formats=tflite", "--quantizations=int8",
+                   "--dataset=fashion_mnist", "--eval_samples=64", "--formats=tflite", "--variants=int8",
                    "--calibration_steps=4", "--latency_runs=1", "--threads=1") == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["eval_samples"] == 64 and report["labels"] == list(datasets.FASHION_MNIST_CLASSES)
@@ -161,3 +160,28 @@ def test_qat_ranges_are_calibrated_from_the_float_net() -> None:
     assert error < 0.75 * np.abs(clipped - float_probabilities).mean()
     outputs = tf_keras.Model(twin.inputs, twin.get_layer("predictions").input).predict(x, verbose=0)
     assert outputs.max() > 6  # the float net's activations do leave [-6, 6]: the initial ranges clip them
+
+
+def conv_kernel_scales(path: Path) -> list[int]:
+    """The number of quantization scales of each 4-D int8 tensor (convolution kernels) of a LiteRT file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_path=str(path)).get_tensor_details()
+    return [len(d["quantization_parameters"]["scales"]) for d in details
+            if d["dtype"] == np.int8 and len(d["shape"]) == 4 and d["shape"][0] > 3]
+
+
+def test_per_tensor_files_have_one_scale_per_kernel(tmp_path: Path) -> None:
+    x, y = fashion_mnist("train", 64)
+    report = run_export(small_net(train_images=256), tmp_path / "out", formats=["tflite"], variants=["int8", "uint8"],
+                        int8_granularity=["per_tensor", "per_channel"], eval_data=fashion_mnist("test", 64),
+                        calibration_data=(x, y), calibration_steps=8, latency_runs=1, threads=[1])
+    assert [row["variant"] for row in report["rows"]] == ["keras", "int8", "int8_per_tensor", "uint8",
+                                                          "uint8_per_tensor"]
+    assert {t["variant"] for t in report["targets"]} >= {"int8_per_tensor", "uint8_per_tensor"}
+    for label in ("int8", "uint8"):
+        per_channel = conv_kernel_scales(tmp_path / "out" / "tflite" / f"resnet8_{label}.tflite")
+        per_tensor = conv_kernel_scales(tmp_path / "out" / "tflite" / f"resnet8_{label}_per_tensor.tflite")
+        assert len(per_channel) == len(per_tensor) >= 7  # every convolution kernel of resnet8
+        assert min(per_channel) > 1 and set(per_tensor) == {1}
+

@@ -53,7 +53,7 @@ def test_photo_folder_to_a_mediapipe_ready_uint8_file(tmp_path: Path) -> None:
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert f"final model (EMA weights): {run / 'final.keras'}" in trained.stdout.splitlines()
     exported = _run("export", f"--model={run / 'final.keras'}", f"--dataset={photos}", "--formats=tflite",
-                    "--quantizations=uint8", "--custom_modules=keras_resnet.layers", f"--output_dir={out}",
+                    "--variants=uint8", "--custom_modules=keras_resnet.layers", f"--output_dir={out}",
                     "--calibration_steps=8", "--latency_runs=1", "--threads=1")
     assert exported.returncode == 0, exported.stderr[-3000:]
     [uint8] = (out / "tflite").glob("*_uint8.tflite")

@@ -478,7 +478,7 @@ def test_converted_checkpoint_goes_through_the_export(tmp_path):
         f"--model={tmp_path / 'model.keras'}", f"--output_dir={out}", "--model_name=resnet18",
         f"--eval_data={export_support.write_npz(tmp_path / 'eval.npz', x, y)}",
         f"--calibration_data={export_support.write_npz(tmp_path / 'calibration.npz', x, y)}",
-        "--formats=savedmodel,tflite", "--quantizations=fp32,int8", "--calibration_steps=8",
+        "--formats=savedmodel,tflite", "--variants=fp32,int8", "--calibration_steps=8",
         "--latency_runs=1", "--threads=1", "--resize=bilinear", f"--pixel_scale={1 / 255}",
         "--pixel_mean=0.485,0.456,0.406", "--pixel_std=0.229,0.224,0.225")
     assert status == 0

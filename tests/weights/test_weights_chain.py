@@ -105,7 +105,7 @@ def test_named_weights_fine_tuned_exported_and_classified_by_mediapipe(tmp_path,
     out = tmp_path / "export"
     exported = subprocess.run(
         [sys.executable, "-m", "export", f"--model={run / 'final.keras'}", f"--output_dir={out}",
-         f"--dataset={folder}", "--formats=tflite", "--quantizations=uint8", "--calibration_steps=8",
+         f"--dataset={folder}", "--formats=tflite", "--variants=uint8", "--calibration_steps=8",
          "--latency_runs=1", "--threads=1", "--top_k=2"], capture_output=True, text=True, cwd=ROOT, check=False)
     assert exported.returncode == 0, exported.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())

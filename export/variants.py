@@ -1,0 +1,93 @@
+"""The LiteRT variants, one row each: how the source model is made, how it is converted, what it is fed and checked on.
+
+Sources (made by :mod:`export.sources`):
+
+* ``probabilities``: the Keras model itself (``images`` -> ``probabilities``);
+* ``pixels``: the Keras model behind its pixel normalisation, taking 0-255
+  pixels (the camera-ready file's source, see
+  :func:`export.savedmodel.write_pixels_model`);
+* ``qat``: the model's tf_keras twin after quantization-aware fine-tuning
+  (fake-quant ranges learned in training, see :mod:`export.qat`).
+
+Conversion (``tf.lite.TFLiteConverter``, builtin ops only, never Select TF
+ops, so every file runs in the stock LiteRT runtime): ``optimize`` turns on
+``Optimize.DEFAULT`` (int8 weights, float activations, unless more is
+asked); ``float16`` stores float16 weights; ``representative`` calibrates
+every activation (full-integer post-training quantization, int8 kernels
+only) on model-ready ``images`` or on 0-255 ``pixels``; ``input_type`` fixes
+the input's type; ``integer_io`` variants take and return int8 with
+``--int8_io``; ``granular`` variants come per channel or per tensor
+(``--int8_granularity``). QAT is not granular: tfmot's per-tensor scheme
+(``disable_per_axis``) leaves each folded batch norm's per-channel scale
+outside the fake-quantized kernel, so the converter keeps those
+convolutions in float, and a per-axis QAT graph converts per channel
+whatever the converter is told. ``checks`` are the report's targets:
+``(metric, limit)``, the metric ``max_abs_diff``, ``accuracy_drop``
+(points) or ``size_ratio`` (to the fp32 file) at most ``limit``.
+
+Adding a variant is adding a row (and its test).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+GRANULARITIES = ("per_channel", "per_tensor")
+SOURCES = ("probabilities", "pixels", "qat")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One LiteRT file kind (see the module docstring)."""
+
+    name: str
+    source: str
+    optimize: bool = True
+    float16: bool = False
+    representative: str | None = None  # "images" or "pixels": full-integer quantization calibrated on them
+    input_type: str | None = None  # "uint8": camera pixels in, scale 1, zero point 0
+    integer_io: bool = False
+    granular: bool = False
+    checks: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def feeds_pixels(self) -> bool:
+        """Whether the file takes 0-255 pixels rather than model-ready images."""
+        return self.source == "pixels"
+
+
+VARIANTS = {v.name: v for v in (
+    Variant("fp32", "probabilities", optimize=False, checks=(("max_abs_diff", 1e-4),)),
+    Variant("dynamic", "probabilities", checks=(("accuracy_drop", 1.0),)),
+    Variant("fp16", "probabilities", float16=True, checks=(("max_abs_diff", 1e-2),)),
+    Variant("int8", "probabilities", representative="images", integer_io=True, granular=True,
+            checks=(("accuracy_drop", 1.0), ("size_ratio", 0.3))),
+    Variant("uint8", "pixels", representative="pixels", input_type="uint8", granular=True,
+            checks=(("accuracy_drop", 1.0),)),
+    Variant("qat", "qat", integer_io=True, checks=(("accuracy_drop", 0.5),)),
+)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One LiteRT file to write: a variant at a weight granularity (``None`` where it does not apply)."""
+
+    variant: Variant
+    granularity: str | None
+
+    @property
+    def label(self) -> str:
+        """The file's name suffix and report row: the variant's name, plus ``_per_tensor`` for per-tensor files."""
+        return self.variant.name + ("_per_tensor" if self.granularity == "per_tensor" else "")
+
+
+def jobs(names: tuple[str, ...], granularities: tuple[str, ...]) -> list[Job]:
+    """The files for the selected variants: granular ones once per granularity, the others once."""
+    return [Job(VARIANTS[name], granularity) for name in names
+            for granularity in (granularities if VARIANTS[name].granular else (None,))]
+
+
+def checks(label: str) -> tuple[tuple[str, float], ...]:
+    """The checks of a report row's variant (a per-tensor file has its variant's)."""
+    variant = VARIANTS.get(label.removesuffix("_per_tensor"))
+    return () if variant is None else variant.checks
