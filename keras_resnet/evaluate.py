@@ -50,12 +50,12 @@ def _check_model_path(path: str) -> None:
 
 
 def predict(model: keras.Model, data: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities and labels for every batch of ``data``."""
-    probs, labels = [], []
-    for images, batch_labels in data.as_numpy_iterator():
-        probs.append(np.asarray(model.predict_on_batch(images), np.float64))
-        labels.append(batch_labels)
-    return np.concatenate(probs), np.concatenate(labels)
+    """Class probabilities and labels for every batch of ``data`` (a ``tf.data`` dataset of (images, labels)
+    in a fixed order). ``model.predict`` rather than a loop of ``predict_on_batch``, so that a model built
+    under a ``tf.distribute`` strategy predicts each image once."""
+    labels = np.concatenate([batch_labels for _, batch_labels in data.as_numpy_iterator()])
+    probs = model.predict(data.map(lambda images, _: images), verbose=0)
+    return np.asarray(probs, np.float64), labels
 
 
 def metrics(probs: np.ndarray, labels: np.ndarray, top_k: int = 5) -> dict[str, Any]:
