@@ -95,4 +95,4 @@ class OtherLoad:
     def share(self) -> float:
         capacity = (time.monotonic() - self._clock) * (os.cpu_count() or 1)
         other = (_busy_seconds() - self._busy) - (own_seconds(self._pids()) - self._own)
-        return round(max(0.0, other) / capacity, 3)
+        return round(min(1.0, max(0.0, other / capacity)), 3)  # clock ticks and rounding can overshoot

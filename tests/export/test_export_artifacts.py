@@ -206,7 +206,7 @@ def test_report_measures_every_variant(exported: dict) -> None:
     assert report["eval_samples"] == EVAL and report["latency_runs"] == 3 and report["int8_io"] is True
     assert report["labels"] == LABELS and report["model_name"] == NAME and report["version"] == VERSION
     assert report["preprocessing"] == {"resize": "pad", "short_side": None, "pixel_scale": 0.5,
-                                       "pixel_mean": [0.0, 0.0, 0.0], "pixel_std": [0.5]}
+                                       "pixel_mean": [0.0, 0.0, 0.0], "pixel_std": [0.5], "transform": None}
     assert report["metadata"] is True and report["wall_time_s"] > 0
     keras_accuracy = float(np.mean(exported["keras"].argmax(axis=1) == exported["y"]))
     assert report["keras_accuracy"] == pytest.approx(keras_accuracy)

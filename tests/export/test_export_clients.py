@@ -26,6 +26,7 @@ from export import litert_check
 from export.variants import GRANULARITIES, VARIANTS, jobs
 from keras_resnet import datasets
 
+pytestmark = [pytest.mark.slow]
 MEDIAPIPE_PYTHON = Path(os.environ.get("MEDIAPIPE_PYTHON", ROOT / ".venv-mediapipe" / "bin" / "python"))
 NAME, EVAL, SIZES, ITEMS = "fmnist_net", 200, (28, 56, 280), 200
 FILES = [job.label for job in jobs(tuple(VARIANTS), GRANULARITIES)]  # every variant, integer ones both ways
@@ -39,7 +40,6 @@ from mediapipe.tasks import python as tasks
 from mediapipe.tasks.python import vision
 from mediapipe.tasks.metadata import metadata_schema_py_generated as schema
 
-pytestmark = [pytest.mark.slow]
 
 files, images = sys.argv[1:-2], np.load(sys.argv[-2])["images"]
 result = {}

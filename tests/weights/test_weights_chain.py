@@ -27,6 +27,7 @@ from keras_resnet import evaluate, training
 from keras_resnet import weights_catalog as catalog
 from keras_resnet.transform import Transform
 
+pytestmark = [pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 MEDIAPIPE_PYTHON = ROOT / ".venv-mediapipe" / "bin" / "python"
 SIZE = 64
@@ -37,7 +38,6 @@ import mediapipe as mp
 from mediapipe.tasks import python as tasks
 from mediapipe.tasks.python import vision
 
-pytestmark = [pytest.mark.slow]
 options = vision.ImageClassifierOptions(base_options=tasks.BaseOptions(model_asset_path=sys.argv[1]), max_results=1)
 images = np.load(sys.argv[2])["images"]
 with vision.ImageClassifier.create_from_options(options) as classifier:
