@@ -13,7 +13,7 @@ import contextlib
 import io
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -22,6 +22,7 @@ import numpy as np
 import keras_resnet
 from benchmarks.timing import Candidate
 from keras_resnet import transfer
+from keras_resnet.formats import dtype_policy
 from keras_resnet.training import recipe
 
 MODEL, CLASSES, SIZE = "resnet20", 10, 32
@@ -85,16 +86,6 @@ def batch_data(images: np.ndarray, labels: np.ndarray) -> Callable[[int], Any]:
 
     return OneBatch
 
-
-@contextlib.contextmanager
-def dtype_policy(name: str) -> Iterator[None]:
-    """Keras' global dtype policy set to ``name`` (``"none"``: float32) inside the block, on any backend."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32" if name == "none" else name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def keras_model(strategy: Any = None, jit_compile: bool = False, precision: str = "none",

@@ -1,8 +1,10 @@
-"""Image data formats: build nets channels-first or channels-last for one block of code.
+"""Keras' global settings for one block of code: the image data format and the dtype policy.
 
 Keras' builders (keras.applications' and keras_resnet's) read the global
-``keras.config.image_data_format()``; :func:`image_data_format` sets it for a
-``with`` block and restores the previous value, even when the block raises.
+``keras.config.image_data_format()`` and ``keras.config.dtype_policy()``;
+:func:`image_data_format` and :func:`dtype_policy` set one for a ``with``
+block and restore the previous value, even when the block raises. Both work on
+every Keras backend.
 """
 
 from __future__ import annotations
@@ -26,3 +28,14 @@ def image_data_format(data_format: str) -> Iterator[None]:
         yield
     finally:
         keras.config.set_image_data_format(previous)
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Keras' global dtype policy is ``name`` (``"none"``: float32) inside the block."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32" if name == "none" else name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

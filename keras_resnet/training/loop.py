@@ -14,12 +14,11 @@ one line per result file.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from keras_resnet import cpu, datasets, distribute, transfer
 from keras_resnet._compat import multi_worker_fit_fix
 from keras_resnet.class_report import class_report, format_report
 from keras_resnet.evaluate import predict
+from keras_resnet.formats import dtype_policy
 from keras_resnet.io import atomic_path, save_model, write_json
 from keras_resnet.training.augment import one_hot, training_batches
 from keras_resnet.training.callbacks import (
@@ -76,16 +76,6 @@ class FitResult:
     final_model: str
     best_model: str
 
-
-@contextlib.contextmanager
-def dtype_policy(name: str) -> Iterator[None]:
-    """Keras' global dtype policy set to ``name`` (one of ``MIXED_PRECISION``) inside the block."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32" if name == "none" else name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def _initial_model(config: TrainConfig, source: datasets.Source, num_classes: int) -> keras.Model:
