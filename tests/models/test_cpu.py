@@ -49,6 +49,16 @@ def test_prefer_onednn_keeps_a_users_setting():
 
 
 @pytest.mark.subprocess
+def test_the_module_reports_without_tensorflow():
+    """``python -m keras_resnet.cpu`` on a Python without TensorFlow (as .ci/run's first line) gives the rule."""
+    code = ("import runpy, sys\nsys.modules['tensorflow'] = None  # import tensorflow now raises ImportError\n"
+            "runpy.run_module('keras_resnet.cpu', run_name='__main__')")
+    done = _python(code, **{cpu.ONEDNN_ENV: "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.fullmatch(r"CPU .+; features: .+; TensorFlow oneDNN on \(TF_ENABLE_ONEDNN_OPTS=1\)\n", done.stdout)
+
+
+@pytest.mark.subprocess
 def test_command_lines_turn_oneDNN_on_unless_the_user_chose():
     """``python -m keras_resnet.training`` (as export, evaluate and experiments) sets the variable first."""
     code = ("import runpy, sys\nsys.argv = ['x', '--helpshort']\n"
