@@ -6,7 +6,7 @@ The builders' signatures are made when :mod:`keras_resnet.models` is imported
 (:mod:`keras_resnet.signatures`), which IDEs and type checkers never do, and
 the package exports them lazily (PEP 562), which they cannot follow. Two stub
 files (PEP 484) spell both out: ``models.pyi`` and ``__init__.pyi``.
-``tests/test_signatures.py`` fails when a file differs from what this command
+``tests/models/test_signatures.py`` fails when a file differs from what this command
 writes.
 """
 
