@@ -20,6 +20,8 @@ from pathlib import Path
 
 from absl import app
 
+from keras_resnet.flagtypes import flags_parser
+
 HERE = Path(__file__).parent
 # What a name used in an annotation needs imported, in isort's order.
 _IMPORTS = (("os.", "import os"), ("Callable", "from collections.abc import Callable"),
@@ -97,4 +99,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("python -m keras_resnet.stubs"))

@@ -187,6 +187,8 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     from absl import app, flags
 
+    from keras_resnet.flagtypes import flags_parser
+
     flags.DEFINE_boolean("markdown", False, "Print the catalogue as the Markdown table of docs/weights.md.")
     flags.DEFINE_boolean("defaults", False, "Only the publishers' default weights of each net (the README's table).")
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("python -m keras_resnet.weights"))

@@ -18,11 +18,11 @@ import os
 import sys
 from collections.abc import MutableMapping, Sequence
 
-from absl import app, flags
+from absl import flags
 
 from keras_resnet import cpu, datasets
 from keras_resnet.evaluate.evaluation import evaluate, report
-from keras_resnet.flagtypes import define_list
+from keras_resnet.flagtypes import define_list, usage_error
 from keras_resnet.io import write_json
 
 PROG = "python -m keras_resnet.evaluate"
@@ -71,7 +71,7 @@ def default_frozen_weights(environ: MutableMapping[str, str] = os.environ) -> bo
 def main(argv: Sequence[str]) -> int:
     """Evaluate the model the parsed flags name and print the report; returns the exit status."""
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        usage_error(PROG, f"unexpected arguments: {' '.join(argv[1:])}")
     fv = flags.FLAGS
     default_frozen_weights()  # both before evaluate() imports TensorFlow
     cpu.prefer_onednn()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from absl import app, flags
+from absl import flags
 
-from keras_resnet.flagtypes import choice, define_list
+from keras_resnet.flagtypes import choice, define_list, usage_error
 from keras_resnet.specs import SPECS
 from keras_resnet.table.counts import FORMATS, render, rows
 
@@ -31,5 +31,5 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
 def main(argv: Sequence[str], fv: flags.FlagValues = flags.FLAGS) -> None:
     """Print the table the parsed flags ``fv`` describe."""
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        usage_error(PROG, f"unexpected arguments: {' '.join(argv[1:])}")
     print(render(rows(fv.models, plain=fv.plain), fv.format), end="")
