@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from keras_resnet import datasets
 from keras_resnet.class_report import confusion_matrix as count_confusion
-from keras_resnet.class_report import format_report, per_class
+from keras_resnet.class_report import format_report, per_class, predict
 from keras_resnet.io import atomic_path
 from keras_resnet.training.config import read_run_config
 from keras_resnet.transform import Transform
-
-if TYPE_CHECKING:
-    import keras
 
 EPSILON = 1e-7  # Keras' clip for cross-entropy
 
@@ -39,15 +36,6 @@ def _check_model_path(path: str) -> None:
         raise ValueError(f"`model` must be a path to a .keras file; received model={path!r}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"`model` file not found: {path!r}")
-
-
-def predict(model: keras.Model, data: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities and labels for every batch of ``data`` (a ``tf.data`` dataset of (images, labels)
-    in a fixed order). ``model.predict`` rather than a loop of ``predict_on_batch``, so that a model built
-    under a ``tf.distribute`` strategy predicts each image once."""
-    labels = np.concatenate([batch_labels for _, batch_labels in data.as_numpy_iterator()])
-    probs = model.predict(data.map(lambda images, _: images), verbose=0)
-    return np.asarray(probs, np.float64), labels
 
 
 def metrics(probs: np.ndarray, labels: np.ndarray, top_k: int = 5) -> dict[str, Any]:

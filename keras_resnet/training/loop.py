@@ -27,8 +27,7 @@ import tensorflow as tf
 
 from keras_resnet import cpu, datasets, distribute, transfer
 from keras_resnet._compat import multi_worker_fit_fix
-from keras_resnet.class_report import class_report, format_report
-from keras_resnet.evaluate import predict
+from keras_resnet.class_report import class_report, format_report, predict
 from keras_resnet.formats import dtype_policy
 from keras_resnet.io import atomic_path, save_model, write_json
 from keras_resnet.training.augment import one_hot, training_batches
