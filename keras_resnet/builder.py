@@ -233,13 +233,15 @@ def build_resnet(
             TensorFlow whose CPU kernels here have no NCHW convolution
             (oneDNN off: see :mod:`keras_resnet.cpu`).
     """
-    shortcut = _check_options(spec, shortcut, pooling, classes, include_top, output_stride)
+    shortcut = _check_options(spec, shortcut, pooling, classes, include_top=include_top, output_stride=output_stride)
     cpu.check_channels_first(keras.config.image_data_format())
-    weights_lib.check_weights_arg(spec, weights, include_top, classes, plain, shortcut)
+    weights_lib.check_weights_arg(spec, weights, include_top=include_top, classes=classes, plain=plain,
+                                  shortcut=shortcut)
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
-    shape = _input_shape(spec, input_shape, include_top, weights)
-    weights_file = None if weights is None else weights_lib.local_file(spec, weights, include_top)  # before building
+    shape = _input_shape(spec, input_shape, include_top=include_top, weights=weights)
+    # The weights file (downloaded if need be) before the net is built.
+    weights_file = None if weights is None else weights_lib.local_file(spec, weights, include_top=include_top)
     x, inputs = _inputs(input_tensor, shape)
 
     widths = spec.stage_widths()
@@ -286,5 +288,5 @@ def build_resnet(
     model = keras.Model(inputs, x, name=model_name)
     model.pyramid_outputs = pyramid
     if weights is not None:
-        weights_lib.load(model, spec, weights, include_top, weights_file)
+        weights_lib.load(model, spec, weights, include_top=include_top, path=weights_file)
     return model

@@ -160,7 +160,7 @@ def _targets(model: keras.Model, avg_down: bool) -> Iterator[tuple[Any, list[str
     for layer in model.layers:
         if not layer.weights:
             continue
-        module = _torch_module(layer.name, avg_down)
+        module = _torch_module(layer.name, avg_down=avg_down)
         if module is None:
             raise ValueError(
                 f"keras layer {layer.name!r} of {model.name} has no torchvision/timm counterpart: "
@@ -198,7 +198,7 @@ def assign(model: keras.Model, state: dict[str, np.ndarray], include_top: bool, 
                    f"pass classes={have}, or include_top=False to drop fc.*")
     used: set[str] = set()
     assignments = []
-    for layer, keys in _targets(model, avg_down):
+    for layer, keys in _targets(model, avg_down=avg_down):
         values = []
         for key, weight in zip(keys, layer.weights, strict=True):
             expected = _torch_shape(tuple(weight.shape))
@@ -219,4 +219,4 @@ def assign(model: keras.Model, state: dict[str, np.ndarray], include_top: bool, 
 
 def load(model: keras.Model, path: str | os.PathLike, include_top: bool, avg_down: bool) -> None:
     """Read the checkpoint at ``path`` and :func:`assign` it to ``model``."""
-    assign(model, read(path), include_top, avg_down, source=repr(os.fspath(path)))
+    assign(model, read(path), include_top=include_top, avg_down=avg_down, source=repr(os.fspath(path)))

@@ -1,5 +1,6 @@
 """Per-class precision, recall and F1 with the confusion matrix: what the end
-of a training run and ``python -m keras_resnet.evaluate`` report.
+of a training run and ``python -m keras_resnet.evaluate`` report, from the
+predictions of :func:`predict`.
 
 Precision, recall and F1 as in scikit-learn's ``classification_report``
 (van Rijsbergen 1979 for F1); a class without predictions (or without
@@ -10,12 +11,24 @@ rather than scikit-learn's 0 with a warning. NumPy only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import keras
+
 MAX_TABLE_CLASSES = 100  # more classes: the per-class table is in the JSON only
 MAX_MATRIX_CLASSES = 20  # more classes: the confusion matrix is in the JSON only
+
+
+def predict(model: keras.Model, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and labels for every batch of ``data`` (a ``tf.data`` dataset of (images, labels)
+    in a fixed order). ``model.predict`` rather than a loop of ``predict_on_batch``, so that a model built
+    under a ``tf.distribute`` strategy predicts each image once."""
+    labels = np.concatenate([batch_labels for _, batch_labels in data.as_numpy_iterator()])
+    probs = model.predict(data.map(lambda images, _: images), verbose=0)
+    return np.asarray(probs, np.float64), labels
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:

@@ -1,15 +1,18 @@
-"""Typed comma-separated list flags for the command lines (absl).
+"""Flag parsing for the command lines (absl): typed list flags and one-line errors.
 
 One parser for every list flag (``--classes=5,6,7``, ``--lr_decay_epochs=2,4.5``,
 ``--seeds=0,1,2``, ``--threads=1,2`` ...): the items are converted and checked
 while the flags are parsed, before any heavy import, and a bad item is
-reported in one line naming the flag and what it takes.
+reported in one line naming the flag and what it takes. :func:`flags_parser`
+gives ``app.run`` that one line (and exit status 2) for every bad flag, where
+absl's own parser adds a line of help and exits with 1.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from absl import flags
 
@@ -51,3 +54,20 @@ def define_list(name: str, default: str | Sequence[Any] | None, convert: Callabl
     converter's name plus ``s``)."""
     parser = TypedListParser(name, convert, kind or f"{convert.__name__}s")
     flags.DEFINE(parser, name, default, help_text, serializer=flags.CsvListSerializer(","), flag_values=flag_values)
+
+
+def usage_error(prog: str, message: str) -> NoReturn:
+    """Exit with status 2 after one line ``prog: error: message`` on stderr (bad input, as argparse does)."""
+    sys.stderr.write(f"{prog}: error: {' '.join(message.split())}\n")
+    sys.exit(2)
+
+
+def flags_parser(prog: str, flag_values: flags.FlagValues = flags.FLAGS) -> Callable[[list[str]], list[str]]:
+    """An ``app.run(main, flags_parser=...)`` parser of ``flag_values``: returns the program and positional
+    arguments; a bad flag exits through :func:`usage_error`, naming the flag and what it takes."""
+    def parse(argv: list[str]) -> list[str]:
+        try:
+            return flag_values(list(argv))
+        except flags.Error as err:
+            usage_error(prog, str(err))
+    return parse

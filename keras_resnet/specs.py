@@ -206,7 +206,7 @@ def _table() -> dict[str, ResNetSpec]:
     for depth, (block, blocks) in IMAGENET_DEPTHS.items():
         for v2 in (False, True):
             for variant in VARIANTS:
-                spec = _imagenet(f"resnet{depth}{'v2' if v2 else ''}", block, blocks, v2, variant)
+                spec = _imagenet(f"resnet{depth}{'v2' if v2 else ''}", block, blocks, v2=v2, variant=variant)
                 specs[spec.name] = spec
     for depth in (20, 32, 44, 56, 110, 1202):
         specs[f"resnet{depth}"] = cifar_spec(depth)
@@ -253,4 +253,4 @@ def resolve_spec(name: str, width_multiplier: float = 1.0, variant: str | None =
         return spec
     depth, preact = int(match.group(2)), bool(match.group(1))
     block = spec.block if spec else ("bottleneck" if preact and depth > 110 and (depth - 2) % 9 == 0 else "basic")
-    return cifar_spec(depth, block, preact, width_multiplier)
+    return cifar_spec(depth, block, preact=preact, width_multiplier=width_multiplier)

@@ -6,7 +6,7 @@ The builders' signatures are made when :mod:`keras_resnet.models` is imported
 (:mod:`keras_resnet.signatures`), which IDEs and type checkers never do, and
 the package exports them lazily (PEP 562), which they cannot follow. Two stub
 files (PEP 484) spell both out: ``models.pyi`` and ``__init__.pyi``.
-``tests/test_signatures.py`` fails when a file differs from what this command
+``tests/models/test_signatures.py`` fails when a file differs from what this command
 writes.
 """
 
@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from absl import app
+
+from keras_resnet.flagtypes import flags_parser
 
 HERE = Path(__file__).parent
 # What a name used in an annotation needs imported, in isort's order.
@@ -97,4 +99,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("python -m keras_resnet.stubs"))

@@ -96,7 +96,7 @@ def check_weights_arg(spec: ResNetSpec, weights: Any, include_top: bool, classes
     if weights is None:
         return
     if is_name(weights):
-        entry_for(spec, weights, plain, shortcut)
+        entry_for(spec, weights, plain=plain, shortcut=shortcut)
         if include_top and classes != 1000:
             raise ValueError(f"`weights={weights!r}` with `include_top=True` needs `classes=1000`; "
                              f"received classes={classes}")
@@ -125,7 +125,7 @@ def fetch_entry(entry: catalog.Entry, include_top: bool = True) -> str:
 
 def local_file(spec: ResNetSpec, weights: str | os.PathLike, include_top: bool) -> str:
     """The file ``weights`` names: a named entry's checked download (fetched now, before any build), or the path."""
-    return fetch_entry(entry_for(spec, weights), include_top) if is_name(weights) else os.fspath(weights)
+    return fetch_entry(entry_for(spec, weights), include_top=include_top) if is_name(weights) else os.fspath(weights)
 
 
 def load(model: keras.Model, spec: ResNetSpec, weights: str | os.PathLike, include_top: bool,
@@ -134,9 +134,9 @@ def load(model: keras.Model, spec: ResNetSpec, weights: str | os.PathLike, inclu
 
     Named weights also set ``model.transform``.
     """
-    path_str = path or local_file(spec, weights, include_top)
+    path_str = path or local_file(spec, weights, include_top=include_top)
     if checkpoints.is_checkpoint(path_str):
-        checkpoints.load(model, path_str, include_top, spec.avg_down)
+        checkpoints.load(model, path_str, include_top=include_top, avg_down=spec.avg_down)
     elif not path_str.endswith((".h5", ".hdf5", ".keras")):
         raise ValueError(
             f"`weights` file {path_str!r} must end in .h5, .hdf5, .weights.h5 or .keras "
@@ -167,7 +167,7 @@ def table_rows(defaults: bool = False) -> list[tuple[str, ...]]:
 
 def format_table(markdown: bool = False, defaults: bool = False) -> str:
     """The catalogue as aligned text, or as a Markdown table."""
-    rows = table_rows(defaults)
+    rows = table_rows(defaults=defaults)
     if markdown:
         lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
@@ -181,12 +181,14 @@ def main(argv: list[str]) -> None:
 
     if len(argv) > 1:
         raise SystemExit(f"error: unexpected arguments {argv[1:]}")
-    sys.stdout.write(format_table(flags.FLAGS.markdown, flags.FLAGS.defaults))
+    sys.stdout.write(format_table(markdown=flags.FLAGS.markdown, defaults=flags.FLAGS.defaults))
 
 
 if __name__ == "__main__":
     from absl import app, flags
 
+    from keras_resnet.flagtypes import flags_parser
+
     flags.DEFINE_boolean("markdown", False, "Print the catalogue as the Markdown table of docs/weights.md.")
     flags.DEFINE_boolean("defaults", False, "Only the publishers' default weights of each net (the README's table).")
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("python -m keras_resnet.weights"))

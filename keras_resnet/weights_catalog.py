@@ -102,20 +102,21 @@ class Entry:
         return self.url.rsplit("/", 1)[-1]
 
 
-def _torchvision(net: str, tag: str, file: str, top1: float, top5: float, file_mb: float, resize: int,
-                 default: bool) -> Entry:
+def _torchvision(net: str, tag: str, file: str, top1: float, top5: float, file_mb: float, resize: int, *,
+                 default: bool = False) -> Entry:
     variant = "v1" if net in ("resnet18", "resnet34") else "v1.5"
     return Entry("torchvision", tag, net, net, variant, f"https://download.pytorch.org/models/{file}", "sha256-prefix",
                  file.rsplit("-", 1)[1].split(".")[0], file_mb, "BSD-3-Clause", top1, top5, TORCHVISION_PAGE,
-                 Transform(224, resize, "bilinear", _IMAGENET_MEAN, _IMAGENET_STD), default)
+                 Transform(224, resize, "bilinear", _IMAGENET_MEAN, _IMAGENET_STD), default=default)
 
 
-def _timm(model: str, url: str, top1: float, top5: float, size: int, crop_pct: float, default: bool) -> Entry:
+def _timm(model: str, url: str, top1: float, top5: float, size: int, crop_pct: float, *,
+          default: bool = False) -> Entry:
     net, tag = model.split(".")
     variant = "d" if net.endswith("d") else ("v1" if net in ("resnet18", "resnet34") else "v1.5")
     return Entry("timm", tag, net, net.removesuffix("d"), variant, url, "sha256-prefix",
                  url.rsplit("-", 1)[1].split(".")[0], None, "Apache-2.0", top1, top5, TIMM_PAGE,
-                 Transform.from_crop_pct(size, crop_pct, "bicubic", _IMAGENET_MEAN, _IMAGENET_STD), default)
+                 Transform.from_crop_pct(size, crop_pct, "bicubic", _IMAGENET_MEAN, _IMAGENET_STD), default=default)
 
 
 def _keras(net: str, top1: float, top5: float, file_mb: float) -> Entry:
@@ -124,8 +125,9 @@ def _keras(net: str, top1: float, top5: float, file_mb: float) -> Entry:
     v2 = net.endswith("v2")
     transform = (Transform(224, 256, "bilinear", (127.5,) * 3, (127.5,) * 3) if v2
                  else Transform(224, 256, "bilinear", _CAFFE_MEAN, (1.0,) * 3, "bgr"))
-    return Entry("keras", "imagenet", net, net, "v1", f"{KERAS_BASE_URL}{keras_file_name(net, True)}", "md5",
-                 KERAS_HASHES[net][0], file_mb, "MIT", top1, top5, KERAS_PAGE, transform, True)
+    url = f"{KERAS_BASE_URL}{keras_file_name(net, include_top=True)}"
+    return Entry("keras", "imagenet", net, net, "v1", url, "md5", KERAS_HASHES[net][0], file_mb, "MIT", top1, top5,
+                 KERAS_PAGE, transform, default=True)
 
 
 def keras_file_name(net: str, include_top: bool) -> str:
@@ -139,28 +141,28 @@ _RA2 = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1
 
 #: Every entry, by source; within a net the publisher's default first.
 ENTRIES: tuple[Entry, ...] = (
-    _torchvision("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth", 69.758, 89.078, 44.661, 256, True),
-    _torchvision("resnet34", "IMAGENET1K_V1", "resnet34-b627a593.pth", 73.314, 91.420, 83.275, 256, True),
-    _torchvision("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 80.858, 95.434, 97.79, 232, True),
-    _torchvision("resnet50", "IMAGENET1K_V1", "resnet50-0676ba61.pth", 76.130, 92.862, 97.781, 256, False),
-    _torchvision("resnet101", "IMAGENET1K_V2", "resnet101-cd907fc2.pth", 81.886, 95.780, 170.53, 232, True),
-    _torchvision("resnet101", "IMAGENET1K_V1", "resnet101-63fe2227.pth", 77.374, 93.546, 170.511, 256, False),
-    _torchvision("resnet152", "IMAGENET1K_V2", "resnet152-f82ba261.pth", 82.284, 96.002, 230.474, 232, True),
-    _torchvision("resnet152", "IMAGENET1K_V1", "resnet152-394f9c45.pth", 78.312, 94.046, 230.434, 256, False),
-    _timm("resnet18.a1_in1k", f"{_RSB}resnet18_a1_0-d63eafa0.pth", 71.504, 90.086, 224, 0.95, True),
-    _timm("resnet34.a1_in1k", f"{_RSB}resnet34_a1_0-46f8f793.pth", 76.420, 92.896, 224, 0.95, True),
-    _timm("resnet50.a1_in1k", f"{_RSB_OLD}resnet50_a1_0-14fe96d1.pth", 80.382, 94.598, 224, 0.95, True),
-    _timm("resnet50.a1h_in1k", f"{_RSB}resnet50_a1h2_176-001a1197.pth", 79.264, 94.498, 176, 0.9, False),
-    _timm("resnet101.a1h_in1k", f"{_RSB_OLD}resnet101_a1h-36d3f2aa.pth", 81.950, 95.760, 224, 0.95, True),
-    _timm("resnet101.a1_in1k", f"{_RSB}resnet101_a1_0-cdcb52a9.pth", 81.494, 95.164, 224, 0.95, False),
-    _timm("resnet152.a1h_in1k", f"{_RSB_OLD}resnet152_a1h-dc400468.pth", 82.818, 96.124, 224, 0.95, True),
-    _timm("resnet152.a1_in1k", f"{_RSB}resnet152_a1_0-2eee8a7a.pth", 81.998, 95.294, 224, 0.95, False),
-    _timm("resnet18d.ra2_in1k", f"{_RA2}resnet18d_ra2-48a79e06.pth", 72.296, 90.682, 224, 0.875, True),
-    _timm("resnet34d.ra2_in1k", f"{_RA2}resnet34d_ra2-f8dcfcaf.pth", 77.108, 93.372, 224, 0.875, True),
-    _timm("resnet50d.ra2_in1k", f"{_RA2}resnet50d_ra2-464e36ba.pth", 80.546, 95.160, 224, 0.875, True),
-    _timm("resnet50d.a1_in1k", f"{_RSB}resnet50d_a1_0-e20cff14.pth", 80.730, 94.678, 224, 0.95, False),
-    _timm("resnet101d.ra2_in1k", f"{_RA2}resnet101d_ra2-2803ffab.pth", 82.254, 96.070, 256, 0.95, True),
-    _timm("resnet152d.ra2_in1k", f"{_RA2}resnet152d_ra2-5cac0439.pth", 83.160, 96.370, 256, 0.95, True),
+    _torchvision("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth", 69.758, 89.078, 44.661, 256, default=True),
+    _torchvision("resnet34", "IMAGENET1K_V1", "resnet34-b627a593.pth", 73.314, 91.420, 83.275, 256, default=True),
+    _torchvision("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 80.858, 95.434, 97.79, 232, default=True),
+    _torchvision("resnet50", "IMAGENET1K_V1", "resnet50-0676ba61.pth", 76.130, 92.862, 97.781, 256),
+    _torchvision("resnet101", "IMAGENET1K_V2", "resnet101-cd907fc2.pth", 81.886, 95.780, 170.53, 232, default=True),
+    _torchvision("resnet101", "IMAGENET1K_V1", "resnet101-63fe2227.pth", 77.374, 93.546, 170.511, 256),
+    _torchvision("resnet152", "IMAGENET1K_V2", "resnet152-f82ba261.pth", 82.284, 96.002, 230.474, 232, default=True),
+    _torchvision("resnet152", "IMAGENET1K_V1", "resnet152-394f9c45.pth", 78.312, 94.046, 230.434, 256),
+    _timm("resnet18.a1_in1k", f"{_RSB}resnet18_a1_0-d63eafa0.pth", 71.504, 90.086, 224, 0.95, default=True),
+    _timm("resnet34.a1_in1k", f"{_RSB}resnet34_a1_0-46f8f793.pth", 76.420, 92.896, 224, 0.95, default=True),
+    _timm("resnet50.a1_in1k", f"{_RSB_OLD}resnet50_a1_0-14fe96d1.pth", 80.382, 94.598, 224, 0.95, default=True),
+    _timm("resnet50.a1h_in1k", f"{_RSB}resnet50_a1h2_176-001a1197.pth", 79.264, 94.498, 176, 0.9),
+    _timm("resnet101.a1h_in1k", f"{_RSB_OLD}resnet101_a1h-36d3f2aa.pth", 81.950, 95.760, 224, 0.95, default=True),
+    _timm("resnet101.a1_in1k", f"{_RSB}resnet101_a1_0-cdcb52a9.pth", 81.494, 95.164, 224, 0.95),
+    _timm("resnet152.a1h_in1k", f"{_RSB_OLD}resnet152_a1h-dc400468.pth", 82.818, 96.124, 224, 0.95, default=True),
+    _timm("resnet152.a1_in1k", f"{_RSB}resnet152_a1_0-2eee8a7a.pth", 81.998, 95.294, 224, 0.95),
+    _timm("resnet18d.ra2_in1k", f"{_RA2}resnet18d_ra2-48a79e06.pth", 72.296, 90.682, 224, 0.875, default=True),
+    _timm("resnet34d.ra2_in1k", f"{_RA2}resnet34d_ra2-f8dcfcaf.pth", 77.108, 93.372, 224, 0.875, default=True),
+    _timm("resnet50d.ra2_in1k", f"{_RA2}resnet50d_ra2-464e36ba.pth", 80.546, 95.160, 224, 0.875, default=True),
+    _timm("resnet50d.a1_in1k", f"{_RSB}resnet50d_a1_0-e20cff14.pth", 80.730, 94.678, 224, 0.95),
+    _timm("resnet101d.ra2_in1k", f"{_RA2}resnet101d_ra2-2803ffab.pth", 82.254, 96.070, 256, 0.95, default=True),
+    _timm("resnet152d.ra2_in1k", f"{_RA2}resnet152d_ra2-5cac0439.pth", 83.160, 96.370, 256, 0.95, default=True),
     _keras("resnet50", 74.9, 92.1, 98),
     _keras("resnet101", 76.4, 92.8, 171),
     _keras("resnet152", 76.6, 93.1, 232),

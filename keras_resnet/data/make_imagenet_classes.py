@@ -13,17 +13,22 @@ as in keras.applications' ``imagenet_class_index.json`` (e.g. ``golden_retriever
 
 Usage::
 
-    python keras_resnet/data/make_imagenet_classes.py LABELS_TXT LEMMA_TXT [-o OUT]
+    python -m keras_resnet.data.make_imagenet_classes LABELS_TXT LEMMA_TXT [--output=OUT]
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import tempfile
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+from absl import app, flags
+
+from keras_resnet.flagtypes import flags_parser, usage_error
+from keras_resnet.io import atomic_path
+
 NUM_CLASSES = 1000
+PROG = "python -m keras_resnet.data.make_imagenet_classes"
 
 
 def read_wnids(path: Path) -> list[str]:
@@ -31,18 +36,18 @@ def read_wnids(path: Path) -> list[str]:
     wnids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     wnids = [w for w in wnids if w]
     if len(wnids) != NUM_CLASSES or len(set(wnids)) != NUM_CLASSES:
-        raise ValueError(
-            f"{path}: expected {NUM_CLASSES} unique wnids, got {len(wnids)}"
-        )
+        raise ValueError(f"{path}: expected {NUM_CLASSES} unique wnids, got {len(wnids)}")
     return wnids
 
 
 def read_names(path: Path) -> dict[str, str]:
     """Map each wnid of the lemma file to its first lemma, spaces as underscores."""
     names: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
+        if "\t" not in line:
+            raise ValueError(f"{path}: line {number} is not wnid<TAB>lemmas: {line!r}")
         wnid, lemmas = line.split("\t", 1)
         names[wnid.strip()] = lemmas.split(",")[0].strip().replace(" ", "_")
     return names
@@ -56,37 +61,30 @@ def build_lines(wnids: list[str], names: dict[str, str]) -> list[str]:
     return [f"{w}\t{names[w]}" for w in wnids]
 
 
-def write_atomic(path: Path, lines: list[str]) -> None:
-    """Write ``lines`` to a temp file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+    """Define ``--output`` in ``fv`` (the two source files are positional)."""
+    flags.DEFINE_string("output", str(Path(__file__).with_name("imagenet_classes.tsv")),
+                        "Output file (default: imagenet_classes.tsv beside this module).", short_name="o",
+                        flag_values=fv)
+
+
+def main(argv: Sequence[str], fv: flags.FlagValues = flags.FLAGS) -> int:
+    """Write the class file from the two source files of ``argv``; returns the exit status."""
+    if len(argv) != 3:
+        usage_error(PROG, f"expected LABELS_TXT and LEMMA_TXT; received {list(argv[1:])}")
+    for name, path in zip(("LABELS_TXT", "LEMMA_TXT"), argv[1:], strict=True):
+        if not Path(path).is_file():
+            usage_error(PROG, f"{name} file not found: {path!r}")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(lines) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Parse arguments and write the class file."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "labels", type=Path, help="tensorflow-datasets imagenet2012/labels.txt"
-    )
-    parser.add_argument("lemmas", type=Path, help="timm imagenet_synset_to_lemma.txt")
-    parser.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        default=Path(__file__).with_name("imagenet_classes.tsv"),
-        help="output file (default: imagenet_classes.tsv beside this script)",
-    )
-    args = parser.parse_args(argv)
-    lines = build_lines(read_wnids(args.labels), read_names(args.lemmas))
-    write_atomic(args.output, lines)
+        lines = build_lines(read_wnids(Path(argv[1])), read_names(Path(argv[2])))
+    except ValueError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
+    with atomic_path(fv.output) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    define_flags()
+    app.run(main, flags_parser=flags_parser(PROG))

@@ -182,7 +182,7 @@ def pipeline(source: Source, split: str, *, training: bool, batch_size: int, ima
                 return imagenet_augment_encoded(record, image_size, seed)
             return transform(to_rgb(source.decode(record)), image_size, seed)
 
-        ds = _epochs(ds, count, in_memory, seed, epoch).map(
+        ds = _epochs(ds, count, in_memory=in_memory, seed=seed, epoch=epoch).map(
             lambda record, label, s: (augmented(record, s), label), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.batch(batch_size, drop_remainder=True)
         ds = ds.apply(tf.data.experimental.assert_cardinality(count // batch_size))

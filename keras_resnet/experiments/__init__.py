@@ -5,7 +5,7 @@ of plain nets and its fix by residual learning (Fig. 6), shortcut options
 ``python -m keras_resnet.experiments --study=...``."""
 
 from keras_resnet._lazy import exports
-from keras_resnet.experiments.recipe import RECIPE, Net, train_config
+from keras_resnet.experiments.design import RECIPE, Net, train_config
 
 __getattr__, __dir__, _LAZY_NAMES = exports(__name__, {"runs": ("RunRecord", "train"), "studies": ("Claim",)},
                                             globals())

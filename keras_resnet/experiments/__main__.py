@@ -4,10 +4,11 @@ from absl import app, flags
 
 from keras_resnet import cpu
 from keras_resnet.experiments import cli
+from keras_resnet.flagtypes import flags_parser
 
 if __name__ == "__main__":
     cpu.prefer_onednn()  # before TensorFlow is imported: see keras_resnet.cpu
     __doc__ = cli.__doc__  # absl's --help shows the main module's docstring and key flags
     cli.define_flags()
     flags.adopt_module_key_flags(cli)
-    app.run(cli.main)
+    app.run(cli.main, flags_parser=flags_parser("python -m keras_resnet.experiments"))

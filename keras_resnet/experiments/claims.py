@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from keras_resnet.experiments.report import yes_no
+from keras_resnet.experiments.outputs import yes_no
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +26,8 @@ class Claim:
     unit: str = " %"
 
     def line(self) -> str:
-        """``"plain-56 train error > plain-20: yes (36.6 % vs 21.2 %; every seed: yes, 3/3)"``."""
+        """``- <text>: **yes|no** (<left> % vs <right> %; every seed: yes|no, k/n)``, the seeds' part only
+        for several seeds."""
         seeds = (f"; every seed: {yes_no(all(self.per_seed))}, {sum(self.per_seed)}/{len(self.per_seed)}"
                  if len(self.per_seed) > 1 else "")
         return (f"- {self.text}: **{yes_no(self.holds)}** "
@@ -43,7 +44,7 @@ def compare(text: str, left: Sequence[float], right: Sequence[float], relation: 
     """A :class:`Claim` that ``relation(left, right)`` holds, on the means and per seed."""
     per_seed = tuple(relation(a, b) for a, b in zip(left, right, strict=True))
     a, b = float(np.mean(left)), float(np.mean(right))
-    return Claim(text, relation(a, b), per_seed, a, b, unit)
+    return Claim(text, holds=relation(a, b), per_seed=per_seed, left=a, right=b, unit=unit)
 
 
 
@@ -56,8 +57,8 @@ def trains_claim(label: str, cross_entropy: Sequence[float] | None, classes: int
     first, last = _mean_ends(cross_entropy) if cross_entropy is not None else (math.nan, math.nan)
     holds = last < min(first, guess)
     return Claim(f"{label} trains without diverging (finite loss; cross-entropy of the last fifth of the steps below "
-                 f"the first fifth's and below ln {classes} = {guess:.3f}, a uniform guess's)", holds, (holds,), first,
-                 last, unit="")
+                 f"the first fifth's and below ln {classes} = {guess:.3f}, a uniform guess's)", holds=holds,
+                 per_seed=(holds,), left=first, right=last, unit="")
 
 
 

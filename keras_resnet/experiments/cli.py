@@ -15,7 +15,7 @@ embedded Fashion-MNIST), each into ``--out_dir``:
 Training runs live in ``--work_dir`` and are reused when rerun with the same
 settings, so e.g. seeds can train in parallel processes and a last call
 with all ``--seeds`` writes the combined outputs. The defaults are
-:data:`keras_resnet.experiments.runs.RECIPE` (width x0.5, the first 5,000
+:data:`keras_resnet.experiments.design.RECIPE` (width x0.5, the first 5,000
 training images, 4 epochs, 40 warm-up steps at lr 0.01 then lr 0.1
 constant) and seed 0.
 """
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from absl import app, flags
 
-from keras_resnet.experiments.recipe import RECIPE
+from keras_resnet.experiments.design import RECIPE
 from keras_resnet.flagtypes import define_list
 from keras_resnet.specs import SHORTCUTS, resolve_spec
 from keras_resnet.training.config import LR_SCHEDULES, TrainConfig
@@ -88,7 +88,7 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("deep_steps", 20, "Training steps of each --deep_models net.", lower_bound=1,
                          flag_values=fv)
     flags.DEFINE_integer("deep_batch_size", None, "Mini-batch of the --deep_models nets (default --batch_size; "
-                         "ResNet-1202 needs ~13 GB at 128).", lower_bound=1, flag_values=fv)
+                         "a smaller one bounds ResNet-1202's memory).", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("response_examples", 500, "--study=responses: test images the stds are measured on.",
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_bool("jit_compile", r.jit_compile, "Compile training steps with XLA.", flag_values=fv)

@@ -31,7 +31,7 @@ import numpy as np
 from absl import app, flags
 
 from keras_resnet import cpu, quiet
-from keras_resnet.flagtypes import define_list
+from keras_resnet.flagtypes import define_list, flags_parser
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
 TARGET_CLASSES = (5, 6, 7, 8, 9)
@@ -170,4 +170,4 @@ def main(argv: Sequence[str]) -> int:
 if __name__ == "__main__":
     cpu.prefer_onednn()  # before TensorFlow is imported: see keras_resnet.cpu
     define_flags()
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("python -m keras_resnet.experiments.finetune"))

@@ -3,7 +3,7 @@ per-iteration training error of Fig. 6 and the time per step of the depth
 study, cached so a study can be rerun (e.g. to redraw its figure) without
 retraining.
 
-The recipe and the nets are in :mod:`keras_resnet.experiments.recipe`.
+The recipe and the nets are in :mod:`keras_resnet.experiments.design`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from keras_resnet import analysis, training
-from keras_resnet.experiments.recipe import Net, train_config
+from keras_resnet.experiments.design import Net, train_config
 from keras_resnet.io import write_json
 from keras_resnet.layers import load_model
 from keras_resnet.training.config import TrainConfig, read_run_config

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from keras_resnet import datasets, training
-from keras_resnet.experiments import plots, report
+from keras_resnet.experiments import outputs, plots
 from keras_resnet.experiments.claims import Claim, compare, trains_claim
 from keras_resnet.experiments.runs import Net, RunRecord, iter_runs, train
 from keras_resnet.layers import load_model
@@ -49,28 +49,28 @@ def degradation(recipe: TrainConfig, depths: Sequence[int], seeds: Sequence[int]
     shallow, deep = min(depths), max(depths)
     if shallow == deep:
         raise ValueError(f"`depths` needs at least two depths; received depths={list(depths)}")
-    nets = [Net(f"resnet{d}", plain, shortcut) for plain in (True, False) for d in sorted(depths)]
+    nets = [Net(f"resnet{d}", plain=plain, shortcut=shortcut) for plain in (True, False) for d in sorted(depths)]
     runs = list(iter_runs(nets, recipe, seeds, work_dir))
-    groups = report.by_net(runs)
-    plain = {d: Net(f"resnet{d}", True, shortcut) for d in (shallow, deep)}
-    res = {d: Net(f"resnet{d}", False, shortcut) for d in (shallow, deep)}
+    groups = outputs.by_net(runs)
+    plain = {d: Net(f"resnet{d}", plain=True, shortcut=shortcut) for d in (shallow, deep)}
+    res = {d: Net(f"resnet{d}", plain=False, shortcut=shortcut) for d in (shallow, deep)}
     claims = [
-        compare(f"{plain[deep].label} train error > {plain[shallow].label}", report.errors(groups, plain[deep]),
-                report.errors(groups, plain[shallow]), operator.gt),
-        compare(f"{res[deep].label} train error < {plain[deep].label}", report.errors(groups, res[deep]),
-                report.errors(groups, plain[deep]), operator.lt),
-        compare(f"{res[deep].label} train error <= {res[shallow].label}", report.errors(groups, res[deep]),
-                report.errors(groups, res[shallow]), operator.le),
+        compare(f"{plain[deep].label} train error > {plain[shallow].label}", outputs.errors(groups, plain[deep]),
+                outputs.errors(groups, plain[shallow]), operator.gt),
+        compare(f"{res[deep].label} train error < {plain[deep].label}", outputs.errors(groups, res[deep]),
+                outputs.errors(groups, plain[deep]), operator.lt),
+        compare(f"{res[deep].label} train error <= {res[shallow].label}", outputs.errors(groups, res[deep]),
+                outputs.errors(groups, res[shallow]), operator.le),
     ]
     iterations = recipe.epochs * runs[0].steps_per_epoch
-    summary = (f"# Degradation: plain vs residual nets (paper Fig. 6)\n\n{report.setup(recipe, seeds, command)}"
+    summary = (f"# Degradation: plain vs residual nets (paper Fig. 6)\n\n{outputs.setup(recipe, seeds, command)}"
                f"- {iterations} iterations per run; train error = last epoch, on augmented mini-batches "
                "while training (as in Fig. 6); test error = final model\n\n"
-               f"![curves](curves.png)\n\n{report.error_table(groups)}\n## Claims\n\n"
+               f"![curves](curves.png)\n\n{outputs.error_table(groups)}\n## Claims\n\n"
                + "\n".join(c.line() for c in claims) + "\n")
     title = (f"{recipe.dataset}, {recipe.train_examples or 'all'} images, {iterations} iterations, "
              f"width x{recipe.width_multiplier:g}, mean of {len(seeds)} seed(s)")
-    report.write_study(out_dir, summary, runs, lambda tmp: plots.training_curves(runs, tmp / "curves.png", title))
+    outputs.write_study(out_dir, summary, runs, lambda tmp: plots.training_curves(runs, tmp / "curves.png", title))
     return claims
 
 
@@ -82,17 +82,17 @@ def shortcuts(recipe: TrainConfig, depth: int, options: Sequence[str], seeds: Se
     paper's ordering A > B > C in error, checked on test error) and
     ``results.csv``. Returns the claims.
     """
-    nets = [Net(f"resnet{depth}", False, option) for option in options]
+    nets = [Net(f"resnet{depth}", plain=False, shortcut=option) for option in options]
     runs = list(iter_runs(nets, recipe, seeds, work_dir))
-    groups = report.by_net(runs)
-    claims = [compare(f"{b.label} test error < {a.label}", report.errors(groups, b, "test_error"),
-                      report.errors(groups, a, "test_error"), operator.lt)
+    groups = outputs.by_net(runs)
+    claims = [compare(f"{b.label} test error < {a.label}", outputs.errors(groups, b, "test_error"),
+                      outputs.errors(groups, a, "test_error"), operator.lt)
               for a, b in zip(nets, nets[1:], strict=False)]
-    summary = (f"# Shortcut options A / B / C (paper Table 3, §3.3)\n\n{report.setup(recipe, seeds, command)}"
+    summary = (f"# Shortcut options A / B / C (paper Table 3, §3.3)\n\n{outputs.setup(recipe, seeds, command)}"
                "- A: zero-padding shortcuts (parameter-free); B: projections where dimensions increase; "
                "C: all shortcuts are projections\n\n"
-               f"{report.error_table(groups)}\n## Claims\n\n" + "\n".join(c.line() for c in claims) + "\n")
-    report.write_study(out_dir, summary, runs)
+               f"{outputs.error_table(groups)}\n## Claims\n\n" + "\n".join(c.line() for c in claims) + "\n")
+    outputs.write_study(out_dir, summary, runs)
     return claims
 
 
@@ -115,13 +115,13 @@ def depth(recipe: TrainConfig, depths: Sequence[int], seeds: Sequence[int], out_
     ``results.csv``. Returns the claims.
 
     The claims read the cross-entropy, not the logged loss: in the
-    1001-layer pre-activation net the gradient at the first layers is ~10^3
-    times their kernels' norm at initialisation, so the first steps grow
+    1001-layer pre-activation net the gradient at the first layers is large
+    against their kernels' norm at initialisation, so the first steps grow
     those kernels by orders of magnitude (the stem conv most: it feeds only
     the first block's BN, so its scale does not change the function) and
     the L2 penalty with them, while the data loss falls.
     """
-    nets = [Net(f"resnet{d}", False, shortcut) for d in sorted(depths)]
+    nets = [Net(f"resnet{d}", plain=False, shortcut=shortcut) for d in sorted(depths)]
     runs = list(iter_runs(nets, recipe, seeds, work_dir))
     batch = deep_batch_size or recipe.global_batch_size
     short = dataclasses.replace(recipe, global_batch_size=batch, train_examples=deep_steps * batch, epochs=1,
@@ -133,7 +133,7 @@ def depth(recipe: TrainConfig, depths: Sequence[int], seeds: Sequence[int], out_
             runs.append(train(net, short, seeds[0], work_dir))
         except FloatingPointError as err:  # training.TerminateOnNaN; the net gets no row and a "no" claim
             print(err, flush=True)
-    groups = report.by_net(runs)
+    groups = outputs.by_net(runs)
     columns = [("steps", lambda rs: str(len(rs[0].iterations["loss"]))),
                ("time / step (s)", lambda rs: f"{np.mean([r.seconds_per_step for r in rs]):.3f}"),
                ("cross-entropy first → last step", lambda rs: _ends(rs[0].iterations["cross_entropy"])),
@@ -141,11 +141,11 @@ def depth(recipe: TrainConfig, depths: Sequence[int], seeds: Sequence[int], out_
                ("largest share of the final L2", lambda rs: _largest_kernel(rs[0]))]
     claims = []
     if len(nets) > 1:
-        claims.append(compare(f"{nets[-1].label} train error <= {nets[0].label}", report.errors(groups, nets[-1]),
-                              report.errors(groups, nets[0]), operator.le))
+        claims.append(compare(f"{nets[-1].label} train error <= {nets[0].label}", outputs.errors(groups, nets[-1]),
+                              outputs.errors(groups, nets[0]), operator.le))
     claims += [trains_claim(net.label, groups[net][0].iterations["cross_entropy"] if net in groups else None,
                             runs[0].num_classes) for net in extra]
-    summary = (f"# Depth: from 20 to 1000+ layers (paper Table 6, §4.2)\n\n{report.setup(recipe, seeds, command)}"
+    summary = (f"# Depth: from 20 to 1000+ layers (paper Table 6, §4.2)\n\n{outputs.setup(recipe, seeds, command)}"
                + (f"- opt-in deep nets ({', '.join(n.label for n in extra)}): {deep_steps} steps of batch {batch}, "
                   f"seed {seeds[0]}, lr 0.01 (warm-up) for {short.warmup_steps} of those steps, then "
                   f"{recipe.learning_rate:g}; "
@@ -155,8 +155,8 @@ def depth(recipe: TrainConfig, depths: Sequence[int], seeds: Sequence[int], out_
                "two (which compile), on this machine while other jobs may share it\n"
                "- loss = cross-entropy + L2 penalty (weight decay / 2 · Σ‖W‖² over conv and dense kernels); the "
                "claims read the cross-entropy\n\n"
-               f"{report.error_table(groups, columns)}\n## Claims\n\n" + "\n".join(c.line() for c in claims) + "\n")
-    report.write_study(out_dir, summary, runs)
+               f"{outputs.error_table(groups, columns)}\n## Claims\n\n" + "\n".join(c.line() for c in claims) + "\n")
+    outputs.write_study(out_dir, summary, runs)
     return claims
 
 
@@ -171,7 +171,7 @@ def _penalty(run: RunRecord) -> list[float]:
 
 def _largest_kernel(run: RunRecord) -> str:
     """The conv / dense kernel with the largest share of the final model's
-    L2 penalty (sum of squares), e.g. ``"conv1_conv (83 %)"``."""
+    L2 penalty (sum of squares), as ``"<layer> (<share> %)"``."""
     model = load_model(run.final_model, compile=False)
     squares = {layer.name: float(np.sum(np.square(keras.ops.convert_to_numpy(layer.kernel))))
                for layer in training.decayed_layers(model)}
@@ -190,8 +190,8 @@ def response_stds(model: keras.Model, images: np.ndarray, batch_size: int = 128)
         raise ValueError(f"`model` {model.name!r} has no 3x3-layer BN outputs (conv1_bn, conv*_block*_1/2_bn); "
                          "Fig. 7 needs a basic-block CIFAR net")
     probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
-    outputs = probe.predict(images, batch_size=batch_size, verbose=0)
-    return {name: float(np.std(out, axis=(0, 1, 2)).mean()) for name, out in zip(names, outputs, strict=True)}
+    responses = probe.predict(images, batch_size=batch_size, verbose=0)
+    return {name: float(np.std(out, axis=(0, 1, 2)).mean()) for name, out in zip(names, responses, strict=True)}
 
 
 def responses(recipe: TrainConfig, depths: Sequence[int], seed: int, out_dir: str | Path, work_dir: str | Path,
@@ -205,7 +205,7 @@ def responses(recipe: TrainConfig, depths: Sequence[int], seed: int, out_dir: st
     counterparts, and the deeper ResNet less than the shallower). Returns
     the claims.
     """
-    nets = [Net(f"resnet{d}", plain, shortcut) for plain in (True, False) for d in sorted(depths)]
+    nets = [Net(f"resnet{d}", plain=plain, shortcut=shortcut) for plain in (True, False) for d in sorted(depths)]
     runs = [train(net, recipe, seed, work_dir) for net in nets]
     images, _ = datasets.load_arrays(recipe.dataset, "test", limit=examples, data_dir=recipe.data_dir)
     stds: dict[str, dict[str, float]] = {}
@@ -220,10 +220,10 @@ def responses(recipe: TrainConfig, depths: Sequence[int], seed: int, out_dir: st
     if len(residual) > 1:
         claims.append(compare(f"{residual[-1].label} mean response std < {residual[0].label}",
                               [means[residual[-1].label]], [means[residual[0].label]], operator.lt, unit=""))
-    table = report.markdown_table(["net", "3x3 layers", "mean std", "max std"],
+    table = outputs.markdown_table(["net", "3x3 layers", "mean std", "max std"],
                                   [[label, len(v), f"{means[label]:.3f}", f"{max(v.values()):.3f}"]
                                    for label, v in stds.items()])
-    summary = (f"# Layer responses: plain vs residual (paper Fig. 7)\n\n{report.setup(recipe, [seed], command)}"
+    summary = (f"# Layer responses: plain vs residual (paper Fig. 7)\n\n{outputs.setup(recipe, [seed], command)}"
                f"- std of each 3x3 layer's output after BN, before ReLU / addition, on {len(images)} test images "
                "(per-channel std over images and positions, averaged over channels)\n\n"
                f"![responses](responses.png)\n\n{table}\n## Claims\n\n" + "\n".join(c.line() for c in claims) + "\n")
@@ -231,9 +231,9 @@ def responses(recipe: TrainConfig, depths: Sequence[int], seed: int, out_dir: st
 
     def figure(tmp: Path) -> None:
         plots.layer_responses({label: list(v.values()) for label, v in stds.items()}, tmp / "responses.png", title)
-        report.write_csv(tmp / "responses.csv", ("net", "layer_index", "layer", "std"),
+        outputs.write_csv(tmp / "responses.csv", ("net", "layer_index", "layer", "std"),
                          [[label, i + 1, name, f"{v:.6g}"] for label, values in stds.items()
                           for i, (name, v) in enumerate(values.items())])
 
-    report.write_study(out_dir, summary, runs, figure)
+    outputs.write_study(out_dir, summary, runs, figure)
     return claims

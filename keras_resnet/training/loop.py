@@ -27,8 +27,7 @@ import tensorflow as tf
 
 from keras_resnet import cpu, datasets, distribute, transfer
 from keras_resnet._compat import multi_worker_fit_fix
-from keras_resnet.class_report import class_report, format_report
-from keras_resnet.evaluate import predict
+from keras_resnet.class_report import class_report, format_report, predict
 from keras_resnet.formats import dtype_policy
 from keras_resnet.io import atomic_path, save_model, write_json
 from keras_resnet.training.augment import one_hot, training_batches
@@ -138,7 +137,8 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
     with strategy.scope():
         model = _initial_model(config, source, num_classes)
         apply_weight_decay(model, l2_weight_decay(config))
-        configure_batch_norm(model, config.bn_momentum, config.sync_batch_norm and strategy.num_replicas_in_sync > 1)
+        configure_batch_norm(model, config.bn_momentum,
+                             synchronized=config.sync_batch_norm and strategy.num_replicas_in_sync > 1)
     size = model.input_shape[1]
     transform = getattr(model, "transform", None)  # pretrained weights' evaluation transform, if any
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -158,8 +158,9 @@ def _fit(config: TrainConfig, strategy: tf.distribute.Strategy,
     if config.class_weight == "balanced":
         class_weight = datasets.balanced_class_weight(datasets.class_counts(
             source, "train", config.classes, config.examples_per_class, config.train_examples))
-    run = _Run(config, strategy, out, (out / "backup").is_dir(), num_classes,
-               train_count // config.global_batch_size, epoch, tuple(extra_callbacks), class_weight)
+    run = _Run(config, strategy, out, resuming=(out / "backup").is_dir(), num_classes=num_classes,
+               steps=train_count // config.global_batch_size, epoch=epoch, extra_callbacks=tuple(extra_callbacks),
+               class_weight=class_weight)
     train = training_batches(train, config, num_classes)
     scored = (lambda ds: one_hot(ds, num_classes)) if config.soft_labels else (lambda ds: ds)  # labels the loss takes
     names = source.info.class_names
@@ -250,12 +251,12 @@ class _Run:
             with self.strategy.scope():
                 transfer.freeze(model, phase.freeze)
                 optimizer = make_optimizer(self.config, phase_schedule(self.config, phase, self.steps), model)
-                compile_model(model, None, self.config.momentum, self.num_classes, self.config.jit_compile,
+                compile_model(model, None, self.config.momentum, self.num_classes, jit_compile=self.config.jit_compile,
                               optimizer=optimizer, soft_labels=self.config.soft_labels,
                               label_smoothing=self.config.label_smoothing)
             model._initial_epoch = None  # Keras keeps BackupAndRestore's restored epoch across fit() calls
             logs = model.fit(train, epochs=epoch + phase.epochs, initial_epoch=epoch, validation_data=validation,
-                             callbacks=self.callbacks(phase, index == 0, saver), shuffle=False,
+                             callbacks=self.callbacks(phase, first=index == 0, saver=saver), shuffle=False,
                              class_weight=self.class_weight, verbose=progress_verbosity())
             for key, values in logs.history.items():
                 history.setdefault(key, []).extend(float(v) for v in values)

@@ -1,5 +1,5 @@
 """The tf_keras rebuild behind QAT (any functional graph, weights carried over) and the
-net variants the issue names: option-A shortcuts, plain twins and pre-activation nets convert."""
+net variants: option-A shortcuts, plain twins and pre-activation nets convert."""
 
 from __future__ import annotations
 

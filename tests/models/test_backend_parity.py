@@ -27,9 +27,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).resolve().parents[1] / "backend_worker.py"
 BACKENDS = ("tensorflow", "jax", "torch")
-# Max abs difference of outputs, per unit of their scale (max(1, max |output|)): issue 12's 1e-4 for
-# ResNet-50 at 64x64. Its logits here reach ~4, and float32 alone puts every backend ~1.8e-4 away
-# from the float64 result on them (measured with JAX in float64), so an unscaled 1e-4 would test rounding.
+# Max abs difference of outputs, per unit of their scale (max(1, max |output|)): 1e-4 for ResNet-50 at
+# 64x64. Its logits here exceed 1, where float32 rounding alone can put a backend more than 1e-4 away
+# from the float64 result, so an unscaled 1e-4 would test rounding.
 TOLERANCE = 1e-4
 
 
@@ -48,7 +48,7 @@ def run_worker(backend: str, job: dict) -> dict:
     return result
 
 
-# ResNet-50 (the issue's check) and the option-A CIFAR net, each in both layouts from one weights file.
+# ResNet-50 and the option-A CIFAR net, each in both layouts from one weights file.
 NETS = {
     "resnet50": {"size": [64, 64], "batch": 2, "kwargs": {"classes": 10, "classifier_activation": None}},
     "resnet20": {"size": [32, 32], "batch": 4, "kwargs": {"classifier_activation": None}},
@@ -105,7 +105,7 @@ def test_same_weights_give_same_outputs_on_every_backend(runs):
         if (backend, fmt) != ("tensorflow", "channels_last"):
             measured[f"{backend} {name} {fmt}"] = float(np.abs(out - reference).max())
             allowed[f"{backend} {name} {fmt}"] = TOLERANCE * _scale(reference)
-    # The builders' default output, softmax probabilities: the issue's absolute 1e-4 as it stands.
+    # The builders' default output, softmax probabilities: an absolute 1e-4 as it stands.
     probabilities = {}
     for (backend, name, fmt), out in outputs.items():
         if (backend, fmt) != ("tensorflow", "channels_last"):

@@ -46,6 +46,7 @@ def test_cli_csv():
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["model"] for r in rows] == ["resnet32"]
     assert rows[0]["trainable_params"] == "464154"
-    bad = subprocess.run([sys.executable, "-m", "keras_resnet.table", "--format", "html"],
-                         capture_output=True, text=True)
-    assert bad.returncode != 0 and "format" in bad.stderr
+    for flag, allowed in (("--format=html", "<markdown|csv>"), ("--models=resnet20,resnet7", "resnet18, ")):
+        bad = subprocess.run([sys.executable, "-m", "keras_resnet.table", flag], capture_output=True, text=True)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+        assert bad.stderr.startswith(f"python -m keras_resnet.table: error: flag {flag}") and allowed in bad.stderr

@@ -14,11 +14,12 @@ import pytest
 from absl import flags
 
 from keras_resnet import class_report, datasets, evaluate, training
+from keras_resnet.evaluate import cli as evaluate_cli
 from keras_resnet.inference import FoldedBatchNorm, foldable_pairs, optimize_for_inference
 from keras_resnet.layers import load_model
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-ENV.pop(evaluate.FROZEN_WEIGHTS_ENV, None)  # the CLI test runs the CLI's default
+ENV.pop(evaluate_cli.FROZEN_WEIGHTS_ENV, None)  # the CLI test runs the CLI's default
 CLASSES = (5, 7, 9)
 RESNET8_PAIRS = 7  # conv1 + 3 stages x 1 block x 2 convolutions, option-A shortcuts have none
 
@@ -124,30 +125,30 @@ def test_a_model_with_nothing_to_fold_is_evaluated_as_it_is(tmp_path: Path) -> N
 
 
 def test_cli_defaults_to_frozen_weights_unless_the_user_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    name = evaluate.FROZEN_WEIGHTS_ENV
+    name = evaluate_cli.FROZEN_WEIGHTS_ENV
     monkeypatch.delenv(name, raising=False)
-    assert evaluate.default_frozen_weights() and os.environ[name] == "1"
-    assert not evaluate.default_frozen_weights() and os.environ[name] == "1"
+    assert evaluate_cli.default_frozen_weights() and os.environ[name] == "1"
+    assert not evaluate_cli.default_frozen_weights() and os.environ[name] == "1"
     monkeypatch.setenv(name, "0")
-    assert not evaluate.default_frozen_weights() and os.environ[name] == "0"  # the user's 0 wins
+    assert not evaluate_cli.default_frozen_weights() and os.environ[name] == "0"  # the user's 0 wins
     # main() sets it before evaluate() (which imports TensorFlow) and passes --fold_batchnorm (default true)
     seen = []
 
-    def fake_evaluate(*args: object) -> dict:
-        seen.append((os.environ.get(name), args[-1]))
+    def fake_evaluate(*args: object, **kwargs: object) -> dict:
+        seen.append((os.environ.get(name), kwargs["fold_batchnorm"]))
         raise ValueError("stop")
 
-    monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
+    monkeypatch.setattr(evaluate_cli, "evaluate", fake_evaluate)
     for argv, env, expected in [([], None, ("1", True)), (["--nofold_batchnorm"], "0", ("0", False))]:
         fv = flags.FlagValues()
-        evaluate.define_flags(fv)
+        evaluate_cli.define_flags(fv)
         fv(["evaluate", "--model=m.keras", *argv])
         monkeypatch.setattr(flags, "FLAGS", fv)
         if env is None:
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, env)
-        assert evaluate.main(["evaluate"]) == 1 and seen[-1] == expected
+        assert evaluate_cli.main(["evaluate"]) == 1 and seen[-1] == expected
 
 
 @pytest.mark.subprocess
@@ -169,7 +170,7 @@ def test_evaluate_cli(trained: training.FitResult, tmp_path: Path, monkeypatch: 
     assert saved["examples"] == 200 and (tmp_path / "cm.png").stat().st_size > 1000
     assert f"{saved['accuracy']:.4f}" in lines[0]
     # The CLI's defaults (batch norm folded, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1) vs the plain path in this process.
-    monkeypatch.delenv(evaluate.FROZEN_WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(evaluate_cli.FROZEN_WEIGHTS_ENV, raising=False)
     plain = evaluate.evaluate(trained.final_model, data_dir=str(tmp_path), split="train", batch_size=100, limit=200,
                               classes=CLASSES, fold_batchnorm=False)
     assert saved["folded_batchnorms"] == RESNET8_PAIRS and plain["folded_batchnorms"] == 0
@@ -178,4 +179,6 @@ def test_evaluate_cli(trained: training.FitResult, tmp_path: Path, monkeypatch: 
     assert lines[:-1] == evaluate.report({**plain, "loss": saved["loss"]}, per_class=True).splitlines()
     missing = subprocess.run([sys.executable, "-m", "keras_resnet.evaluate"], capture_output=True, text=True,
                              env=ENV, stdin=subprocess.DEVNULL)
-    assert missing.returncode != 0 and "--model" in missing.stderr
+    assert missing.returncode == 2 and missing.stderr == ("python -m keras_resnet.evaluate: error: flag "
+                                                          "--model=None: Flag --model must have a value other than "
+                                                          "None.\n")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from absl import app, flags
 
-from keras_resnet.experiments import cli, plots, recipe, report, runs
+from keras_resnet.experiments import cli, design, outputs, plots, runs
 from keras_resnet.experiments.claims import Claim, compare, trains_claim
 
 TINY = ["--width_multiplier=0.25", "--train_examples=256", "--eval_examples=128", "--epochs=1",
@@ -53,7 +53,7 @@ def claim_lines(summary: str) -> list[str]:
 
 def check_results(path: Path, nets: set[str], seeds: set[str]) -> None:
     rows = read_csv(path)
-    assert tuple(rows[0]) == report.EPOCH_COLUMNS
+    assert tuple(rows[0]) == outputs.EPOCH_COLUMNS
     assert {r["net"] for r in rows} == nets
     assert {r["seed"] for r in rows} == seeds
     for row in rows:
@@ -160,14 +160,14 @@ def test_recipe_flags() -> None:
         "--warmup_steps=40", "--width_multiplier=2", "--jit_compile"])
     flagged = cli.recipe_from_flags(fv)
     assert flagged == dataclasses.replace(
-        recipe.RECIPE, dataset="cifar10", data_dir="/d", train_examples=None, eval_examples=100, epochs=12,
+        design.RECIPE, dataset="cifar10", data_dir="/d", train_examples=None, eval_examples=100, epochs=12,
         global_batch_size=32, learning_rate=0.05, lr_schedule="step", lr_decay_epochs=(6.0, 9.0), warmup_steps=40,
         width_multiplier=2.0, jit_compile=True)
-    config = recipe.train_config(flagged, runs.Net("resnet56", plain=True, shortcut="B"), 3, "/m")
+    config = design.train_config(flagged, runs.Net("resnet56", plain=True, shortcut="B"), 3, "/m")
     assert (config.model, config.plain, config.shortcut, config.seed, config.lr_decay_epochs) == (
         "resnet56", True, "B", 3, (6.0, 9.0))
     assert (config.image_size, config.model_dir, config.global_batch_size) == (32, "/m", 32)
-    constant = recipe.train_config(dataclasses.replace(recipe.RECIPE, epochs=4), runs.Net("resnet20"), 0, "/m")
+    constant = design.train_config(dataclasses.replace(design.RECIPE, epochs=4), runs.Net("resnet20"), 0, "/m")
     assert constant.lr_schedule == "constant" and constant.lr_decay_epochs is None  # a real constant schedule
     with pytest.raises(flags.IllegalFlagValueError, match="--seeds must be a comma-separated list of ints"):
         fv(["experiments", "--seeds=0,x"])
@@ -193,20 +193,20 @@ def test_iteration_log_recovers_each_batch(tmp_path: Path) -> None:
 
 
 def test_changed_settings_invalidate_a_run(tmp_path: Path) -> None:
-    config = recipe.train_config(recipe.RECIPE, runs.Net("resnet20"), 0, str(tmp_path / "run"))
+    config = design.train_config(design.RECIPE, runs.Net("resnet20"), 0, str(tmp_path / "run"))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    report.write_csv(run_dir / "x.csv", ["a"], [])
+    outputs.write_csv(run_dir / "x.csv", ["a"], [])
     (run_dir / runs.RECORD).write_text("{}")
     (run_dir / "config.json").write_text(json.dumps({**config.to_dict(), "extra": 1}))
     assert runs._finished(run_dir, config)
-    other = recipe.train_config(recipe.RECIPE, runs.Net("resnet20"), 1, str(run_dir))
+    other = design.train_config(design.RECIPE, runs.Net("resnet20"), 1, str(run_dir))
     assert not runs._finished(run_dir, other) and not run_dir.exists()
 
 
 def test_an_older_iteration_log_invalidates_a_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    config = recipe.train_config(recipe.RECIPE, runs.Net("resnet20"), 0, str(run_dir))
+    config = design.train_config(design.RECIPE, runs.Net("resnet20"), 0, str(run_dir))
     run_dir.mkdir()
     (run_dir / runs.RECORD).write_text("{}")
     (run_dir / "config.json").write_text(json.dumps(config.to_dict()))
@@ -220,7 +220,7 @@ def test_claims_and_tables() -> None:
     claim = compare("x > y", [3.0, 1.0], [2.0, 2.0], operator.gt)
     assert claim.line() == "- x > y: **no** (2.0 % vs 2.0 %; every seed: no, 1/2)"
     assert compare("a < b", [1.0], [2.0], operator.lt).line() == "- a < b: **yes** (1.0 % vs 2.0 %)"
-    assert report.mean_std([1.0, 3.0]) == "2.0 ± 1.4" and report.mean_std([1.25]) == "1.2"
+    assert outputs.mean_std([1.0, 3.0]) == "2.0 ± 1.4" and outputs.mean_std([1.25]) == "1.2"
     np.testing.assert_allclose(plots.smooth([1, 3, 5, 7], 2), [1, 2, 4, 6])
 
 
@@ -248,7 +248,7 @@ def fake_run(net: runs.Net, seed: int, train_error: float) -> runs.RunRecord:
 def test_seed_statistics_and_curves(tmp_path: Path) -> None:
     plain, res = runs.Net("resnet20", plain=True), runs.Net("resnet20")
     records = [fake_run(plain, 0, 30.0), fake_run(plain, 1, 20.0), fake_run(res, 0, 10.0), fake_run(res, 1, 10.0)]
-    table = report.error_table(report.by_net(records))
+    table = outputs.error_table(outputs.by_net(records))
     assert "| plain-20 | 1,000 | 25.0 ± 7.1 | 40.0 ± 0.0 | 30.0, 20.0 |" in table
     assert records[0].seconds_per_step == pytest.approx(0.25)  # median after the 2 compiling steps
     plots.training_curves(records, tmp_path / "c.png", "fake")

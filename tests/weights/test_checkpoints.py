@@ -16,9 +16,12 @@ import sys
 import keras
 import numpy as np
 import pytest
+from absl import flags
 
 import keras_resnet as kr
-from keras_resnet import checkpoints, convert
+from keras_resnet import checkpoints
+from keras_resnet.convert import cli as convert_cli
+from keras_resnet.flagtypes import flags_parser
 
 torch = pytest.importorskip("torch")  # installed in CI (requirements-bench.txt)
 nn = torch.nn
@@ -37,6 +40,13 @@ PUBLISHED = {
 DEPTHS = {"resnet18": ("basic", (2, 2, 2, 2)), "resnet34": ("basic", (3, 4, 6, 3)),
           "resnet50": ("bottleneck", (3, 4, 6, 3)), "resnet101": ("bottleneck", (3, 4, 23, 3)),
           "resnet152": ("bottleneck", (3, 8, 36, 3))}
+
+
+def convert_main(argv: list[str]) -> int:
+    """``python -m keras_resnet.convert`` with ``argv``, in this process (its own flags)."""
+    fv = flags.FlagValues()
+    convert_cli.define_flags(fv)
+    return convert_cli.main(flags_parser(convert_cli.PROG, fv)([convert_cli.PROG, *argv]), fv)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -326,7 +336,7 @@ def test_without_torch_pth_fails_clearly_and_safetensors_loads(monkeypatch, caps
                        r"\(`pip install torch`\)"):
         build("resnet18", "v1", weights=r18[2])
     with pytest.raises(SystemExit) as exit_info:
-        convert.main([r18[2], "--model", "resnet18", "--variant", "v1", "--output", "o.weights.h5"])
+        convert_main([r18[2], "--model", "resnet18", "--variant", "v1", "--output", "o.weights.h5"])
     assert exit_info.value.code == 2 and "`pip install torch`" in capsys.readouterr().err
     model = build("resnet18", "v1", weights=r18[3])
     monkeypatch.undo()
@@ -338,7 +348,7 @@ def test_convert_cli_writes_weights_that_load_with_weights_path(tmp_path, capsys
     net = reference("resnet18", "d")
     _, st = save(net, tmp_path, "resnet18d")
     out = tmp_path / "out" / "resnet18d.weights.h5"
-    assert convert.main([st, "--model", "resnet18", "--variant", "d", "--output", str(out)]) == 0
+    assert convert_main([st, "--model", "resnet18", "--variant", "d", "--output", str(out)]) == 0
     assert capsys.readouterr().out.strip() == f"wrote {out}"
     assert os.listdir(out.parent) == [out.name]
     x = np.random.default_rng(4).normal(size=(1, 72, 104, 3)).astype("float32")
@@ -346,8 +356,8 @@ def test_convert_cli_writes_weights_that_load_with_weights_path(tmp_path, capsys
     np.testing.assert_allclose(logits(model, x), torch_logits(net, x), rtol=0, atol=1e-4)
 
     notop = tmp_path / "resnet18d_notop.keras"
-    assert convert.main([st, "--model", "resnet18", "--variant", "d", "--output", str(notop),
-                         "--no-include_top"]) == 0
+    assert convert_main([st, "--model", "resnet18", "--variant", "d", "--output", str(notop),
+                         "--noinclude_top"]) == 0
     loaded = keras.models.load_model(notop)
     assert loaded.output.shape[-1] == 512 and len(loaded.output.shape) == 4  # no classifier
     features = build("resnet18", "d", weights=st, include_top=False)
@@ -355,10 +365,11 @@ def test_convert_cli_writes_weights_that_load_with_weights_path(tmp_path, capsys
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["{st}", "--model", "resnet19", "--variant", "d", "--output", "o.weights.h5"], "argument --model: invalid choice"),
+    (["{st}", "--model", "resnet19", "--variant", "d", "--output", "o.weights.h5"],
+     "flag --model=resnet19: value should be one of <resnet18|"),
     (["{st}", "--model", "resnet18", "--variant", "v2", "--output", "o.weights.h5"],
-     "argument --variant: invalid choice: 'v2'"),
-    (["{st}", "--model", "resnet18", "--variant", "d"], "the following arguments are required: --output"),
+     "flag --variant=v2: value should be one of <v1|"),
+    (["{st}", "--model", "resnet18", "--variant", "d"], "Flag --output must have a value other than None"),
     (["{st}", "--model", "resnet18", "--variant", "d", "--output", "o.h5"],
      "--output must end in .weights.h5 or .keras; received --output='o.h5'"),
     (["{st}", "--model", "resnet18", "--variant", "d", "--output", "{tmp}/folder.keras"],
@@ -369,21 +380,34 @@ def test_convert_cli_writes_weights_that_load_with_weights_path(tmp_path, capsys
      "CHECKPOINT file not found"),
     (["{tmp}/notes.txt", "--model", "resnet18", "--variant", "d", "--output", "o.keras"],
      "CHECKPOINT must end in .safetensors, .pth, .pt"),
+    (["--model", "resnet18", "--variant", "d", "--output", "o.keras"], "expected one CHECKPOINT"),
 ])
 def test_convert_cli_rejects_bad_flags_in_one_line(tmp_path, capsys, r18, argv, message):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "folder.keras").mkdir()
     argv = [a.format(st=r18[3], tmp=tmp_path) for a in argv]
     with pytest.raises(SystemExit) as exit_info:
-        convert.main(argv)
+        convert_main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("python -m keras_resnet.convert: error: ") and message in err
 
 
+@pytest.mark.subprocess
+def test_convert_command_line(r18):
+    """``python -m keras_resnet.convert``: --helpshort lists the flags; a bad flag exits 2 with one line."""
+    command = [sys.executable, "-m", "keras_resnet.convert"]
+    shown = subprocess.run([*command, "--helpshort"], capture_output=True, text=True).stdout
+    assert all(flag in shown for flag in ("--model:", "--variant:", "--output:", "--[no]include_top:")), shown
+    bad = subprocess.run([*command, r18[3], "--model=resnet18", "--variant=v2", "--output=o.keras"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr == ("python -m keras_resnet.convert: error: flag --variant=v2: value "
+                                                  "should be one of <v1|v1.5|d>\n")
+
+
 def test_convert_cli_leaves_nothing_behind_when_the_checkpoint_does_not_fit(tmp_path, capsys, r18):
     out = tmp_path / "resnet34.weights.h5"
-    status = convert.main([r18[2], "--model", "resnet34", "--variant", "v1", "--output", str(out)])
+    status = convert_main([r18[2], "--model", "resnet34", "--variant", "v1", "--output", str(out)])
     assert status == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no tensor 'layer1.2.conv1.weight' for keras layer 'conv2_block3_1_conv'" in err
@@ -398,7 +422,7 @@ def test_convert_cli_write_failure_leaves_no_partial_file(tmp_path, capsys, monk
 
     monkeypatch.setattr(keras.Model, "save_weights", broken_save)
     out = tmp_path / "resnet18.weights.h5"
-    assert convert.main([r18[3], "--model", "resnet18", "--variant", "v1", "--output", str(out)]) == 1
+    assert convert_main([r18[3], "--model", "resnet18", "--variant", "v1", "--output", str(out)]) == 1
     assert "disk full" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
 
@@ -440,7 +464,7 @@ def test_checkpoints_and_converted_files_load_on_every_backend(tmp_path, backend
     net = reference("resnet18", "d")
     _, st = save(net, tmp_path, "resnet18d")
     converted = str(tmp_path / "resnet18d.weights.h5")
-    assert convert.main([st, "--model", "resnet18", "--variant", "d", "--output", converted]) == 0
+    assert convert_main([st, "--model", "resnet18", "--variant", "d", "--output", converted]) == 0
     x = np.random.default_rng(6).normal(size=(1, 72, 104, 3)).astype("float32")
     np.savez(tmp_path / "expected.npz", x=x, logits=torch_logits(net, x))
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": os.getcwd()}
@@ -455,7 +479,7 @@ def test_checkpoints_and_converted_files_load_on_every_backend(tmp_path, backend
 @pytest.mark.subprocess
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export/ runs on the TensorFlow backend")
 def test_converted_checkpoint_goes_through_the_export(tmp_path):
-    """Issue 14's deployment chain, small: a random-weight torchvision-layout ResNet-18 checkpoint,
+    """The deployment chain, small: a random-weight torchvision-layout ResNet-18 checkpoint,
     converted, loaded with weights=, saved as .keras, exported by ``python -m export`` (SavedModel and
     LiteRT) with torchvision's ImageNet normalisation carried by the ``image_bytes`` signature."""
     tf = pytest.importorskip("tensorflow")
@@ -465,7 +489,7 @@ def test_converted_checkpoint_goes_through_the_export(tmp_path):
 
     _, st = save(reference("resnet18", "v1", classes=10), tmp_path, "resnet18")
     converted = str(tmp_path / "resnet18.weights.h5")
-    assert convert.main([st, "--model", "resnet18", "--variant", "v1", "--output", converted]) == 0
+    assert convert_main([st, "--model", "resnet18", "--variant", "v1", "--output", converted]) == 0
     model = kr.ResNet18(weights=converted, input_shape=(64, 64, 3), classes=10)
     model.save(tmp_path / "model.keras")
     rng = np.random.default_rng(7)

@@ -1,17 +1,23 @@
-"""Tests for keras_resnet.imagenet: shipped class names, preprocessing, decoding."""
+"""Tests for keras_resnet.imagenet: shipped class names and their generator, preprocessing, decoding."""
 
 from __future__ import annotations
 
 import importlib.util
+import random
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
 from keras.applications import imagenet_utils, resnet, resnet_v2
 
 from keras_resnet import image_data_format, imagenet
+from keras_resnet.data import make_imagenet_classes
+from keras_resnet.flagtypes import flags_parser
 
 # tensorflow-datasets' ImageNet-1k labels.txt, located without importing tfds.
 _TFDS = importlib.util.find_spec("tensorflow_datasets")
@@ -190,3 +196,48 @@ def test_decode_predictions_top_bounds() -> None:
     preds = np.zeros((1, 1000))
     assert len(imagenet.decode_predictions(preds, top=1)[0]) == 1
     assert len(imagenet.decode_predictions(preds, top=1000)[0]) == 1000
+
+
+def _make_classes(argv: list[str]) -> int:
+    """``python -m keras_resnet.data.make_imagenet_classes`` with ``argv``, in this process (its own flags)."""
+    fv = flags.FlagValues()
+    make_imagenet_classes.define_flags(fv)
+    program = make_imagenet_classes.PROG
+    return make_imagenet_classes.main(flags_parser(program, fv)([program, *argv]), fv)
+
+
+def test_make_imagenet_classes_rebuilds_the_shipped_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The generator, given the wnids in index order (tensorflow-datasets' labels.txt) and a lemma file in
+    timm's format in another order, writes the shipped file byte for byte; bad input fails in one line."""
+    shipped = Path(make_imagenet_classes.__file__).with_name("imagenet_classes.tsv")
+    pairs = [line.split("\t") for line in shipped.read_text(encoding="utf-8").splitlines()]
+    labels = TFDS_LABELS if TFDS_LABELS is not None else tmp_path / "labels.txt"
+    if TFDS_LABELS is None:
+        labels.write_text("\n".join(wnid for wnid, _ in pairs) + "\n")
+    lemma_lines = [f"{wnid}\t{name.replace('_', ' ')}, another lemma" for wnid, name in pairs]
+    random.Random(0).shuffle(lemma_lines)
+    lemmas = tmp_path / "lemmas.txt"
+    lemmas.write_text("\n".join(lemma_lines) + "\n", encoding="utf-8")
+    for flag in ("-o", "--output"):
+        out = tmp_path / f"classes{flag}.tsv"
+        assert _make_classes([str(labels), str(lemmas), flag, str(out)]) == 0
+        assert out.read_bytes() == shipped.read_bytes()
+    lemmas.write_text("\n".join(lemma_lines[1:]) + "\n", encoding="utf-8")
+    assert _make_classes([str(labels), str(lemmas), f"--output={tmp_path / 'partial.tsv'}"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "partial.tsv").exists()
+    for argv, message in [([str(labels)], "expected LABELS_TXT and LEMMA_TXT"),
+                          ([str(labels), str(tmp_path / "nope.txt")], "LEMMA_TXT file not found"),
+                          ([str(labels), str(lemmas), "--output"], "Missing value for flag --output")]:
+        with pytest.raises(SystemExit) as exit_info:
+            _make_classes(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.subprocess
+def test_make_imagenet_classes_command_line(tmp_path: Path) -> None:
+    """``python -m keras_resnet.data.make_imagenet_classes``: bad input exits 2 with one line."""
+    done = subprocess.run([sys.executable, "-m", "keras_resnet.data.make_imagenet_classes", str(tmp_path / "x.txt"),
+                           str(tmp_path / "y.txt")], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr == (f"{make_imagenet_classes.PROG}: error: LABELS_TXT file not "
+                                                    f"found: {str(tmp_path / 'x.txt')!r}\n")

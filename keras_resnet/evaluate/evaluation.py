@@ -1,45 +1,34 @@
-"""Evaluate a saved model: ``python -m keras_resnet.evaluate --model PATH --dataset NAME``.
+"""Evaluate a saved model: top-1 and top-5 accuracy (the paper's ImageNet
+metrics, Table 3/4), the cross-entropy loss, per-class precision, recall and
+F1 with the confusion matrix (:mod:`keras_resnet.class_report`, as at the end
+of a training run), optionally the confusion matrix as a PNG.
 
-Reports top-1 and top-5 accuracy (the paper's ImageNet metrics, Table 3/4)
-and the cross-entropy loss, per-class precision, recall and F1 with the
-confusion matrix (:mod:`keras_resnet.class_report`, as at the end of a
-training run), optionally the confusion matrix as a PNG. The model is a ``.keras`` file trained here (it takes raw RGB
-pixels; its input size decides the evaluation resize/crop); the net's spec
-is read back from the run's ``config.json`` beside it, when there is one,
-and so is the evaluation transform of the pretrained weights it was
-fine-tuned from (:class:`keras_resnet.transform.Transform`), which then
-resizes and crops the images.
-By default the model is evaluated with batch norm folded into its
+The model is a ``.keras`` file trained here (it takes raw RGB pixels; its
+input size decides the evaluation resize/crop); the net's spec is read back
+from the run's ``config.json`` beside it, when there is one, and so is the
+evaluation transform of the pretrained weights it was fine-tuned from
+(:class:`keras_resnet.transform.Transform`), which then resizes and crops the
+images. By default the model is evaluated with batch norm folded into its
 convolutions (:func:`keras_resnet.inference.optimize_for_inference`, the same
-function to float32 rounding), and the CLI, an inference-only process, sets
-``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` (:func:`default_frozen_weights`);
-``--nofold_batchnorm`` and ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=0`` give the plain path.
-Flags are checked before TensorFlow is imported.
+function to float32 rounding).
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from absl import app, flags
 
-from keras_resnet import cpu, datasets
+from keras_resnet import datasets
 from keras_resnet.class_report import confusion_matrix as count_confusion
-from keras_resnet.class_report import format_report, per_class
-from keras_resnet.flagtypes import define_list
-from keras_resnet.io import atomic_path, write_json
+from keras_resnet.class_report import format_report, per_class, predict
+from keras_resnet.io import atomic_path
 from keras_resnet.training.config import read_run_config
 from keras_resnet.transform import Transform
 
-if TYPE_CHECKING:
-    import keras
-
 EPSILON = 1e-7  # Keras' clip for cross-entropy
-FROZEN_WEIGHTS_ENV = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
 
 
 def _check_model_path(path: str) -> None:
@@ -47,15 +36,6 @@ def _check_model_path(path: str) -> None:
         raise ValueError(f"`model` must be a path to a .keras file; received model={path!r}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"`model` file not found: {path!r}")
-
-
-def predict(model: keras.Model, data: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities and labels for every batch of ``data`` (a ``tf.data`` dataset of (images, labels)
-    in a fixed order). ``model.predict`` rather than a loop of ``predict_on_batch``, so that a model built
-    under a ``tf.distribute`` strategy predicts each image once."""
-    labels = np.concatenate([batch_labels for _, batch_labels in data.as_numpy_iterator()])
-    probs = model.predict(data.map(lambda images, _: images), verbose=0)
-    return np.asarray(probs, np.float64), labels
 
 
 def metrics(probs: np.ndarray, labels: np.ndarray, top_k: int = 5) -> dict[str, Any]:
@@ -148,28 +128,6 @@ def evaluate(model: str, dataset: str = "fashion_mnist", data_dir: str | None = 
     return result
 
 
-def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
-    """Define the evaluation flags in ``fv``."""
-    flags.DEFINE_string("model", None, "Path of a .keras model trained with python -m keras_resnet.training.",
-                        flag_values=fv)
-    flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist, a tensorflow-datasets name or a folder of "
-                        "class sub-folders.", flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "Folder of the Fashion-MNIST IDX files or tensorflow-datasets' data_dir.",
-                        flag_values=fv)
-    flags.DEFINE_enum("split", "test", list(datasets.SPLITS), "Split to evaluate.", flag_values=fv)
-    flags.DEFINE_integer("batch_size", 256, "Batch size.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("limit", None, "Evaluate the first N images only.", lower_bound=1, flag_values=fv)
-    define_list("classes", None, int, "Labels the model was trained on (e.g. 5,6,7,8,9).", flag_values=fv)
-    flags.DEFINE_bool("per_class", True, "Print per-class precision, recall, F1 and the confusion matrix "
-                      "(always in --output).", flag_values=fv)
-    flags.DEFINE_string("confusion_matrix", None, "Write the confusion matrix as a PNG here.", flag_values=fv)
-    flags.DEFINE_bool("fold_batchnorm", True, "Fold batch norm into the preceding convolutions before predicting "
-                      "(same results to float32 rounding, faster); --nofold_batchnorm predicts with the model "
-                      "as saved.", flag_values=fv)
-    flags.DEFINE_string("output", None, "Write all results as JSON here.", flag_values=fv)
-    flags.mark_flag_as_required("model", flag_values=fv)
-
-
 def report(result: dict[str, Any], per_class: bool) -> str:
     """Human-readable summary of :func:`evaluate`'s result."""
     top = next(k for k in result if k.startswith("top"))
@@ -178,51 +136,3 @@ def report(result: dict[str, Any], per_class: bool) -> str:
     if per_class:
         lines.append(format_report(result))
     return "\n".join(lines)
-
-
-def default_frozen_weights(environ: MutableMapping[str, str] = os.environ) -> bool:
-    """Set ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` unless the variable is already set (a user's
-    ``=0`` wins); returns whether it set it.
-
-    With it, oneDNN reorders each convolution's weights once and keeps them,
-    which is only correct while no weight changes. That holds here: the
-    evaluation CLI is a process that loads a model and only predicts. The
-    variable is process-wide and must be set before TensorFlow builds kernels,
-    so the CLI calls this before importing TensorFlow; no library function
-    sets it, as a library cannot know that its process never trains.
-    """
-    if FROZEN_WEIGHTS_ENV in environ:
-        return False
-    environ[FROZEN_WEIGHTS_ENV] = "1"
-    return True
-
-
-def main(argv: Sequence[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    fv = flags.FLAGS
-    default_frozen_weights()  # both before evaluate() imports TensorFlow
-    cpu.prefer_onednn()
-    try:
-        result = evaluate(fv.model, fv.dataset, fv.data_dir, fv.split, fv.batch_size, fv.limit,
-                          None if fv.classes is None else tuple(fv.classes),
-                          fv.confusion_matrix, fv.fold_batchnorm)
-    except (ValueError, FileNotFoundError, datasets.DatasetUnavailableError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(report(result, fv.per_class))
-    if fv.output:
-        write_json(fv.output, result)
-    if fv.confusion_matrix:
-        print(f"confusion matrix: {fv.confusion_matrix}")
-    return 0
-
-
-def run() -> None:
-    """Entry point: define the flags, parse ``sys.argv`` and evaluate."""
-    define_flags()
-    app.run(main)
-
-
-if __name__ == "__main__":
-    run()

@@ -1,10 +1,10 @@
-"""Print the family like the paper's Table 1: layers, parameters and MACs of every net.
+"""The family like the paper's Table 1: layers, parameters and MACs of every net (:func:`rows`), as
+Markdown or CSV (:func:`render`).
 
-    python -m keras_resnet.table [--models resnet20,resnet50] [--format markdown|csv]
-
-Counts are read off the built Keras graphs (``keras_resnet.analysis``) at
+Counts are read off the built Keras graphs (:mod:`keras_resnet.analysis`) at
 each net's default input size (224x224 ImageNet, 32x32 CIFAR), for the
-residual net and its plain twin (§4.1).
+residual net and its plain twin (§4.1). Keras is imported only when the nets
+are built, so that the command line checks its flags first.
 """
 
 from __future__ import annotations
@@ -13,20 +13,10 @@ import csv
 import io
 from collections.abc import Iterable
 
-import keras
-from absl import app, flags
-
-from keras_resnet.analysis import count_macs, count_trainable_params, count_weighted_layers
-from keras_resnet.models import BUILDERS
 from keras_resnet.specs import SPECS
 
 FORMATS = ("markdown", "csv")
 COLUMNS = ("model", "family", "variant", "blocks", "layers", "shortcut", "params", "trainable_params", "macs")
-
-FLAGS = flags.FLAGS
-flags.DEFINE_list("models", None, f"Nets to list (default: all): {', '.join(SPECS)}.")
-flags.DEFINE_enum("format", "markdown", list(FORMATS), "Output format.")
-flags.DEFINE_bool("plain", True, "Also list each net's plain twin.")
 
 
 def rows(models: Iterable[str] | None = None, plain: bool = True) -> list[dict[str, object]]:
@@ -35,6 +25,11 @@ def rows(models: Iterable[str] | None = None, plain: bool = True) -> list[dict[s
     unknown = [n for n in names if n not in SPECS]
     if unknown:
         raise ValueError(f"`models` must be names from {list(SPECS)}; unknown: {unknown}")
+    import keras
+
+    from keras_resnet.analysis import count_macs, count_trainable_params, count_weighted_layers
+    from keras_resnet.models import BUILDERS
+
     out = []
     for name in names:
         spec = SPECS[name]
@@ -76,12 +71,3 @@ def render(table: list[dict[str, object]], fmt: str = "markdown") -> str:
         cells[-1] = f"{_human(row['macs'])}"
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str]) -> None:
-    del argv
-    print(render(rows(FLAGS.models, FLAGS.plain), FLAGS.format), end="")
-
-
-if __name__ == "__main__":
-    app.run(main)
