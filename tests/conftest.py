@@ -18,14 +18,21 @@ def onednn_missing() -> bool:
     return keras.backend.backend() == "tensorflow" and cpu.channels_first_unsupported()
 
 
+# The node ids of the ``onednn`` tests this session left out (see below); ``test_cpu.py`` runs exactly these.
+MOVED_TO_ONEDNN = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m: only the tests this session would have run are moved
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave the ``onednn`` tests to a oneDNN process where this one lacks the kernels (``test_cpu.py`` runs
     them there, so they are never skipped); order the test files: those with ``slow`` tests first, then the
     others, each group by its number of tests, most first (so that, one file per xdist worker at a
     time, the long files do not end the run on one worker alone)."""
+    config.stash[MOVED_TO_ONEDNN] = []
     if onednn_missing():
         moved = [item for item in items if item.get_closest_marker("onednn")]
         if moved:
+            config.stash[MOVED_TO_ONEDNN] = [item.nodeid for item in moved]
             config.hook.pytest_deselected(items=moved)
             items[:] = [item for item in items if not item.get_closest_marker("onednn")]
     counts = collections.Counter(item.path for item in items)

@@ -3,7 +3,8 @@
 An adaptation of ``keras/src/applications/applications_test.py``
 (keras-team/keras) limited to its six ResNets: every case runs against
 keras_resnet's six keras.applications-named builders *and*, as the reference,
-keras.applications' own ResNet50 and ResNet50V2, in both image data formats
+keras.applications' own ResNet50 and ResNet50V2, in channels_last, and with
+ResNet50 and ResNet50V2 from both in channels_first
 (``keras.config.image_data_format()``, restored after each case), so a
 difference in the outcomes is a parity gap.
 
@@ -32,7 +33,6 @@ from keras_resnet import imagenet, weights
 
 NAMES = ("ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2")
 FEATURES = 2048  # channels of every one of the six nets' last stage
-FORMATS = (pytest.param("channels_first", marks=pytest.mark.onednn), "channels_last")
 
 
 def _builder(source: str, name: str):
@@ -41,24 +41,25 @@ def _builder(source: str, name: str):
 
 # keras.applications is the reference that shows each case passes upstream: one net per family (its
 # ResNet101/152 are the same builder function as its ResNet50, with other block counts) keeps that
-# check at a third of the build time; keras_resnet runs all six.
+# check at a third of the build time; keras_resnet runs all six. channels_first likewise runs one net per
+# family from each source: keras_resnet's ResNet101/152 (V2) are ResNet50's (V2) builder with other block
+# counts, so their channels_first cases would run the same layout code again on bigger nets.
 REFERENCE_NAMES = ("ResNet50", "ResNet50V2")
 CASES = [("keras_resnet", n) for n in NAMES] + [("keras.applications", n) for n in REFERENCE_NAMES]
+FORMATS = {"channels_last": CASES, "channels_first": [(source, n) for source, n in CASES if n in REFERENCE_NAMES]}
+PARAMS = [pytest.param((source, name, data_format), id=f"{source}-{name}-{data_format}",
+                       marks=[pytest.mark.onednn] if data_format == "channels_first" else [])
+          for data_format, cases in FORMATS.items() for source, name in cases]
 
 
-@pytest.fixture(params=CASES, ids=lambda p: f"{p[0]}-{p[1]}")
-def app(request):
-    """(source, builder) of one of the eight nets."""
-    source, name = request.param
-    return source, _builder(source, name)
-
-
-@pytest.fixture(params=FORMATS)
-def data_format(request):
-    """Sets ``keras.config.image_data_format()`` for the case; restores the previous one after."""
+@pytest.fixture(params=PARAMS)
+def case(request):
+    """(source, builder, data format) of one of the cases; sets ``keras.config.image_data_format()`` for it
+    and restores the previous one after."""
+    source, name, data_format = request.param
     saved = keras.config.image_data_format()
-    keras.config.set_image_data_format(request.param)
-    yield request.param
+    keras.config.set_image_data_format(data_format)
+    yield source, _builder(source, name), data_format
     keras.config.set_image_data_format(saved)
 
 
@@ -71,22 +72,22 @@ def _channel_axis(data_format):
     return 1 if data_format == "channels_first" else -1
 
 
-def test_notop_variable_input_channels(app, data_format):
-    _, build = app
+def test_notop_variable_input_channels(case):
+    _, build, data_format = case
     expected = [None, *_shape(None, None, FEATURES, data_format)]
     for channels in (1, 4):
         model = build(weights=None, include_top=False, input_shape=_shape(None, None, channels, data_format))
         assert list(model.outputs[0].shape) == expected, channels
 
 
-def test_notop_custom_input_shape(app, data_format):
-    _, build = app
+def test_notop_custom_input_shape(case):
+    _, build, data_format = case
     model = build(weights=None, include_top=False, input_shape=_shape(123, 123, 3, data_format))
     assert model.outputs[0].shape[_channel_axis(data_format)] == FEATURES
 
 
-def test_notop_custom_input_tensor(app, data_format):
-    _, build = app
+def test_notop_custom_input_tensor(case):
+    _, build, data_format = case
     # A 4-channel image turned into 3 channels at half the size by a layer of the user's own.
     image = keras.layers.Input(shape=_shape(200, 200, 4, data_format), name="custom_input")
     tensor = keras.layers.Conv2D(3, (2, 2), padding="valid", strides=(2, 2))(image)
@@ -94,14 +95,14 @@ def test_notop_custom_input_tensor(app, data_format):
     assert model.outputs[0].shape[_channel_axis(data_format)] == FEATURES
 
 
-def test_pooling(app, data_format):
-    _, build = app
+def test_pooling(case):
+    _, build, _ = case
     model = build(weights=None, include_top=False, pooling="max")
     assert list(model.outputs[0].shape) == [None, FEATURES]
 
 
-def test_classifier_activation(app, data_format):
-    _, build = app
+def test_classifier_activation(case):
+    _, build, _ = case
     model = build(weights=None, include_top=True, classifier_activation="softmax")
     assert model.layers[-1].activation.__name__ == "softmax"
 
@@ -120,8 +121,8 @@ def _preprocessing(source: str, name: str):
     return module.preprocess_input, module.decode_predictions
 
 
-def test_imagenet_weights_classify_the_elephant(app, data_format):
-    source, build = app
+def test_imagenet_weights_classify_the_elephant(case):
+    source, build, data_format = case
     fname = weights.file_name(build.__name__.lower(), include_top=True)
     weights_path, elephant = _cached("models", fname), _cached("datasets", "elephant.jpg")
     if weights_path is None or elephant is None:

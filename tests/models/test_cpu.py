@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import onednn_missing
+from conftest import MOVED_TO_ONEDNN, onednn_missing
 
 from keras_resnet import cpu
 
@@ -84,15 +84,21 @@ def test_channels_first_without_oneDNN_is_one_line_of_ours():
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_onednn_tests_pass_in_a_oneDNN_process():
-    """Where this process lacks oneDNN, the ``onednn`` tests were left out of it (conftest): run them here."""
+def test_onednn_tests_pass_in_a_oneDNN_process(request: pytest.FixtureRequest):
+    """Where this process lacks oneDNN, the ``onednn`` tests were left out of it (conftest): run them here, all
+    of this session's in one process. A session that selected none of them (this file alone) runs them all."""
     if not onednn_missing():
         pytest.skip("oneDNN is on in this process: the onednn tests ran in it")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-n", "0", "-q", "-rs", "-m", "onednn", "tests"],
+    moved = request.config.stash[MOVED_TO_ONEDNN]
+    targets = moved or ["-m", "onednn", "tests"]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-n", "0", "-q", "-rs", *targets],
                           env={**os.environ, cpu.ONEDNN_ENV: "1"}, cwd=ROOT, capture_output=True, text=True)
     summary = done.stdout.strip().splitlines()[-1]
     assert done.returncode == 0, done.stdout[-5000:]
-    assert re.search(r"\d+ passed", summary), summary
+    counts = {word: int(number) for number, word in re.findall(r"(\d+) (passed|skipped)", summary)}
+    assert counts.get("passed", 0) > 0, summary
+    if moved:  # every one of them ran there: none deselected, none missing
+        assert counts.get("passed", 0) + counts.get("skipped", 0) == len(moved), (summary, len(moved))
     # The one skip allowed is this machine's own: keras.applications' weights not in the Keras cache (offline).
     skips = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
     assert all("downloaded ImageNet weights" in line for line in skips), skips
