@@ -14,6 +14,7 @@ average cannot tell: it counts the benchmark's own threads.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import time
 from collections.abc import Callable
@@ -42,6 +43,13 @@ def describe(gemm_size: int) -> dict[str, Any]:
             "peak_gflops_fp32": round(peak, 1), "gemm_gflops": round(gemm_gflops(gemm_size), 1), "gemm_size": gemm_size,
             "peak_formula": f"{cores} cores x {FMA_UNITS_PER_CORE} FMA units x {lanes} fp32 lanes x 2 x "
                             f"{mhz / 1e3:.3f} GHz = {peak:.1f} GFLOP/s"}
+
+
+def slug(description: dict[str, Any]) -> str:
+    """The CPU kind as a file name: its model's words and widest vector ISA (``amd-epyc-family-25-model-1-avx2``)."""
+    features = description["features"]
+    isa = "avx512" if features["avx512f"] else "avx2" if features["avx2"] else "sse"
+    return "-".join([*re.findall(r"[a-z0-9]+", description["cpu"].lower()), isa])
 
 
 def gemm_gflops(size: int, repeats: int = 5) -> float:

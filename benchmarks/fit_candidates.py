@@ -87,19 +87,17 @@ def batch_data(images: np.ndarray, labels: np.ndarray) -> Callable[[int], Any]:
     return OneBatch
 
 
-
 def keras_model(strategy: Any = None, jit_compile: bool = False, precision: str = "none",
-                data_format: str = "channels_last", steps_per_execution: int = 1, model_name: str = MODEL,
-                size: int = SIZE, classes: int = CLASSES) -> keras.Model:
-    """``model_name`` (ResNet-20) compiled with keras_resnet's recipe (inside ``strategy``'s scope if given), in
-    ``precision`` with a float32 softmax head, built in ``data_format``."""
-    shape = (size, size, 3) if data_format == "channels_last" else (3, size, size)
+                data_format: str = "channels_last", steps_per_execution: int = 1) -> keras.Model:
+    """ResNet-20 compiled with keras_resnet's recipe (inside ``strategy``'s scope if given), in ``precision`` with a
+    float32 softmax head, built in ``data_format``."""
+    shape = (SIZE, SIZE, 3) if data_format == "channels_last" else (3, SIZE, SIZE)
     with (dtype_policy(precision), keras_resnet.image_data_format(data_format),
           strategy.scope() if strategy else contextlib.nullcontext()):
-        model = transfer.add_head(keras_resnet.get_model(model_name, weights=None, include_top=False,
-                                                         pooling="avg", input_shape=shape), classes)
+        model = transfer.add_head(keras_resnet.get_model(MODEL, weights=None, include_top=False, pooling="avg",
+                                                         input_shape=shape), CLASSES)
         recipe.apply_weight_decay(model, WEIGHT_DECAY)
-        recipe.compile_model(model, LEARNING_RATE, MOMENTUM, classes, jit_compile, steps_per_execution)
+        recipe.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile, steps_per_execution)
     return model
 
 

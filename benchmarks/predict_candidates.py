@@ -2,9 +2,8 @@
 onnxruntime on the same weights and images, each checked against keras.applications' probabilities before timing.
 
 keras_resnet's variants (:data:`benchmarks.settings.INFERENCE_VARIANTS`): batch norm folded into the convolutions
-(:func:`keras_resnet.inference.optimize_for_inference`), with XLA, built ``channels_first``, frozen into a graph of
-constants (grappler then sees constant filters), and that graph with grappler's CPU layout conversion to NCHW (the
-nearest TensorFlow has to onnxruntime's NCHWc). PyTorch: NCHW, ``channels_last``, TorchScript-frozen and
+(:func:`keras_resnet.inference.optimize_for_inference`), with XLA, built ``channels_first``, and frozen into a graph of
+constants (grappler then sees constant filters). PyTorch: NCHW, ``channels_last``, TorchScript-frozen and
 ``torch.compile`` (Inductor, weights frozen), under ``torch.inference_mode``; onnxruntime: a tf2onnx conversion.
 """
 
@@ -18,7 +17,6 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import rewriter_config_pb2
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import keras_resnet
@@ -76,8 +74,7 @@ def _predictor(variant: str, folder: Path, images: np.ndarray,
     folded = optimize_for_inference(ours, jit_compile=xla)
     if "frozen graph" not in variant:
         return lambda: folded.predict_on_batch(images), info
-    predict, extra = _frozen(folded, images, convert=variant.endswith("NHWC_TO_NCHW"))
-    return predict, {**info, **extra}
+    return _frozen(folded, images), info
 
 
 def _checked(name: str, predict: Callable[[], np.ndarray], info: dict[str, Any], more: Mapping[str, Any],
@@ -157,26 +154,9 @@ def _torch_predict(net: Any, images: np.ndarray, channels_last: bool, mode: str)
     return predict
 
 
-def _frozen(model: keras.Model, images: np.ndarray, convert: bool) -> tuple[Callable[[], Any], dict[str, Any]]:
-    """``model`` for ``images``' batch with its variables inlined as constants; if ``convert``, that graph in a
-    session whose grappler converts it to NCHW on the CPU (``cpu_layout_conversion=NHWC_TO_NCHW``), with how many
-    convolutions of each data format the session ran after its rewrites (TensorFlow logs "Conversion from NHWC to
-    NCHW is currently not available for CPU" when it does not convert)."""
+def _frozen(model: keras.Model, images: np.ndarray) -> Callable[[], Any]:
+    """``model`` for ``images``' batch with its variables inlined as constants."""
     function = tf.function(lambda x: model(x, training=False))
     frozen = convert_variables_to_constants_v2(function.get_concrete_function(tf.TensorSpec(images.shape, tf.float32)))
-    if not convert:
-        tensor = tf.constant(images)
-        return lambda: frozen(tensor)[0].numpy(), {}
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.graph_util.import_graph_def(frozen.graph.as_graph_def(), name="")
-    rewrite = rewriter_config_pb2.RewriterConfig(cpu_layout_conversion=rewriter_config_pb2.RewriterConfig.NHWC_TO_NCHW)
-    session = tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
-        graph_options=tf.compat.v1.GraphOptions(rewrite_options=rewrite)))
-    feed, fetch, metadata = frozen.inputs[0].name, frozen.outputs[0].name, tf.compat.v1.RunMetadata()
-    session.run(fetch, {feed: images}, options=tf.compat.v1.RunOptions(output_partition_graphs=True),
-                run_metadata=metadata)
-    formats = [node.attr["data_format"].s.decode() for graph in metadata.partition_graphs for node in graph.node
-               if "Conv2D" in node.op]
-    return (lambda: session.run(fetch, {feed: images}),
-            {"conv_data_formats": {layout: formats.count(layout) for layout in sorted(set(formats))}})
+    tensor = tf.constant(images)
+    return lambda: frozen(tensor)[0].numpy()
