@@ -61,12 +61,28 @@ flags.register_validator("sections", lambda names: set(names) <= set(SECTIONS) a
                          f"--sections must be a non-empty comma-separated list of {', '.join(SECTIONS)}")
 
 
-class Workers(workers.Pool):
-    """The pool with the benchmark's workers by role; with ``settings.shared_workers`` only the two oneDNN states."""
+class Workers:
+    """The benchmark's workers by label, started on first use and kept until closed (sections share them), and by
+    role; with ``settings.shared_workers`` only the two oneDNN states'."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__()
-        self.settings = settings
+        self.settings, self.workers = settings, {}
+
+    def get(self, label: str, env: dict[str, str] | None = None, **setup: Any) -> workers.Worker:
+        if label not in self.workers:
+            self.workers[label] = workers.Worker(label, env, **setup)
+        return self.workers[label]
+
+    def drop(self) -> None:
+        """Every worker forgets its candidates and their models."""
+        for worker in self.workers.values():
+            worker.send("drop")
+        for worker in self.workers.values():
+            worker.receive()
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.close()
 
     def tensorflow(self, state: str) -> workers.Worker:
         split = {"logical_cpus": 2} if self.settings.shared_workers and state == "on" else {}  # the scaling's
@@ -106,20 +122,15 @@ def training(pool: Workers, settings: Settings, log: Log) -> dict[str, Any]:
                 for s in STATES]
     requests += [keras(w, w.label, {"onednn": "on", "process": label}, (" + XLA" * label.startswith("XLA"),))
                  for w, label in pool.process_wide("training")]
-    requests += [keras(pool.get(f"KERAS_BACKEND={b}", {"KERAS_BACKEND": b}), f"KERAS_BACKEND={b}", {"backend": b},
-                       (" + XLA" * (b == "jax"),)) for b in settings.backends]  # Keras' jit_compile="auto" on CPU
     requests.append((pool.peers(), FIT + "torch_candidates", {"batch": batch, "compiled": settings.torch_compile}))
     log(f"training: CIFAR ResNet-20, batch {batch}, {len(requests)} candidate factories")
     rows = timing.rows(timing.interleaved(workers.load(requests), settings.windows, settings.window_seconds,
                                           settings.warmup, log), pool.tensorflow("on").call(FIT + "flops"))
-    default = "on" if cpu.onednn_by_default() else "off"
-    out: dict[str, Any] = {"batch": batch, "rows": rows, "onednn_default": default}
+    out: dict[str, Any] = {"batch": batch, "rows": rows}
     for key, precision in (("ratios", "fp32"), ("ratios_bf16", "bf16")):
         out[key] = {s: timing.ratio(rows, {"framework": "keras_resnet", "precision": precision, "onednn": s},
                                     {"framework": "torch", "precision": precision}) for s in STATES}
     out["against_plain"] = _against(rows, "keras_resnet fit")
-    out["backends"] = {b: timing.ratio(rows, {"backend": b}, {"name": f"keras_resnet fit, oneDNN {default}"})["ratio"]
-                       for b in settings.backends}
     log("training: where the time goes")
     steps = settings.trace_steps
     out["profiles"] = [pool.tensorflow(s).call(PROFILE, name=f"keras_resnet fit, oneDNN {s}", steps=steps)
@@ -170,7 +181,7 @@ def run(settings: Settings, names: list[str], folder: Path, log: Log) -> Path:
     """The sections ``names`` in turn, each with its load record; the JSON file is rewritten after each."""
     started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
     description = machine.describe(settings.gemm_size)
-    log(f"machine: {cpu.summary()}; {description['peak_formula']}")
+    log(f"machine: {cpu.summary()}; float32 GEMM {description['gemm_gflops']} GFLOP/s")
     path = folder / f"{machine.slug(description)}.json"
     results: dict[str, Any] = {"command": shlex.join(["python", "-m", "benchmarks", *sys.argv[1:]]),
                                "started": started.strftime("%Y-%m-%d %H:%M UTC"),

@@ -66,25 +66,11 @@ def fit_window(model: keras.Model, data: Callable[[int], Any], steps_per_executi
 
 
 def batch_data(images: np.ndarray, labels: np.ndarray) -> Callable[[int], Any]:
-    """``steps -> data`` repeating one batch: a ``tf.data`` dataset on TensorFlow, else a ``steps``-long PyDataset."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    """``steps -> data``: a ``tf.data`` dataset repeating one batch."""
+    import tensorflow as tf
 
-        dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
-        return lambda steps: dataset
-
-    class OneBatch(keras.utils.PyDataset):
-        def __init__(self, steps: int) -> None:
-            super().__init__()
-            self.steps = steps
-
-        def __len__(self) -> int:
-            return self.steps
-
-        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-            return images, labels
-
-    return OneBatch
+    dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    return lambda steps: dataset
 
 
 def keras_model(strategy: Any = None, jit_compile: bool = False, precision: str = "none",

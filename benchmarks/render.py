@@ -86,26 +86,27 @@ def _value(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _rows(rows: list[dict[str, Any]], peak: float | None) -> str:
-    """Measured rows: what each is (its first column), its rate (median, min–max), its other fields, the peak's share."""
+def _rows(rows: list[dict[str, Any]], gemm: float | None) -> str:
+    """Measured rows: what each is (first column), its rate (median, min–max), its other fields, their GFLOP/s over
+    the machine's float32 matrix product's (``gemm``)."""
     columns = list(dict.fromkeys(k for r in rows for k, v in r.items() if k not in RATE and not _nested(v)))
-    rate, flops = any(RATE[0] in r for r in rows), peak and any("gflops" in r for r in rows)
+    rate, flops = any(RATE[0] in r for r in rows), gemm and any("gflops" in r for r in rows)
     header = [c.replace("_", " ") for c in columns]
-    return table(header[:1] + ["items/s median (min–max)"] * rate + header[1:] + ["% of peak"] * flops,
+    return table(header[:1] + ["items/s median (min–max)"] * rate + header[1:] + ["% of GEMM"] * flops,
                  [[_value(r.get(columns[0]))]
                   + [f"{r[RATE[0]]:.1f} ({r[RATE[1]]:.1f}–{r[RATE[2]]:.1f})" if RATE[0] in r else "–"] * rate
                   + [_value(r.get(c)) for c in columns[1:]]
-                  + [f"{100 * r['gflops'] / peak:.0f} %" if "gflops" in r else "–"] * flops for r in rows])
+                  + [f"{100 * r['gflops'] / gemm:.0f} %" if "gflops" in r else "–"] * flops for r in rows])
 
 
-def _figures(path: list[str], value: Any, peak: float | None) -> list[str]:
+def _figures(path: list[str], value: Any, gemm: float | None) -> list[str]:
     """``value`` as Markdown: a table per list of rows (nested lists after their row's table), then its other
     figures in one table."""
     figures, parts = [], []
 
     def visit(path: list[str], v: Any) -> None:
         if _nested(v):
-            parts.append(f"{' › '.join(path)}:\n\n{_rows(v, peak)}")
+            parts.append(f"{' › '.join(path)}:\n\n{_rows(v, gemm)}")
             for row in v:
                 for key, inner in row.items():
                     if _nested(inner):
@@ -134,7 +135,7 @@ def _run(name: str, results: dict[str, Any]) -> str:
         "processes took " + ", ".join(f"{100 * v:.0f} % of the CPUs in {k}" for k, v in shared.items())
         + "): those sections' targets are not judged.",
         "### Machine", *_figures([], {k: results[k] for k in ABOUT[3:9] if k in results}, None),
-        *(part for s in sections for part in [f"### {s}", *_figures([s], results[s], machine["peak_gflops_fp32"])])])
+        *(part for s in sections for part in [f"### {s}", *_figures([s], results[s], machine["gemm_gflops"])])])
 
 
 def kept(markdown: str) -> str | None:

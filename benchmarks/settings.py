@@ -14,12 +14,11 @@ TRAINING_VARIANTS = ("", ", channels_first", ", steps_per_execution 8", ", mixed
 class Settings:
     """One run: ``windows`` timed windows per candidate of about ``window_seconds`` after ``warmup`` untimed steps
     (compilation happens there). ResNet-20 ``fit`` at ``train_batch`` in ``training_variants`` (oneDNN on; off runs
-    the plain and bfloat16 ones) and the command line's path at ``user_path_batches``; ResNet-50 inference at
-    ``inference_size`` and ``inference_batches`` in ``inference_variants`` (oneDNN on; off runs the folded net and
-    keras.applications); LiteRT ``litert_variants`` of ``litert_models``; ``torch_compile``, ``process_wide`` (a worker
-    per setting) and the other Keras ``backends`` as candidates; a ``gemm_size``-cubed matrix product as the FLOP/s
-    ceiling; ``trace_steps`` profiled steps. ``shared_workers``: one worker per oneDNN state and no other (each worker
-    imports TensorFlow and PyTorch: seconds of CPU)."""
+    the plain and bfloat16 ones), the command line's path at ``user_path_batches``; ResNet-50 inference at
+    ``inference_size`` and ``inference_batches`` in ``inference_variants`` (oneDNN on; off: the folded net and
+    keras.applications); LiteRT ``litert_variants`` of ``litert_models``; the ``torch_compile`` and ``process_wide``
+    (a worker per setting) candidates; a ``gemm_size``-cubed matrix product; ``trace_steps`` profiled steps.
+    ``shared_workers``: one worker per oneDNN state and no other (each imports TensorFlow and PyTorch: seconds)."""
 
     windows: int = 5
     window_seconds: float = 2.0
@@ -37,7 +36,6 @@ class Settings:
     calibration_images: int = 16
     torch_compile: bool = True
     process_wide: bool = True
-    backends: tuple[str, ...] = ("jax", "torch")
     gemm_size: int = 2048
     trace_steps: int = 5
     shared_workers: bool = False
@@ -50,4 +48,4 @@ TINY = Settings(windows=1, window_seconds=0.01, warmup=1, train_batch=4, trainin
                 inference_variants=(FOLDED, f"{FOLDED}, frozen graph", APPLICATIONS), litert_models=("resnet20",),
                 litert_variants=("fp32", "int8"),
                 litert_size=32, litert_window_seconds=0.01, calibration_images=2, torch_compile=False,
-                process_wide=False, backends=(), gemm_size=128, trace_steps=1, shared_workers=True)
+                process_wide=False, gemm_size=128, trace_steps=1, shared_workers=True)
