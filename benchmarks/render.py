@@ -145,7 +145,7 @@ def kept(markdown: str) -> str | None:
 
 
 def _findings(runs: dict[str, dict[str, Any]], text: str | None) -> str:
-    uncited = [r["started"] for r in runs.values() if text is None or r["started"] not in text]
+    uncited = list(dict.fromkeys(r["started"] for r in runs.values() if text is None or r["started"] not in text))
     note = f"> Not yet read against the run(s) of {', '.join(uncited)}: write what their tables show, citing each " \
         "run by its start time." if uncited else ""
     return (text or FINDINGS).replace(FINDINGS, f"{FINDINGS}\n\n{note}".rstrip(), 1)
