@@ -43,6 +43,9 @@ PROCESS_WIDE: dict[str, tuple[dict[str, str], dict[str, Any], tuple[str, ...]]] 
     "XLA_FLAGS=--xla_cpu_use_onednn=true": ({"XLA_FLAGS": "--xla_cpu_use_onednn=true"}, {}, ("training",)),
     "XLA_FLAGS=--xla_cpu_use_xnnpack=true": ({"XLA_FLAGS": "--xla_cpu_use_xnnpack=true"}, {}, ("training",)),
 }
+#: Workers by role: label, environment, setup (PyTorch and onnxruntime are the peers; the scaling needs 2 CPUs).
+ROLES = {"off": ("oneDNN off", {cpu.ONEDNN_ENV: "0"}, {}), "on": ("oneDNN on", {cpu.ONEDNN_ENV: "1"}, {}),
+         "peers": ("peers", {}, {}), "replicas": ("oneDNN on, 2 CPUs", {cpu.ONEDNN_ENV: "1"}, {"logical_cpus": 2})}
 FIT, PREDICT, PROFILE = "benchmarks.fit_candidates:", "benchmarks.predict_candidates:", "benchmarks.op_profile:profile"
 Log = Callable[[str], None]
 
@@ -62,8 +65,8 @@ flags.register_validator("sections", lambda names: set(names) <= set(SECTIONS) a
 
 
 class Workers:
-    """The benchmark's workers by label, started on first use and kept until closed (sections share them), and by
-    role; with ``settings.shared_workers`` only the two oneDNN states'."""
+    """The benchmark's workers by role (:data:`ROLES`), or by label for the process-wide ones; started on first use
+    and kept until closed (sections share them). ``settings.shared_workers``: every role but "off" in the "on" one."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings, self.workers = settings, {}
@@ -72,6 +75,16 @@ class Workers:
         if label not in self.workers:
             self.workers[label] = workers.Worker(label, env, **setup)
         return self.workers[label]
+
+    def role(self, name: str) -> workers.Worker:
+        shared = self.settings.shared_workers and name != "off"
+        label, env, setup = ROLES["on" if shared else name]
+        return self.get(label, env, **(ROLES["replicas"][2] if shared else setup))
+
+    def process_wide(self, section: str) -> list[tuple[workers.Worker, str]]:
+        """The process-wide workers ``section`` times (none unless ``settings.process_wide``), with their labels."""
+        return [(self.get(f"oneDNN on, {label}", {cpu.ONEDNN_ENV: "1", **env}, **setup), label)
+                for label, (env, setup, used) in PROCESS_WIDE.items() if self.settings.process_wide and section in used]
 
     def drop(self) -> None:
         """Every worker forgets its candidates and their models."""
@@ -83,24 +96,6 @@ class Workers:
     def close(self) -> None:
         for worker in self.workers.values():
             worker.close()
-
-    def tensorflow(self, state: str) -> workers.Worker:
-        split = {"logical_cpus": 2} if self.settings.shared_workers and state == "on" else {}  # the scaling's
-        return self.get(f"oneDNN {state}", {cpu.ONEDNN_ENV: str(int(state == "on"))}, **split)
-
-    def peers(self) -> workers.Worker:
-        """PyTorch's and onnxruntime's worker."""
-        return self.tensorflow("on") if self.settings.shared_workers else self.get("peers")
-
-    def replicas(self) -> workers.Worker:
-        """The scaling's worker: TensorFlow with oneDNN on, over 2 logical CPUs."""
-        return self.tensorflow("on") if self.settings.shared_workers else self.get(
-            "oneDNN on, 2 logical CPUs", {cpu.ONEDNN_ENV: "1"}, logical_cpus=2)
-
-    def process_wide(self, section: str) -> list[tuple[workers.Worker, str]]:
-        """The process-wide workers ``section`` times (none unless ``settings.process_wide``), with their labels."""
-        return [(self.get(f"oneDNN on, {label}", {cpu.ONEDNN_ENV: "1", **env}, **setup), label)
-                for label, (env, setup, used) in PROCESS_WIDE.items() if self.settings.process_wide and section in used]
 
 
 def _against(rows: list[dict[str, Any]], plain: str) -> dict[str, float]:
@@ -117,15 +112,16 @@ def training(pool: Workers, settings: Settings, log: Log) -> dict[str, Any]:
         return worker, FIT + "keras_candidates", {"batch": batch, "tag": tag, "info": info, "variants": variants,
                                                   **more}
 
-    requests = [keras(pool.tensorflow(s), f"oneDNN {s}", {"onednn": s}, settings.training_variants if s == "on" else
+    requests = [keras(pool.role(s), f"oneDNN {s}", {"onednn": s}, settings.training_variants if s == "on" else
                       ("", ", mixed_bfloat16"), user_path_batches=settings.user_path_batches * (s == "on"))
                 for s in STATES]
     requests += [keras(w, w.label, {"onednn": "on", "process": label}, (" + XLA" * label.startswith("XLA"),))
                  for w, label in pool.process_wide("training")]
-    requests.append((pool.peers(), FIT + "torch_candidates", {"batch": batch, "compiled": settings.torch_compile}))
+    requests.append((pool.role("peers"), FIT + "torch_candidates", {"batch": batch,
+                                                                    "compiled": settings.torch_compile}))
     log(f"training: CIFAR ResNet-20, batch {batch}, {len(requests)} candidate factories")
     rows = timing.rows(timing.interleaved(workers.load(requests), settings.windows, settings.window_seconds,
-                                          settings.warmup, log), pool.tensorflow("on").call(FIT + "flops"))
+                                          settings.warmup, log), pool.role("on").call(FIT + "flops"))
     out: dict[str, Any] = {"batch": batch, "rows": rows}
     for key, precision in (("ratios", "fp32"), ("ratios_bf16", "bf16")):
         out[key] = {s: timing.ratio(rows, {"framework": "keras_resnet", "precision": precision, "onednn": s},
@@ -133,8 +129,8 @@ def training(pool: Workers, settings: Settings, log: Log) -> dict[str, Any]:
     out["against_plain"] = _against(rows, "keras_resnet fit")
     log("training: where the time goes")
     steps = settings.trace_steps
-    out["profiles"] = [pool.tensorflow(s).call(PROFILE, name=f"keras_resnet fit, oneDNN {s}", steps=steps)
-                       for s in STATES] + [pool.peers().call(PROFILE, name="torch channels_last", steps=steps)]
+    out["profiles"] = [pool.role(s).call(PROFILE, name=f"keras_resnet fit, oneDNN {s}", steps=steps)
+                       for s in STATES] + [pool.role("peers").call(PROFILE, name="torch channels_last", steps=steps)]
     pool.drop()
     return out
 
@@ -143,18 +139,18 @@ def inference(pool: Workers, settings: Settings, log: Log, cores: int) -> dict[s
     """ResNet-50 inference per batch size: every candidate interleaved, the ratios, and where the time goes."""
     with tempfile.TemporaryDirectory(prefix="keras_resnet_inference_") as folder:
         log(f"inference: ResNet-50 at {settings.inference_size}x{settings.inference_size}, weights and references")
-        flops = pool.tensorflow("on").call(PREDICT + "prepare", folder=folder, size=settings.inference_size,
-                                           batches=settings.inference_batches)
+        flops = pool.role("on").call(PREDICT + "prepare", folder=folder, size=settings.inference_size,
+                                     batches=settings.inference_batches)
         out: dict[str, Any] = {"image_size": settings.inference_size}
         for batch in settings.inference_batches:
             common = {"folder": folder, "batch": batch}
-            requests = [(pool.tensorflow(s), PREDICT + "keras_candidates", {
+            requests = [(pool.role(s), PREDICT + "keras_candidates", {
                 **common, "tag": f"oneDNN {s}", "info": {"onednn": s},
                 "variants": settings.inference_variants if s == "on" else (FOLDED, APPLICATIONS)}) for s in STATES]
             requests += [(w, PREDICT + "keras_candidates", {**common, "tag": w.label,
                                                             "info": {"onednn": "on", "process": label}})
                          for w, label in pool.process_wide("inference")]
-            requests.append((pool.peers(), PREDICT + "peer_candidates",
+            requests.append((pool.role("peers"), PREDICT + "peer_candidates",
                              {**common, "threads": cores, "torch_compile": settings.torch_compile}))
             log(f"inference: batch {batch}")
             rows = timing.rows(timing.interleaved(workers.load(requests), settings.windows, settings.window_seconds,
@@ -164,8 +160,8 @@ def inference(pool: Workers, settings: Settings, log: Log, cores: int) -> dict[s
                                    {"framework": peer, **({"onednn": s} if peer == "keras" else {})})
                 for peer in ("keras", "torch", "onnxruntime")} for s in STATES}}
             if batch == max(settings.inference_batches):
-                out["profiles"] = [pool.tensorflow(s).call(PROFILE, name=f"{FOLDED}, oneDNN {s}",
-                                                           steps=settings.trace_steps) for s in STATES]
+                out["profiles"] = [pool.role(s).call(PROFILE, name=f"{FOLDED}, oneDNN {s}", steps=settings.trace_steps)
+                                   for s in STATES]
             pool.drop()
     return out
 
@@ -190,8 +186,8 @@ def run(settings: Settings, names: list[str], folder: Path, log: Log) -> Path:
     pool, cores = Workers(settings), description["physical_cores"]
     sections = {"training": lambda: training(pool, settings, log),
                 "inference": lambda: inference(pool, settings, log, cores),
-                "litert": lambda: pool.tensorflow("on").call("benchmarks.litert:run", settings=settings),
-                "scaling": lambda: pool.replicas().call("benchmarks.scaling:run", settings=settings)}
+                "litert": lambda: pool.role("on").call("benchmarks.litert:run", settings=settings),
+                "scaling": lambda: pool.role("replicas").call("benchmarks.scaling:run", settings=settings)}
     try:
         for name in (n for n in SECTIONS if n in names):
             before, other = os.getloadavg(), machine.OtherLoad(lambda: [w.pid for w in pool.workers.values()])

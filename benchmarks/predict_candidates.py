@@ -77,27 +77,29 @@ def _predictor(variant: str, folder: Path, images: np.ndarray,
     return _frozen(folded, images), info
 
 
-def _checked(name: str, predict: Callable[[], np.ndarray], info: dict[str, Any], more: Mapping[str, Any],
-             reference: np.ndarray) -> Candidate:
+def _checked(name: str, predict: Callable[[], np.ndarray], info: dict[str, Any], reference: np.ndarray) -> Candidate:
     """A candidate whose predictions agree with keras.applications' (else an error naming it)."""
     error = float(np.abs(predict() - reference).max())
     if error > CHECK_TOLERANCE:
         raise AssertionError(f"{name} disagrees with keras.applications: max |diff| {error:.2e}")
-    return Candidate(name, len(reference), step=predict, info={**info, **more, "max_abs_diff_vs_applications": error})
+    return Candidate(name, len(reference), step=predict, info={**info, "max_abs_diff_vs_applications": error})
 
 
-def _inputs(folder: str, batch: int) -> tuple[Path, np.ndarray, np.ndarray]:
-    return Path(folder), np.load(Path(folder) / f"images_{batch}.npy"), np.load(Path(folder) / f"reference_{batch}.npy")
+def _inputs(folder: str, batch: int) -> tuple[Path, np.ndarray, np.ndarray, keras.Model]:
+    """The ``folder`` :func:`prepare` wrote, its images and reference at ``batch``, keras_resnet's model."""
+    path = Path(folder)
+    images, reference = np.load(path / f"images_{batch}.npy"), np.load(path / f"reference_{batch}.npy")
+    ours = _ours(images.shape[1])
+    ours.load_weights(path / "resnet50.weights.h5")
+    return path, images, reference, ours
 
 
 def keras_candidates(folder: str, batch: int, tag: str, info: Mapping[str, Any],
                      variants: tuple[str, ...] = (FOLDED,)) -> list[Candidate]:
     """The TensorFlow candidates ``variants`` at ``batch``; names end with ``, tag``."""
-    path, images, reference = _inputs(folder, batch)
-    ours = _ours(images.shape[1])
-    ours.load_weights(path / "resnet50.weights.h5")
-    return [_checked(f"{variant}, {tag}", *_predictor(variant, path, images, ours), info, reference)
-            for variant in variants]
+    path, images, reference, ours = _inputs(folder, batch)
+    built = {variant: _predictor(variant, path, images, ours) for variant in variants}
+    return [_checked(f"{v}, {tag}", predict, {**what, **info}, reference) for v, (predict, what) in built.items()]
 
 
 def peer_candidates(folder: str, batch: int, threads: int, torch_compile: bool) -> list[Candidate]:
@@ -105,18 +107,16 @@ def peer_candidates(folder: str, batch: int, threads: int, torch_compile: bool) 
     (``threads`` intra-op threads) at ``batch``."""
     from benchmarks import torch_resnet
 
-    path, images, reference = _inputs(folder, batch)
-    ours = _ours(images.shape[1])
-    ours.load_weights(path / "resnet50.weights.h5")
+    _, images, reference, ours = _inputs(folder, batch)
     net = torch_resnet.copy_keras_weights(torch_resnet.resnet50(), ours).eval()
     modes = {"torch NCHW": (False, "eager"), "torch channels_last": (True, "eager"),
              "torch channels_last TorchScript frozen": (True, "script"),
              **({"torch channels_last + compile": (True, "compile")} if torch_compile else {})}
-    candidates = [_checked(name, _torch_predict(net, images, *mode), {"framework": "torch"}, {}, reference)
+    candidates = [_checked(name, _torch_predict(net, images, *mode), {"framework": "torch"}, reference)
                   for name, mode in modes.items()]
     session = onnx_session(optimize_for_inference(ours), threads)
     return [*candidates, _checked("onnxruntime", lambda: session.run(None, {"images": images})[0],
-                                  {"framework": "onnxruntime"}, {}, reference)]
+                                  {"framework": "onnxruntime"}, reference)]
 
 
 def onnx_session(model: keras.Model, threads: int) -> Any:
