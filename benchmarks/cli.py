@@ -50,7 +50,8 @@ FIT, PREDICT, PROFILE = "benchmarks.fit_candidates:", "benchmarks.predict_candid
 Log = Callable[[str], None]
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool("tiny", False, "Smoke test: every section and ratio once, tiny sizes, two worker processes.")
+flags.DEFINE_bool("tiny", False, "Smoke test: every section and ratio once, tiny sizes, two worker processes; unless "
+                  "--results is given, it writes to a new temporary folder (never over a real run).")
 flags.DEFINE_list("sections", list(SECTIONS), f"Sections to run, any of {SECTIONS}.")
 flags.DEFINE_integer("windows", None, "Timed windows per candidate (default 5; tiny 1).", lower_bound=1)
 flags.DEFINE_float("window_seconds", None, "Target seconds per window (default 2).", lower_bound=1e-3)
@@ -227,6 +228,9 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     folder, markdown = Path(FLAGS.results), Path(FLAGS.markdown)
+    if FLAGS.tiny and not FLAGS["results"].present:
+        folder = Path(tempfile.mkdtemp(prefix="benchmarks_tiny_"))
+        markdown = markdown if FLAGS["markdown"].present else folder / "BENCHMARKS.md"
     if not folder.is_dir():
         raise app.UsageError(f"--results must be an existing folder; received {folder}")
     if not markdown.parent.is_dir():
