@@ -201,7 +201,7 @@ def test_the_flags_choose_the_settings(argv: list[str], expected: dict) -> None:
     (["--sections=training,nope"], "--sections must be a non-empty comma-separated list of"),
     (["--results=/nonexistent/folder"], "--results must be an existing folder; received /nonexistent/folder"),
     (["--from_json", "--results=/tmp", "--markdown=/nonexistent/BENCHMARKS.md"], "--markdown must be a file in an"),
-    (["--tiny", "--from_json"], f"--results holds no results (*.json) to report: {tempfile.gettempdir()}/benchmarks_tiny_"),
+    (["--tiny", "--from_json"], f"--results holds no results (*.json) to report: {tempfile.gettempdir()}/benchmarks_"),
 ])
 def test_a_bad_flag_is_refused_in_one_line(argv: list[str], message: str) -> None:
     run = _run(*argv)
