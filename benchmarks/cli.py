@@ -1,11 +1,9 @@
 """``python -m benchmarks``: what each section runs in which worker, the ratios it reports, and the command line.
 
-TensorFlow runs in two workers side by side, ``TF_ENABLE_ONEDNN_OPTS=0`` (Eigen's kernels, the default on CPUs
-without AVX-512 VNNI/BF16 or AMX) and ``=1`` (oneDNN's); each process-wide setting (:data:`PROCESS_WIDE`) in its own
-worker with oneDNN on; PyTorch and onnxruntime in the peers' worker (``--tiny``: the oneDNN-on worker runs all but
-the oneDNN-off candidates). A section's candidates run interleaved. Nothing here imports TensorFlow. Each section
-records the CPU other processes took (:class:`benchmarks.machine.OtherLoad`); a target is judged only where that
-stayed low. The results go to ``benchmarks/results/<CPU kind>.json``, and BENCHMARKS.md is drawn from every file there.
+TensorFlow runs with ``TF_ENABLE_ONEDNN_OPTS=0`` (Eigen's kernels, the default on CPUs without AVX-512 VNNI/BF16 or
+AMX) and ``=1`` side by side, each process-wide setting (:data:`PROCESS_WIDE`) in a worker of its own, PyTorch and
+onnxruntime in another (``--tiny``: all but oneDNN off in one). Nothing here imports TensorFlow. The results go to
+``benchmarks/results/<CPU kind>.json`` with the CPU other processes took per section; BENCHMARKS.md shows every file.
 """
 
 from __future__ import annotations

@@ -1,18 +1,13 @@
 """Images/s of the ImageNet-style training input pipeline on a folder of JPEG photos, side by side.
 
-``python -m benchmarks.jpeg_pipeline [--tiny] [--json PATH]`` writes ``--images`` phone-like JPEGs of 500x375 (EXIF
-on every file, one in ten stored sideways), then times one epoch of each candidate at ``--size`` px, in turns,
-``--rounds`` times, and reports each one's best round (images/s) with the CPU time it used per image (all threads and
-worker processes; steadier than wall-clock on a shared machine):
-
-* ``decode only``: ``tf.io.decode_jpeg`` of every file, nothing else: the limit of any pipeline decoding whole images;
-* ``decode, then crop``: :func:`keras_resnet.datasets.pipeline`, the random-resized crop taken from the decoded image;
-* ``decode the crop``: the same pipeline as the training command line reads a folder: only the crop's window decoded
-  (``tf.image.decode_and_crop_jpeg``);
-* ``PyTorch + PIL``: a ``DataLoader`` with as many worker processes as tf.data has threads, each opening the file
-  with PIL, turning it upright and taking torchvision's ``RandomResizedCrop`` (written here: torchvision does not
-  import beside this torch), a bilinear resize and a random flip. It runs first, before TensorFlow is imported, so
-  that its workers fork from a process without TensorFlow's threads.
+``python -m benchmarks.jpeg_pipeline [--tiny] [--json PATH]`` writes ``--images`` phone-like JPEGs (500x375, EXIF,
+one in ten stored sideways) and times epochs of each candidate at ``--size`` px in turns, ``--rounds`` times: the
+best round's images/s and its CPU time per image (all threads and processes; steadier on a shared machine).
+``decode only`` decodes every file (the limit of any pipeline decoding whole images); ``decode, then crop`` is
+:func:`keras_resnet.datasets.pipeline` cropping the decoded image; ``decode the crop`` the same pipeline as training
+reads a folder, decoding only the crop's window; ``PyTorch + PIL`` a ``DataLoader`` (as many processes as tf.data
+threads) with PIL, EXIF transpose and torchvision's ``RandomResizedCrop`` (written here: torchvision does not import
+beside this torch), run first so that its processes fork before TensorFlow's threads exist.
 """
 
 from __future__ import annotations

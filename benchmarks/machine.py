@@ -1,12 +1,8 @@
-"""Where a benchmark ran, and whether it had the machine to itself.
+"""Where a benchmark ran (:func:`describe`, :func:`slug`), and whether it had the machine to itself.
 
-:func:`describe`: the CPU model, its ISA features and TensorFlow's oneDNN state (:func:`keras_resnet.cpu.describe`),
-its cores, and the float32 GFLOP/s of a matrix product (NumPy's BLAS on all cores): the practical ceiling the
-candidates' GFLOP/s are set against.
-
-:class:`OtherLoad`: the CPU other processes took while a section ran, from the machine's busy time
-(``/proc/stat``) less the benchmark's own (this process, its finished workers and its live ones). The load
-average cannot tell: it counts the benchmark's own threads.
+:class:`OtherLoad`: the CPU other processes took while a section ran, from the machine's busy time (``/proc/stat``)
+less the benchmark's own (this process, its finished workers and its live ones). The load average cannot tell: it
+counts the benchmark's own threads.
 """
 
 from __future__ import annotations
@@ -28,7 +24,8 @@ PACKAGES = ("tensorflow", "keras", "torch", "onnxruntime", "tf2onnx", "ai-edge-l
 
 
 def describe(gemm_size: int) -> dict[str, Any]:
-    """CPU, ISA features, oneDNN state, cores and a measured GEMM's GFLOP/s."""
+    """CPU, ISA features and oneDNN state (:func:`keras_resnet.cpu.describe`), cores, and the GFLOP/s of a float32
+    matrix product (NumPy's BLAS on all cores): the practical ceiling the candidates' GFLOP/s are set against."""
     blocks = [dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()))
               for block in Path("/proc/cpuinfo").read_text().strip().split("\n\n")]
     cores = len({(b.get("physical id"), b.get("core id")) for b in blocks}) or os.cpu_count() or 1
