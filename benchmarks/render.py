@@ -45,12 +45,12 @@ def _comparisons(results: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
     rows = []
     if "training" in results:
         rows += [("training", f"training {p} vs PyTorch's best, oneDNN {s}", results["training"][key][s], target)
-                 for s in STATES for p, key, target in (("fp32", "ratios", TRAINING), ("bf16", "ratios_bf16",
-                                                                                         TRAINING_BF16))]
+                 for p, key, target in (("fp32", "ratios", TRAINING), ("bf16", "ratios_bf16", TRAINING_BF16))
+                 for s in STATES]
     if "inference" in results:
         batches = {int(k[6:]): v for k, v in results["inference"].items() if k.startswith("batch_")}
         rows += [("inference", f"inference batch {max(batches)} vs {label}, oneDNN {s}",
-                  batches[max(batches)]["ratios"][s][peer], INFERENCE) for s in STATES for peer, label in PEERS.items()]
+                  batches[max(batches)]["ratios"][s][peer], INFERENCE) for peer, label in PEERS.items() for s in STATES]
         rows += [("inference", f"inference latency (batch 1) vs onnxruntime, oneDNN {s}",
                   batches[1]["ratios"][s]["onnxruntime"], LATENCY) for s in STATES if 1 in batches]
     return rows + [("litert", f"LiteRT {model} batch 1, {threads} thread(s): int8 vs fp32", {"ratio": speedup},
