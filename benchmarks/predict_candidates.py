@@ -4,12 +4,13 @@ onnxruntime on the same weights and images, each checked against keras.applicati
 keras_resnet's variants (:data:`benchmarks.settings.INFERENCE_VARIANTS`): batch norm folded into the convolutions
 (:func:`keras_resnet.inference.optimize_for_inference`), with XLA, built ``channels_first``, and frozen into a graph of
 constants (grappler then sees constant filters). PyTorch: NCHW, ``channels_last``, TorchScript-frozen and
-``torch.compile`` (Inductor, weights frozen), under ``torch.inference_mode``; onnxruntime: a tf2onnx conversion.
+``torch.compile`` (Inductor, weights frozen), under ``torch.inference_mode``; onnxruntime: the export's ONNX file.
 """
 
 from __future__ import annotations
 
 import copy
+import multiprocessing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,6 @@ from benchmarks.settings import APPLICATIONS, FOLDED
 from benchmarks.timing import Candidate
 from keras_resnet.inference import optimize_for_inference
 
-ONNX_OPSET = 17
 CHECK_TOLERANCE = 1e-3  # probabilities; float32 reassociation across frameworks stays far below this
 
 
@@ -46,7 +46,21 @@ def prepare(candidates: Mapping[str, Candidate], folder: str, size: int, batches
         images = np.random.default_rng(batch).uniform(-120, 150, (batch, size, size, 3)).astype(np.float32)
         np.save(Path(folder) / f"images_{batch}.npy", images)
         np.save(Path(folder) / f"reference_{batch}.npy", applications.predict_on_batch(images))
+    converter = multiprocessing.get_context("spawn").Process(target=_write_onnx, args=(folder, size))
+    converter.start()  # tf2onnx holds gigabytes for a ResNet-50 and TensorFlow keeps them: a process of its own
+    converter.join()
+    if converter.exitcode:
+        raise RuntimeError(f"the ONNX conversion exited with status {converter.exitcode}")
     return 2 * keras_resnet.count_macs(ours)
+
+
+def _write_onnx(folder: str, size: int) -> None:
+    """keras_resnet's folded ResNet-50 as the ONNX file of this repository's export (any batch size)."""
+    from export import onnx_file
+
+    ours = _ours(size)
+    ours.load_weights(Path(folder) / "resnet50.weights.h5")
+    onnx_file.write(optimize_for_inference(ours), Path(folder) / "resnet50.onnx")
 
 
 def _ours(size: int, data_format: str = "channels_last") -> keras.Model:
@@ -114,22 +128,13 @@ def peer_candidates(folder: str, batch: int, threads: int, torch_compile: bool) 
              **({"torch channels_last + compile": (True, "compile")} if torch_compile else {})}
     candidates = [_checked(name, _torch_predict(net, images, *mode), {"framework": "torch"}, reference)
                   for name, mode in modes.items()]
-    session = onnx_session(optimize_for_inference(ours), threads)
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()  # every graph optimisation, as by default
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(str(Path(folder) / "resnet50.onnx"), options, providers=["CPUExecutionProvider"])
     return [*candidates, _checked("onnxruntime", lambda: session.run(None, {"images": images})[0],
                                   {"framework": "onnxruntime"}, reference)]
-
-
-def onnx_session(model: keras.Model, threads: int) -> Any:
-    """tf2onnx conversion of ``model`` (any batch size) in an onnxruntime session with every optimisation."""
-    import onnxruntime as ort
-    import tf2onnx
-
-    spec = (tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="images"),)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=ONNX_OPSET)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
 def _torch_predict(net: Any, images: np.ndarray, channels_last: bool, mode: str) -> Callable[[], np.ndarray]:

@@ -45,7 +45,7 @@ FULL = Settings()
 #: The smoke test: every section and every ratio once, at the smallest sizes and with the fewest processes.
 TINY = Settings(windows=1, window_seconds=0.01, warmup=1, train_batch=4, training_variants=("", ", mixed_bfloat16"),
                 user_path_batches=(), inference_size=32, inference_batches=(1,),
-                inference_variants=(FOLDED, f"{FOLDED}, frozen graph", APPLICATIONS), litert_models=("resnet20",),
+                inference_variants=(FOLDED, APPLICATIONS), litert_models=("resnet20",),
                 litert_variants=("fp32", "int8"),
                 litert_size=32, litert_window_seconds=0.01, calibration_images=2, torch_compile=False,
                 process_wide=False, gemm_size=128, trace_steps=1, shared_workers=True)

@@ -81,11 +81,11 @@ def test_both_onednn_states_and_pytorch_run_side_by_side(outputs: tuple[dict, st
     batch = results["inference"]["batch_1"]
     assert {row["name"] for row in batch["rows"]} == {
         "keras_resnet folded BN, oneDNN off", "keras.applications, oneDNN off", "keras_resnet folded BN, oneDNN on",
-        "keras_resnet folded BN, frozen graph, oneDNN on", "keras.applications, oneDNN on", "onnxruntime",
+        "keras.applications, oneDNN on", "onnxruntime",
         "torch NCHW", "torch channels_last", "torch channels_last TorchScript frozen"}
     assert all(row["max_abs_diff_vs_applications"] <= 1e-3 for row in batch["rows"])
     assert set(batch["ratios"]["off"]) == set(batch["ratios"]["on"]) == {"keras", "torch", "onnxruntime"}
-    assert set(batch["against_plain"]) == {"keras_resnet folded BN, frozen graph, oneDNN on"}
+    assert batch["against_plain"] == {}  # the tiny run times no other variant of the folded net
 
 
 def test_every_row_has_its_window(outputs: tuple[dict, str, Path]) -> None:
