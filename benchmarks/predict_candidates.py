@@ -10,7 +10,8 @@ constants (grappler then sees constant filters). PyTorch: NCHW, ``channels_last`
 from __future__ import annotations
 
 import copy
-import multiprocessing
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,9 @@ def prepare(candidates: Mapping[str, Candidate], folder: str, size: int, batches
         images = np.random.default_rng(batch).uniform(-120, 150, (batch, size, size, 3)).astype(np.float32)
         np.save(Path(folder) / f"images_{batch}.npy", images)
         np.save(Path(folder) / f"reference_{batch}.npy", applications.predict_on_batch(images))
-    converter = multiprocessing.get_context("spawn").Process(target=_write_onnx, args=(folder, size))
-    converter.start()  # tf2onnx holds gigabytes for a ResNet-50 and TensorFlow keeps them: a process of its own
-    converter.join()
-    if converter.exitcode:
-        raise RuntimeError(f"the ONNX conversion exited with status {converter.exitcode}")
+    # tf2onnx holds gigabytes for a ResNet-50, which TensorFlow keeps: a process of its own (workers are daemons)
+    subprocess.run([sys.executable, "-c", f"from benchmarks.predict_candidates import _write_onnx; "
+                    f"_write_onnx({folder!r}, {size})"], check=True, cwd=Path(__file__).resolve().parents[1])
     return 2 * keras_resnet.count_macs(ours)
 
 
