@@ -83,7 +83,8 @@ def keras_model(strategy: Any = None, jit_compile: bool = False, precision: str 
         model = transfer.add_head(keras_resnet.get_model(MODEL, weights=None, include_top=False, pooling="avg",
                                                          input_shape=shape), CLASSES)
         recipe.apply_weight_decay(model, WEIGHT_DECAY)
-        recipe.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile, steps_per_execution)
+        recipe.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile=jit_compile,
+                             steps_per_execution=steps_per_execution)
     return model
 
 
