@@ -22,7 +22,6 @@ from benchmarks.settings import Settings
 from benchmarks.timing import Candidate, interleaved
 from export import CalibrationOptions, ExportData, ExportOptions, export_model
 
-VARIANTS = ("fp32", "dynamic", "fp16", "int8")
 THREADS = (1, 2)
 WITHOUT_XNNPACK = ("fp32", "int8")  # also timed without default delegates, at 1 thread
 
@@ -45,15 +44,16 @@ def run(candidates: Mapping[str, Candidate], settings: Settings) -> dict[str, An
         for name in settings.litert_models:
             size, classes = (32, 10) if name == "resnet20" else (settings.litert_size, 1000)
             model = keras_resnet.get_model(name, weights=None, input_shape=(size, size, 3), classes=classes)
-            print(f"litert: exporting {name} ({' '.join(VARIANTS)})", flush=True)
+            variants = settings.litert_variants
+            print(f"litert: exporting {name} ({' '.join(variants)})", flush=True)
             rng = np.random.default_rng(0)
             images = rng.uniform(0, 255, (settings.calibration_images, size, size, 3)).astype(np.float32)
-            options = ExportOptions(formats=("tflite",), variants=VARIANTS, calibration=CalibrationOptions(len(images)),
+            options = ExportOptions(formats=("tflite",), variants=variants, calibration=CalibrationOptions(len(images)),
                                     latency_runs=1, threads=(1,), model_name=name, overwrite=True)
             data = ExportData(eval_data=(images, rng.integers(0, classes, len(images))), calibration_data=images)
             export_model(model, Path(scratch) / name, options=options, data=data)
-            files = {v: Path(scratch) / name / "tflite" / f"{name}_{v}.tflite" for v in VARIANTS}
-            configs = [(v, t, True) for v in VARIANTS for t in THREADS] + [(v, 1, False) for v in WITHOUT_XNNPACK]
+            files = {v: Path(scratch) / name / "tflite" / f"{name}_{v}.tflite" for v in variants}
+            configs = [(v, t, True) for v in variants for t in THREADS] + [(v, 1, False) for v in WITHOUT_XNNPACK]
             timed = [Candidate(f"{v} {t}t" + ("" if xnnpack else " no XNNPACK"), 1, step=_invoker(files[v], t, xnnpack),
                                info={"variant": v, "threads": t, "xnnpack": xnnpack,
                                      "size_bytes": files[v].stat().st_size}) for v, t, xnnpack in configs]

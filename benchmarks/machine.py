@@ -1,19 +1,14 @@
-"""Where a benchmark ran, and whether it had the machine to itself.
+"""Where a benchmark ran (:func:`describe`, :func:`slug`), and whether it had the machine to itself.
 
-:func:`describe`: the CPU model, its ISA features and TensorFlow's oneDNN state (:func:`keras_resnet.cpu.describe`),
-cores and clock, and the peak float32 FLOP/s they imply: cores x FMA units x SIMD float32 lanes x 2 (an FMA is a
-multiply and an add) x clock. Two FMA units per core are assumed (no program can read it; every AVX-512 server core
-since Skylake-SP, and AMD Zen 3 to 5, has two); in a VM the clock read is the nominal one, so the real peak can be
-higher. A measured float32 matrix product (NumPy's BLAS on all cores) is the practical ceiling beside it.
-
-:class:`OtherLoad`: the CPU other processes took while a section ran, from the machine's busy time
-(``/proc/stat``) less the benchmark's own (this process, its finished workers and its live ones). The load
-average cannot tell: it counts the benchmark's own threads.
+:class:`OtherLoad`: the CPU other processes took while a section ran, from the machine's busy time (``/proc/stat``)
+less the benchmark's own (this process, its finished workers and its live ones). The load average cannot tell: it
+counts the benchmark's own threads.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import resource
 import time
 from collections.abc import Callable
@@ -25,23 +20,24 @@ import numpy as np
 
 from keras_resnet import cpu
 
-FMA_UNITS_PER_CORE = 2
 PACKAGES = ("tensorflow", "keras", "torch", "onnxruntime", "tf2onnx", "ai-edge-litert", "jax", "numpy")
 
 
 def describe(gemm_size: int) -> dict[str, Any]:
-    """CPU, ISA features, oneDNN state, cores, clock, the peak float32 GFLOP/s formula and a measured GEMM."""
+    """CPU, ISA features and oneDNN state (:func:`keras_resnet.cpu.describe`), cores, and the GFLOP/s of a float32
+    matrix product (NumPy's BLAS on all cores): the practical ceiling the candidates' GFLOP/s are set against."""
     blocks = [dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()))
               for block in Path("/proc/cpuinfo").read_text().strip().split("\n\n")]
     cores = len({(b.get("physical id"), b.get("core id")) for b in blocks}) or os.cpu_count() or 1
-    most = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")  # kHz, where the kernel has cpufreq
-    mhz = int(most.read_text()) / 1e3 if most.exists() else float(blocks[0].get("cpu MHz", 0.0))
-    lanes = 16 if cpu.features()["avx512f"] else 8 if cpu.features()["avx2"] else 4
-    peak = cores * FMA_UNITS_PER_CORE * lanes * 2 * mhz / 1e3
-    return {**cpu.describe(), "logical_cpus": os.cpu_count(), "physical_cores": cores, "clock_mhz": mhz,
-            "peak_gflops_fp32": round(peak, 1), "gemm_gflops": round(gemm_gflops(gemm_size), 1), "gemm_size": gemm_size,
-            "peak_formula": f"{cores} cores x {FMA_UNITS_PER_CORE} FMA units x {lanes} fp32 lanes x 2 x "
-                            f"{mhz / 1e3:.3f} GHz = {peak:.1f} GFLOP/s"}
+    return {**cpu.describe(), "logical_cpus": os.cpu_count(), "physical_cores": cores,
+            "gemm_gflops": round(gemm_gflops(gemm_size), 1), "gemm_size": gemm_size}
+
+
+def slug(description: dict[str, Any]) -> str:
+    """The CPU kind as a file name: its model's words and widest vector ISA (``amd-epyc-family-25-model-1-avx2``)."""
+    features = description["features"]
+    isa = "avx512" if features["avx512f"] else "avx2" if features["avx2"] else "sse"
+    return "-".join([*re.findall(r"[a-z0-9]+", description["cpu"].lower()), isa])
 
 
 def gemm_gflops(size: int, repeats: int = 5) -> float:

@@ -1,5 +1,4 @@
-"""What a benchmark run times and for how long: the full settings, tiny ones for smoke tests, and the names of the
-inference variants (built by :mod:`benchmarks.inference`, chosen by :mod:`benchmarks.cli`)."""
+"""What a benchmark run times and for how long: the full settings and the tiny ones of the smoke test."""
 
 from __future__ import annotations
 
@@ -7,47 +6,46 @@ import dataclasses
 
 FOLDED, APPLICATIONS = "keras_resnet folded BN", "keras.applications"
 INFERENCE_VARIANTS = (FOLDED, f"{FOLDED} + XLA", f"{FOLDED}, channels_first", f"{FOLDED}, frozen graph",
-                      f"{FOLDED}, frozen graph, grappler NHWC_TO_NCHW", APPLICATIONS, f"{APPLICATIONS} + XLA")
+                      APPLICATIONS, f"{APPLICATIONS} + XLA")
+TRAINING_VARIANTS = ("", ", channels_first", ", steps_per_execution 8", ", mixed_bfloat16", " + XLA")
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Sizes and repetitions of one run: ``windows`` timed windows per candidate of about ``window_seconds``
-    after ``warmup`` untimed steps (compilation happens there); ResNet-20 training at ``train_batch`` and the
-    command line's path at ``user_path_batches``; ResNet-50 inference at ``inference_size`` and
-    ``inference_batches``; LiteRT files of ``litert_models`` (ResNet-50 at ``litert_size``, ``calibration_images``
-    for int8); ``torch_compile``, ``xla`` (slow to compile), ``process_wide`` (a worker per setting) and the other
-    Keras ``backends`` as candidates; ``pipeline_jpegs`` files for the JPEG pipeline, a ``gemm_size``-cubed matrix
-    product as the FLOP/s ceiling, ``trace_steps`` profiled and logged steps, the GPU's ``gpu_batch``, and the
-    ``inference_variants`` of TensorFlow with oneDNN on (the tiny run leaves out ``channels_first``, whose oneDNN
-    inference is slow on AVX2 CPUs, and XLA)."""
+    """One run: ``windows`` timed windows per candidate of about ``window_seconds`` after ``warmup`` untimed steps
+    (compilation happens there). ResNet-20 ``fit`` at ``train_batch`` in ``training_variants`` (oneDNN on; off runs
+    the plain and bfloat16 ones), the command line's path at ``user_path_batches``; ResNet-50 inference at
+    ``inference_size`` and ``inference_batches`` in ``inference_variants`` (oneDNN on; off: the folded net and
+    keras.applications); LiteRT ``litert_variants`` of ``litert_models``; the ``torch_compile`` and ``process_wide``
+    (a worker per setting) candidates; a ``gemm_size``-cubed matrix product; ``trace_steps`` profiled steps.
+    ``shared_workers``: one worker per oneDNN state and no other (each imports TensorFlow and PyTorch: seconds)."""
 
     windows: int = 5
     window_seconds: float = 2.0
     warmup: int = 2
     train_batch: int = 128
+    training_variants: tuple[str, ...] = TRAINING_VARIANTS
     user_path_batches: tuple[int, ...] = (128, 64)
     inference_size: int = 224
     inference_batches: tuple[int, ...] = (1, 32)
+    inference_variants: tuple[str, ...] = INFERENCE_VARIANTS
     litert_models: tuple[str, ...] = ("resnet20", "resnet50")
+    litert_variants: tuple[str, ...] = ("fp32", "dynamic", "fp16", "int8")
     litert_size: int = 224
     litert_window_seconds: float = 1.0
     calibration_images: int = 16
     torch_compile: bool = True
-    xla: bool = True
     process_wide: bool = True
-    backends: tuple[str, ...] = ("jax", "torch")
-    pipeline_jpegs: int = 256
     gemm_size: int = 2048
     trace_steps: int = 5
-    gpu_batch: int = 256  # NVIDIA's
-    inference_variants: tuple[str, ...] = INFERENCE_VARIANTS  # with oneDNN on
+    shared_workers: bool = False
 
 
 FULL = Settings()
-#: Tiny sizes, without the slow-to-compile and the worker-per-setting candidates: the plumbing, not the speed.
-TINY = Settings(windows=2, window_seconds=0.05, warmup=1, train_batch=8, user_path_batches=(), inference_size=32,
-                inference_batches=(1,), litert_models=("resnet20",), litert_size=32, litert_window_seconds=0.05,
-                calibration_images=2, torch_compile=False, xla=False, process_wide=False, backends=(),
-                pipeline_jpegs=24, gemm_size=256, trace_steps=2, gpu_batch=8,
-                inference_variants=tuple(v for v in INFERENCE_VARIANTS if not v.endswith(("XLA", "channels_first"))))
+#: The smoke test: every section and every ratio once, at the smallest sizes and with the fewest processes.
+TINY = Settings(windows=1, window_seconds=0.01, warmup=1, train_batch=4, training_variants=("", ", mixed_bfloat16"),
+                user_path_batches=(), inference_size=32, inference_batches=(1,),
+                inference_variants=(FOLDED, APPLICATIONS), litert_models=("resnet20",),
+                litert_variants=("fp32", "int8"),
+                litert_size=32, litert_window_seconds=0.01, calibration_images=2, torch_compile=False,
+                process_wide=False, gemm_size=128, trace_steps=1, shared_workers=True)

@@ -65,15 +65,11 @@ def rows(measured: dict[str, dict[str, Any]], flops_per_item: float) -> list[dic
     return [{**row, "gflops": round(row["median_items_per_s"] * flops_per_item / 1e9, 1)} for row in measured.values()]
 
 
-def best(rows: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
-    """The fastest of ``rows`` whose entries equal ``match``'s."""
-    chosen = [row for row in rows if all(row.get(k) == v for k, v in match.items())]
-    if not chosen:
-        raise ValueError(f"no measured row has {match}")
-    return max(chosen, key=lambda row: row["median_items_per_s"])
-
-
 def ratio(rows: list[dict[str, Any]], ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
-    """The fastest row matching ``ours`` over the fastest matching ``peer``, with both rows' names."""
-    a, b = best(rows, **ours), best(rows, **peer)
+    """The fastest row matching ``ours`` over the fastest matching ``peer`` (rows whose entries equal theirs), with
+    both rows' names."""
+    a, b = ([r for r in rows if all(r.get(k) == v for k, v in match.items())] for match in (ours, peer))
+    if not a or not b:
+        raise ValueError(f"no measured row has {ours if not a else peer}")
+    a, b = (max(chosen, key=lambda row: row["median_items_per_s"]) for chosen in (a, b))
     return {"ratio": round(a["median_items_per_s"] / b["median_items_per_s"], 3), "ours": a["name"], "peer": b["name"]}

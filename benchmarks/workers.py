@@ -1,12 +1,11 @@
 """Benchmark candidates in worker processes, each started with its own environment before TensorFlow is imported.
 
-TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` at import, Keras ``KERAS_BACKEND`` likewise, ``XLA_FLAGS``, ``ONEDNN_*`` and
-TensorFlow's thread pools at first use: comparing such settings takes a process each. So every candidate lives in a
-worker started by multiprocessing's ``spawn`` (a fresh interpreter), which sets them first; the parent imports no
-TensorFlow and times the workers' candidates window by window, interleaved across processes. Requests: ``load`` (a
-factory ``"module:function"`` and its keyword arguments, returning candidates), ``window``, ``call`` (a function
-given the candidates), ``drop``. A failure comes back as the worker's traceback. As with any ``spawn`` child, a
-worker imports its parent's main script: a script that starts workers keeps its work under ``__name__ == "__main__"``.
+TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` at import, ``XLA_FLAGS``, ``ONEDNN_*`` and its thread pools at first use:
+comparing such settings takes a process each. A worker is started by multiprocessing's ``spawn`` (a fresh
+interpreter), sets them first, then answers requests: ``load`` (a factory ``"module:function"`` and its keyword
+arguments, returning candidates), ``window``, ``call`` (a function given the candidates and keyword arguments),
+``drop``. A failure comes back as the worker's traceback. As with any ``spawn`` child, a worker imports its parent's
+main script: a script that starts workers keeps its work under ``__name__ == "__main__"``.
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ from typing import Any
 from benchmarks.timing import Candidate
 
 SPAWN = multiprocessing.get_context("spawn")
-#: Under a worker's own settings: quiet TensorFlow, Keras on TensorFlow, Inductor compiling in the worker (not in a
-#: pool of processes that the CPU accounting would miss).
+#: Under a worker's own settings: quiet TensorFlow, Keras on TensorFlow, Inductor compiling in the worker (not in
+#: processes of its own, which the CPU accounting would miss).
 BASE_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "TORCHINDUCTOR_COMPILE_THREADS": "1"}
 
 
@@ -124,30 +123,6 @@ def load(requests: list[tuple[Worker, str, dict[str, Any]]]) -> list[Candidate]:
     return [Candidate(name, items, window=lambda steps, w=worker, name=name: w.request("window", name, steps),
                       info={**info, "worker": worker.label})
             for worker, _, _ in requests for name, items, info in worker.receive()]
-
-
-class Pool:
-    """Workers by label, started on first use and kept until closed (sections share them)."""
-
-    def __init__(self) -> None:
-        self.workers: dict[str, Worker] = {}
-
-    def get(self, label: str, env: Mapping[str, str] | None = None, **setup: Any) -> Worker:
-        if label not in self.workers:
-            self.workers[label] = Worker(label, env, **setup)
-        return self.workers[label]
-
-    def drop(self) -> None:
-        """Every worker forgets its candidates and their models."""
-        for worker in self.workers.values():
-            worker.send("drop")
-        for worker in self.workers.values():
-            worker.receive()
-
-    def close(self, label: str | None = None) -> None:
-        """Stop the worker ``label``, or every worker."""
-        for name in [label] if label else list(self.workers):
-            self.workers.pop(name).close()
 
 
 def pin_threads() -> None:

@@ -1,4 +1,5 @@
-"""The benchmark's idle check: CPU taken by processes other than the benchmark and its workers.
+"""The benchmark's idle check (CPU taken by processes other than the benchmark and its workers) and the name of
+a CPU kind's results file.
 
 Only lower bounds are asserted (a busy machine adds CPU time, it never removes it).
 """
@@ -43,3 +44,21 @@ def test_the_benchmarks_own_workers_are_not_other_load(tmp_path: Path) -> None:
     finally:
         live.kill()
         live.wait()
+
+
+@pytest.mark.parametrize(("model", "features", "slug"), [
+    ("AMD EPYC (family 25, model 1)", {"avx2": True, "avx512f": False}, "amd-epyc-family-25-model-1-avx2"),
+    ("AMD EPYC (family 25, model 17)", {"avx2": True, "avx512f": True}, "amd-epyc-family-25-model-17-avx512"),
+    ("Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", {"avx2": True, "avx512f": True},
+     "intel-r-xeon-r-platinum-8375c-cpu-2-90ghz-avx512"),
+    ("QEMU Virtual CPU version 2.5+", {"avx2": False, "avx512f": False}, "qemu-virtual-cpu-version-2-5-sse"),
+])
+def test_a_cpu_kind_names_its_results_file(model: str, features: dict, slug: str) -> None:
+    assert machine.slug({"cpu": model, "features": features}) == slug
+
+
+def test_this_machine_has_a_results_file_name() -> None:
+    from keras_resnet import cpu
+
+    name = machine.slug(cpu.describe())
+    assert name.endswith(("-avx512", "-avx2", "-sse")) and name == name.lower() and "/" not in name

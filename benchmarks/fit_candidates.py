@@ -66,40 +66,25 @@ def fit_window(model: keras.Model, data: Callable[[int], Any], steps_per_executi
 
 
 def batch_data(images: np.ndarray, labels: np.ndarray) -> Callable[[int], Any]:
-    """``steps -> data`` repeating one batch: a ``tf.data`` dataset on TensorFlow, else a ``steps``-long PyDataset."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    """``steps -> data``: a ``tf.data`` dataset repeating one batch."""
+    import tensorflow as tf
 
-        dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
-        return lambda steps: dataset
-
-    class OneBatch(keras.utils.PyDataset):
-        def __init__(self, steps: int) -> None:
-            super().__init__()
-            self.steps = steps
-
-        def __len__(self) -> int:
-            return self.steps
-
-        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-            return images, labels
-
-    return OneBatch
-
+    dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    return lambda steps: dataset
 
 
 def keras_model(strategy: Any = None, jit_compile: bool = False, precision: str = "none",
-                data_format: str = "channels_last", steps_per_execution: int = 1, model_name: str = MODEL,
-                size: int = SIZE, classes: int = CLASSES) -> keras.Model:
-    """``model_name`` (ResNet-20) compiled with keras_resnet's recipe (inside ``strategy``'s scope if given), in
-    ``precision`` with a float32 softmax head, built in ``data_format``."""
-    shape = (size, size, 3) if data_format == "channels_last" else (3, size, size)
+                data_format: str = "channels_last", steps_per_execution: int = 1) -> keras.Model:
+    """ResNet-20 compiled with keras_resnet's recipe (inside ``strategy``'s scope if given), in ``precision`` with a
+    float32 softmax head, built in ``data_format``."""
+    shape = (SIZE, SIZE, 3) if data_format == "channels_last" else (3, SIZE, SIZE)
     with (dtype_policy(precision), keras_resnet.image_data_format(data_format),
           strategy.scope() if strategy else contextlib.nullcontext()):
-        model = transfer.add_head(keras_resnet.get_model(model_name, weights=None, include_top=False,
-                                                         pooling="avg", input_shape=shape), classes)
+        model = transfer.add_head(keras_resnet.get_model(MODEL, weights=None, include_top=False, pooling="avg",
+                                                         input_shape=shape), CLASSES)
         recipe.apply_weight_decay(model, WEIGHT_DECAY)
-        recipe.compile_model(model, LEARNING_RATE, MOMENTUM, classes, jit_compile, steps_per_execution)
+        recipe.compile_model(model, LEARNING_RATE, MOMENTUM, CLASSES, jit_compile=jit_compile,
+                             steps_per_execution=steps_per_execution)
     return model
 
 

@@ -2,15 +2,16 @@
 onnxruntime on the same weights and images, each checked against keras.applications' probabilities before timing.
 
 keras_resnet's variants (:data:`benchmarks.settings.INFERENCE_VARIANTS`): batch norm folded into the convolutions
-(:func:`keras_resnet.inference.optimize_for_inference`), with XLA, built ``channels_first``, frozen into a graph of
-constants (grappler then sees constant filters), and that graph with grappler's CPU layout conversion to NCHW (the
-nearest TensorFlow has to onnxruntime's NCHWc). PyTorch: NCHW, ``channels_last``, TorchScript-frozen and
-``torch.compile`` (Inductor, weights frozen), under ``torch.inference_mode``; onnxruntime: a tf2onnx conversion.
+(:func:`keras_resnet.inference.optimize_for_inference`), with XLA, built ``channels_first``, and frozen into a graph of
+constants (grappler then sees constant filters). PyTorch: NCHW, ``channels_last``, TorchScript-frozen and
+``torch.compile`` (Inductor, weights frozen), under ``torch.inference_mode``; onnxruntime: the export's ONNX file.
 """
 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import rewriter_config_pb2
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import keras_resnet
@@ -26,7 +26,6 @@ from benchmarks.settings import APPLICATIONS, FOLDED
 from benchmarks.timing import Candidate
 from keras_resnet.inference import optimize_for_inference
 
-ONNX_OPSET = 17
 CHECK_TOLERANCE = 1e-3  # probabilities; float32 reassociation across frameworks stays far below this
 
 
@@ -48,7 +47,19 @@ def prepare(candidates: Mapping[str, Candidate], folder: str, size: int, batches
         images = np.random.default_rng(batch).uniform(-120, 150, (batch, size, size, 3)).astype(np.float32)
         np.save(Path(folder) / f"images_{batch}.npy", images)
         np.save(Path(folder) / f"reference_{batch}.npy", applications.predict_on_batch(images))
+    # tf2onnx holds gigabytes for a ResNet-50, which TensorFlow keeps: a process of its own (workers are daemons)
+    subprocess.run([sys.executable, "-c", f"from benchmarks.predict_candidates import _write_onnx; "
+                    f"_write_onnx({folder!r}, {size})"], check=True, cwd=Path(__file__).resolve().parents[1])
     return 2 * keras_resnet.count_macs(ours)
+
+
+def _write_onnx(folder: str, size: int) -> None:
+    """keras_resnet's folded ResNet-50 as the ONNX file of this repository's export (any batch size)."""
+    from export import onnx_file
+
+    ours = _ours(size)
+    ours.load_weights(Path(folder) / "resnet50.weights.h5")
+    onnx_file.write(optimize_for_inference(ours), Path(folder) / "resnet50.onnx")
 
 
 def _ours(size: int, data_format: str = "channels_last") -> keras.Model:
@@ -76,31 +87,32 @@ def _predictor(variant: str, folder: Path, images: np.ndarray,
     folded = optimize_for_inference(ours, jit_compile=xla)
     if "frozen graph" not in variant:
         return lambda: folded.predict_on_batch(images), info
-    predict, extra = _frozen(folded, images, convert=variant.endswith("NHWC_TO_NCHW"))
-    return predict, {**info, **extra}
+    return _frozen(folded, images), info
 
 
-def _checked(name: str, predict: Callable[[], np.ndarray], info: dict[str, Any], more: Mapping[str, Any],
-             reference: np.ndarray) -> Candidate:
+def _checked(name: str, predict: Callable[[], np.ndarray], info: dict[str, Any], reference: np.ndarray) -> Candidate:
     """A candidate whose predictions agree with keras.applications' (else an error naming it)."""
     error = float(np.abs(predict() - reference).max())
     if error > CHECK_TOLERANCE:
         raise AssertionError(f"{name} disagrees with keras.applications: max |diff| {error:.2e}")
-    return Candidate(name, len(reference), step=predict, info={**info, **more, "max_abs_diff_vs_applications": error})
+    return Candidate(name, len(reference), step=predict, info={**info, "max_abs_diff_vs_applications": error})
 
 
-def _inputs(folder: str, batch: int) -> tuple[Path, np.ndarray, np.ndarray]:
-    return Path(folder), np.load(Path(folder) / f"images_{batch}.npy"), np.load(Path(folder) / f"reference_{batch}.npy")
+def _inputs(folder: str, batch: int) -> tuple[Path, np.ndarray, np.ndarray, keras.Model]:
+    """The ``folder`` :func:`prepare` wrote, its images and reference at ``batch``, keras_resnet's model."""
+    path = Path(folder)
+    images, reference = np.load(path / f"images_{batch}.npy"), np.load(path / f"reference_{batch}.npy")
+    ours = _ours(images.shape[1])
+    ours.load_weights(path / "resnet50.weights.h5")
+    return path, images, reference, ours
 
 
 def keras_candidates(folder: str, batch: int, tag: str, info: Mapping[str, Any],
                      variants: tuple[str, ...] = (FOLDED,)) -> list[Candidate]:
     """The TensorFlow candidates ``variants`` at ``batch``; names end with ``, tag``."""
-    path, images, reference = _inputs(folder, batch)
-    ours = _ours(images.shape[1])
-    ours.load_weights(path / "resnet50.weights.h5")
-    return [_checked(f"{variant}, {tag}", *_predictor(variant, path, images, ours), info, reference)
-            for variant in variants]
+    path, images, reference, ours = _inputs(folder, batch)
+    built = {variant: _predictor(variant, path, images, ours) for variant in variants}
+    return [_checked(f"{v}, {tag}", predict, {**what, **info}, reference) for v, (predict, what) in built.items()]
 
 
 def peer_candidates(folder: str, batch: int, threads: int, torch_compile: bool) -> list[Candidate]:
@@ -108,31 +120,20 @@ def peer_candidates(folder: str, batch: int, threads: int, torch_compile: bool) 
     (``threads`` intra-op threads) at ``batch``."""
     from benchmarks import torch_resnet
 
-    path, images, reference = _inputs(folder, batch)
-    ours = _ours(images.shape[1])
-    ours.load_weights(path / "resnet50.weights.h5")
+    _, images, reference, ours = _inputs(folder, batch)
     net = torch_resnet.copy_keras_weights(torch_resnet.resnet50(), ours).eval()
     modes = {"torch NCHW": (False, "eager"), "torch channels_last": (True, "eager"),
              "torch channels_last TorchScript frozen": (True, "script"),
              **({"torch channels_last + compile": (True, "compile")} if torch_compile else {})}
-    candidates = [_checked(name, _torch_predict(net, images, *mode), {"framework": "torch"}, {}, reference)
+    candidates = [_checked(name, _torch_predict(net, images, *mode), {"framework": "torch"}, reference)
                   for name, mode in modes.items()]
-    session = onnx_session(optimize_for_inference(ours), threads)
-    return [*candidates, _checked("onnxruntime", lambda: session.run(None, {"images": images})[0],
-                                  {"framework": "onnxruntime"}, {}, reference)]
-
-
-def onnx_session(model: keras.Model, threads: int) -> Any:
-    """tf2onnx conversion of ``model`` (any batch size) in an onnxruntime session with every optimisation."""
     import onnxruntime as ort
-    import tf2onnx
 
-    spec = (tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="images"),)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=ONNX_OPSET)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options = ort.SessionOptions()  # every graph optimisation, as by default
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(Path(folder) / "resnet50.onnx"), options, providers=["CPUExecutionProvider"])
+    return [*candidates, _checked("onnxruntime", lambda: session.run(None, {"images": images})[0],
+                                  {"framework": "onnxruntime"}, reference)]
 
 
 def _torch_predict(net: Any, images: np.ndarray, channels_last: bool, mode: str) -> Callable[[], np.ndarray]:
@@ -157,26 +158,9 @@ def _torch_predict(net: Any, images: np.ndarray, channels_last: bool, mode: str)
     return predict
 
 
-def _frozen(model: keras.Model, images: np.ndarray, convert: bool) -> tuple[Callable[[], Any], dict[str, Any]]:
-    """``model`` for ``images``' batch with its variables inlined as constants; if ``convert``, that graph in a
-    session whose grappler converts it to NCHW on the CPU (``cpu_layout_conversion=NHWC_TO_NCHW``), with how many
-    convolutions of each data format the session ran after its rewrites (TensorFlow logs "Conversion from NHWC to
-    NCHW is currently not available for CPU" when it does not convert)."""
+def _frozen(model: keras.Model, images: np.ndarray) -> Callable[[], Any]:
+    """``model`` for ``images``' batch with its variables inlined as constants."""
     function = tf.function(lambda x: model(x, training=False))
     frozen = convert_variables_to_constants_v2(function.get_concrete_function(tf.TensorSpec(images.shape, tf.float32)))
-    if not convert:
-        tensor = tf.constant(images)
-        return lambda: frozen(tensor)[0].numpy(), {}
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.graph_util.import_graph_def(frozen.graph.as_graph_def(), name="")
-    rewrite = rewriter_config_pb2.RewriterConfig(cpu_layout_conversion=rewriter_config_pb2.RewriterConfig.NHWC_TO_NCHW)
-    session = tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
-        graph_options=tf.compat.v1.GraphOptions(rewrite_options=rewrite)))
-    feed, fetch, metadata = frozen.inputs[0].name, frozen.outputs[0].name, tf.compat.v1.RunMetadata()
-    session.run(fetch, {feed: images}, options=tf.compat.v1.RunOptions(output_partition_graphs=True),
-                run_metadata=metadata)
-    formats = [node.attr["data_format"].s.decode() for graph in metadata.partition_graphs for node in graph.node
-               if "Conv2D" in node.op]
-    return (lambda: session.run(fetch, {feed: images}),
-            {"conv_data_formats": {layout: formats.count(layout) for layout in sorted(set(formats))}})
+    tensor = tf.constant(images)
+    return lambda: frozen(tensor)[0].numpy()
