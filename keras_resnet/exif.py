@@ -84,14 +84,17 @@ def _steps(orientation: tf.Tensor) -> tf.Tensor:
     return tf.gather(_STEPS, tf.clip_by_value(orientation, 0, 8))
 
 
-def orient(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
-    """Turn stored pixels ``(H, W, C)`` upright as EXIF ``orientation`` says (1, the common case, is not copied)."""
+def orient(image: tf.Tensor, orientation: tf.Tensor, mirror: tf.Tensor | bool = False) -> tf.Tensor:
+    """Turn stored pixels ``(H, W, C)`` upright as EXIF ``orientation`` says, then mirror them left-right if
+    ``mirror`` (a training flip, folded into the same reversal); orientation 1 unmirrored is not copied."""
+    mirror = tf.convert_to_tensor(mirror, tf.bool)
+
     def turn() -> tf.Tensor:
         steps = _steps(orientation)
         turned = tf.transpose(image, tf.where(steps[0], [1, 0, 2], [0, 1, 2]))
-        return tf.reverse(turned, tf.boolean_mask(tf.constant([0, 1]), steps[1:]))
+        return tf.reverse(turned, tf.boolean_mask(tf.constant([0, 1]), [steps[1], tf.not_equal(steps[2], mirror)]))
 
-    return tf.cond(tf.equal(orientation, 1), lambda: tf.identity(image), turn)
+    return tf.cond(tf.equal(orientation, 1) & tf.logical_not(mirror), lambda: tf.identity(image), turn)
 
 
 def oriented_shape(stored_shape: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:

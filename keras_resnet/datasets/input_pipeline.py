@@ -15,7 +15,7 @@ import tensorflow as tf
 from keras_resnet.datasets.info import AUGMENTATIONS, DatasetInfo, Source
 from keras_resnet.datasets.scan import drop_undecodable
 from keras_resnet.datasets.sources import load
-from keras_resnet.datasets.transforms import cifar_augment, imagenet_augment, imagenet_augment_encoded
+from keras_resnet.datasets.transforms import cifar_augment, imagenet_augment, imagenet_augment_encoded, jpeg_header
 from keras_resnet.preprocessing import fit_to_size, to_rgb  # the one evaluation/serving transform
 
 CACHE_BYTES = 1 << 30  # cache (and permute whole) a split whose records take at most this much
@@ -78,10 +78,12 @@ def _check_selection(info: DatasetInfo, classes: Sequence[int] | None, examples_
 
 
 def _records(source: Source, split: str, classes: Sequence[int] | None, examples_per_class: int | None,
-             limit: int | None) -> tuple[tf.data.Dataset, int, bool]:
+             limit: int | None, prepare: Callable[[tf.Tensor], object] | None = None, cache: bool = True
+             ) -> tuple[tf.data.Dataset, int, bool]:
     """Undecoded ``(record, label)`` of the selected examples in a fixed
-    order, their count, and whether they are cached in memory (when they fit
-    in :data:`CACHE_BYTES`)."""
+    order, their count, and whether they fit in memory (in :data:`CACHE_BYTES`;
+    then, with ``cache``, they are cached there). With ``prepare``, records become
+    ``(record, prepare(record))``, computed before the cache (once per record)."""
     _check_split(source, split)
     _check_selection(source.info, classes, examples_per_class, limit)
     ds = source.read(split)
@@ -103,8 +105,10 @@ def _records(source: Source, split: str, classes: Sequence[int] | None, examples
     if count == 0:
         raise ValueError(f"No {split} examples of {source.info.name!r} left after selecting classes={classes!r}, "
                          f"examples_per_class={examples_per_class!r}, limit={limit!r}")
+    if prepare is not None:
+        ds = ds.map(lambda record, label: ((record, prepare(record)), label), num_parallel_calls=tf.data.AUTOTUNE)
     in_memory = source.record_bytes is not None and count * source.record_bytes <= CACHE_BYTES
-    if in_memory:
+    if in_memory and cache:
         ds = ds.cache()
     return ds.apply(tf.data.experimental.assert_cardinality(count)), count, in_memory
 
@@ -123,7 +127,8 @@ def _epochs(ds: tf.data.Dataset, count: int, in_memory: bool, seed: int, epoch: 
             ) -> tf.data.Dataset:
     """``(record, label, per-example seed)`` for one training epoch, shuffled.
 
-    In-memory records are permuted whole, and the per-example augmentation
+    In-memory records are cached as one batch (so an epoch copies none of
+    them whole) and taken in an order drawn, and the per-example augmentation
     seeds derived, from ``(seed, epoch)`` with stateless ops; ``epoch`` is
     read when an iterator is created (without it, each new iterator counts as
     the next epoch). Larger datasets stream through a shuffle buffer of
@@ -132,17 +137,21 @@ def _epochs(ds: tf.data.Dataset, count: int, in_memory: bool, seed: int, epoch: 
     counter = epoch if epoch is not None else tf.Variable(-1, dtype=tf.int64, trainable=False)
     # Created here, once, so that its shuffle order advances from one iteration to the next.
     streamed = None if in_memory else ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+    whole = ds.batch(count).cache() if in_memory else None
 
     def one_epoch(_: tf.Tensor) -> tf.data.Dataset:
         current = counter.read_value() if epoch is not None else counter.assign_add(1)
         epoch_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(current, tf.int64)])
-        shuffled = streamed
-        if in_memory:
-            records, labels = ds.batch(count).get_single_element()
-            order = tf.argsort(tf.random.stateless_uniform([count], epoch_seed))
-            shuffled = tf.data.Dataset.from_tensor_slices((tf.gather(records, order), tf.gather(labels, order)))
-        return shuffled.enumerate().map(
-            lambda index, example: (*example, tf.random.experimental.stateless_fold_in(epoch_seed, index)))
+
+        def seeded(position: tf.Tensor, example: tuple) -> tuple:
+            return (*example, tf.random.experimental.stateless_fold_in(epoch_seed, position))
+
+        if not in_memory:
+            return streamed.enumerate().map(seeded)
+        examples = whole.get_single_element()
+        order = tf.argsort(tf.random.stateless_uniform([count], epoch_seed))
+        return tf.data.Dataset.from_tensor_slices((tf.range(count, dtype=tf.int64), order)).map(
+            lambda position, index: seeded(position, tf.nest.map_structure(lambda t: tf.gather(t, index), examples)))
 
     return tf.data.Dataset.range(1).flat_map(one_epoch)
 
@@ -169,7 +178,9 @@ def pipeline(source: Source, split: str, *, training: bool, batch_size: int, ima
         raise ValueError(f"`augment` must be one of {AUGMENTATIONS}; received augment={augment!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer; received batch_size={batch_size!r}")
-    ds, count, in_memory = _records(source, split, classes, examples_per_class, limit)
+    encoded = training and augment == "imagenet" and source.files is not None  # decode a JPEG's crop only
+    ds, count, in_memory = _records(source, split, classes, examples_per_class, limit,
+                                    prepare=jpeg_header if encoded else None, cache=not training)
     if training and count < batch_size:
         raise ValueError(f"{count} {split} examples are fewer than one batch of {batch_size}; lower the batch "
                          "size or select more examples")
@@ -177,9 +188,9 @@ def pipeline(source: Source, split: str, *, training: bool, batch_size: int, ima
         transform = {"cifar": cifar_augment, "imagenet": imagenet_augment,
                      "none": lambda image, size, _: fit_to_size(image, size)}[augment]
 
-        def augmented(record: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-            if augment == "imagenet" and source.files is not None:  # encoded files: decode a JPEG's crop only
-                return imagenet_augment_encoded(record, image_size, seed)
+        def augmented(record: tf.Tensor | tuple[tf.Tensor, tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
+            if encoded:  # (encoded file, its header)
+                return imagenet_augment_encoded(record[0], image_size, seed, header=record[1])
             return transform(to_rgb(source.decode(record)), image_size, seed)
 
         ds = _epochs(ds, count, in_memory=in_memory, seed=seed, epoch=epoch).map(

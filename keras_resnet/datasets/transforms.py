@@ -39,41 +39,65 @@ def _random_box(shape: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor
     return begin, extent
 
 
-def _resize_and_flip(crop: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
+def _resize(crop: tf.Tensor, size: int) -> tf.Tensor:
     """Bilinear resize without antialiasing, as TF Model Garden's ImageNet input: crops of photos of
     ImageNet's ~500x375 are at most ~2x the output side, where antialiasing changes little and costs
-    more than decoding the crop."""
-    image = tf.image.resize(crop, (size, size))
-    image = tf.ensure_shape(image, (size, size, crop.shape[-1]))
-    return tf.image.stateless_random_flip_left_right(image, seed)
+    more than decoding the crop. TensorFlow's CPU kernel is faster on float32 than on uint8 pixels,
+    even counting the cast (the values are the same)."""
+    resized = tf.image.resize(tf.cast(crop, tf.float32), (size, size))
+    return tf.ensure_shape(resized, (size, size, crop.shape[-1]))
+
+
+def _mirror(seed: tf.Tensor) -> tf.Tensor:
+    """The random horizontal flip's draw: true for half of the seeds."""
+    return tf.random.stateless_uniform([], seed) < 0.5
 
 
 def imagenet_augment(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
     """§3.4 scale augmentation as random-resized crop (8-100 % area, aspect 3/4-4/3) + flip."""
     box_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     begin, extent = _random_box(tf.shape(image), box_seed)
-    return _resize_and_flip(tf.slice(image, begin, extent), size, flip_seed)
+    resized = _resize(tf.slice(image, begin, extent), size)
+    return tf.cond(_mirror(flip_seed), lambda: tf.reverse(resized, [1]), lambda: resized)
 
 
-def imagenet_augment_encoded(encoded: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
+def jpeg_header(encoded: tf.Tensor) -> tf.Tensor:
+    """What :func:`imagenet_augment_encoded` needs from an encoded image's header, read once per file when
+    the files are cached (it costs a fair share of decoding a crop): int32 ``[is JPEG, EXIF orientation,
+    upright height, upright width]`` (``[0, 1, 0, 0]`` for other formats)."""
+    def read() -> tf.Tensor:
+        orientation = exif.jpeg_orientation(encoded)
+        upright = exif.oriented_shape(tf.image.extract_jpeg_shape(encoded), orientation)
+        return tf.concat([[1, orientation], upright[:2]], 0)
+
+    return tf.cond(tf.io.is_jpeg(encoded), read, lambda: tf.constant([0, 1, 0, 0]))
+
+
+def imagenet_augment_encoded(encoded: tf.Tensor, size: int, seed: tf.Tensor, header: tf.Tensor | None = None
+                             ) -> tf.Tensor:
     """:func:`imagenet_augment` of an encoded RGB image; a JPEG has only its crop decoded.
 
     The crop is drawn in the upright image (EXIF orientation applied) from the
-    header alone and mapped back to the stored pixels, so
-    ``tf.image.decode_and_crop_jpeg`` skips the rest of the image, as TF Model
-    Garden's ImageNet input does; the result equals decoding the whole image
-    first (but for chroma upsampling at the crop's edges). Other formats are decoded whole.
+    header alone (``header``: :func:`jpeg_header`, read here if not given) and
+    mapped back to the stored pixels, so ``tf.image.decode_and_crop_jpeg``
+    skips the rest of the image, as TF Model Garden's ImageNet input does. The
+    stored crop is resized to the square output first and only then turned
+    upright and flipped (the same pixels, as a square stays a square), so the
+    turn and the flip are one reversal of the small output. The result equals
+    decoding the whole image first (but for chroma upsampling at the crop's
+    edges). Other formats are decoded whole.
     """
+    header = jpeg_header(encoded) if header is None else header
+
     def whole() -> tf.Tensor:
         return imagenet_augment(to_rgb(decode(encoded, 3)), size, seed)
 
     def jpeg_crop() -> tf.Tensor:
         box_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        orientation = exif.jpeg_orientation(encoded)
-        upright = exif.oriented_shape(tf.image.extract_jpeg_shape(encoded), orientation)
+        orientation, upright = header[1], tf.concat([header[2:], [3]], 0)
         begin, extent = _random_box(upright, box_seed)
         window = exif.stored_window(begin[:2], extent[:2], orientation, upright)
-        crop = exif.orient(tf.image.decode_and_crop_jpeg(encoded, window, channels=3), orientation)
-        return _resize_and_flip(tf.ensure_shape(crop, (None, None, 3)), size, flip_seed)
+        crop = tf.ensure_shape(tf.image.decode_and_crop_jpeg(encoded, window, channels=3), (None, None, 3))
+        return tf.ensure_shape(exif.orient(_resize(crop, size), orientation, _mirror(flip_seed)), (size, size, 3))
 
-    return tf.cond(tf.io.is_jpeg(encoded), jpeg_crop, whole)
+    return tf.cond(tf.equal(header[0], 1), jpeg_crop, whole)

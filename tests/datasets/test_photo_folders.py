@@ -6,6 +6,7 @@ The folder is written with Pillow, whose decoders are independent of TensorFlow'
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import subprocess
@@ -201,6 +202,34 @@ def test_decoding_only_the_jpeg_crop_gives_the_crop_of_the_whole_image(photos: P
             # libjpeg upsamples chroma from neighbouring samples, which a crop lacks at its edges only.
             difference = np.abs(cropped - whole)
             assert difference.mean() < 0.5 and difference.max() <= 12, (name, difference.mean(), difference.max())
+
+
+def test_training_pipeline_reads_each_header_once_and_crops_as_the_decoded_image_does(photos: Path) -> None:
+    """The training pipeline's fast path (headers read before the cache, the stored crop resized, then turned
+    upright and flipped) gives the batches of the reference path (whole images decoded upright, then
+    cropped), same seeds: rotated JPEGs, a CMYK and a progressive one, and other formats decoded whole."""
+    names = ("plain.jpg", "cmyk.jpg", "progressive.jpeg", "portrait6.jpg", "portrait8.jpg", "upside3.jpg",
+             "grey.png", "lossless.webp")
+    files = [str(photos / "shirt" / name) for name in names]
+    headers = [transforms.jpeg_header(tf.constant(Path(f).read_bytes())).numpy().tolist() for f in files]
+    assert headers[3] == [1, 6, 48, 30] and headers[5] == [1, 3, 30, 48] and headers[6] == [0, 1, 0, 0]
+    source = datasets.files_source(str(photos), ("shirt",), {"train": files}, {"train": np.zeros(len(files))})
+    reference = dataclasses.replace(source, files=None)  # records alone: decoded whole, then cropped
+    for seed in range(3):
+        fast, slow = (next(iter(datasets.pipeline(s, "train", training=True, batch_size=len(files), image_size=16,
+                                                  augment="imagenet", seed=seed)[0])) for s in (source, reference))
+        np.testing.assert_array_equal(fast[1], slow[1])
+        difference = np.abs(fast[0].numpy() - slow[0].numpy())  # chroma upsampling at a crop's edges only
+        assert difference.mean() < 0.5 and difference.max() <= 12, (seed, difference.mean(), difference.max())
+
+
+def test_orient_folds_a_mirror_into_the_turn() -> None:
+    """``exif.orient(image, o, mirror=True)`` is the upright image mirrored left-right, for all 8 orientations."""
+    image = tf.constant(_picture(6, 10))
+    for orientation in range(1, 9):
+        upright = exif.orient(image, tf.constant(orientation)).numpy()
+        mirrored = exif.orient(image, tf.constant(orientation), tf.constant(True)).numpy()
+        np.testing.assert_array_equal(mirrored, upright[:, ::-1])
 
 
 def test_splits_from_sub_folders_or_seeded_and_stratified(tmp_path: Path) -> None:
