@@ -21,7 +21,7 @@ from typing import Any
 from absl import flags
 
 from export.errors import ExportError
-from export.preprocessing import Preprocessing
+from export.serving_preprocessing import Preprocessing
 from export.variants import GRANULARITIES, VARIANTS
 from keras_resnet.flagtypes import define_list
 
