@@ -15,12 +15,15 @@ import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from export.errors import ExportError
 from export.serving_preprocessing import Preprocessing
+
+if TYPE_CHECKING:
+    from keras_resnet.datasets import Source
 
 DataSource = tuple[np.ndarray, np.ndarray | None] | np.ndarray | str | os.PathLike
 
@@ -131,7 +134,7 @@ def load_labels(labels: Sequence[str] | str | os.PathLike | None, classes: int) 
     return names
 
 
-def dataset_source(name: str, run: dict[str, Any] | None) -> Any:
+def dataset_source(name: str, run: dict[str, Any] | None) -> Source:
     """The ``keras_resnet.datasets`` source ``name``, read as the model's training run read it.
 
     When ``run`` (the run's ``config.json``) names this dataset, its
@@ -152,7 +155,7 @@ def dataset_source(name: str, run: dict[str, Any] | None) -> Any:
     return datasets.drop_undecodable(source)
 
 
-def dataset_data(source: Any, preprocessing: Preprocessing, image_shape: tuple[int, int, int],
+def dataset_data(source: Source, preprocessing: Preprocessing, image_shape: tuple[int, int, int],
                  eval_samples: int | None, train_samples: int
                  ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None, list[str]]:
     """Evaluation data (test split), calibration data (train split) and class names of a dataset ``source``.
@@ -184,7 +187,7 @@ def dataset_data(source: Any, preprocessing: Preprocessing, image_shape: tuple[i
     return evaluation, train, list(source.info.class_names)
 
 
-def dataset_images(source: Any, count: int) -> list[np.ndarray]:
+def dataset_images(source: Source, count: int) -> list[np.ndarray]:
     """The first ``count`` test images of a dataset ``source`` as stored: uint8, native size."""
     from keras_resnet import datasets
 

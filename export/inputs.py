@@ -17,6 +17,7 @@ from export.options import ExportData, ExportOptions
 from export.phases import Phases
 from export.serving_preprocessing import Preprocessing, resolve
 from export.variants import VARIANTS
+from keras_resnet.datasets import Source
 from keras_resnet.training.config import read_run_config
 
 PROBABILITY_TOLERANCE = 1e-3
@@ -104,7 +105,7 @@ def _train_samples(options: ExportOptions) -> int:
 
 
 def _data(model: Any, options: ExportOptions, data: ExportData, run: dict[str, Any] | None,
-          preprocessing: Preprocessing) -> tuple[list[str], Data, Data | None, Any]:
+          preprocessing: Preprocessing) -> tuple[list[str], Data, Data | None, Source | None]:
     """Class names, evaluation data and calibration data, validated against the model, and the dataset source
     they came from (``None`` unless ``data`` names a dataset; read as the training ``run`` read it)."""
     shape, classes = model_io.image_shape(model), model_io.num_classes(model)
@@ -130,7 +131,7 @@ def _data(model: Any, options: ExportOptions, data: ExportData, run: dict[str, A
     return names, evaluation, train, dataset
 
 
-def _originals(name: str | None, dataset: Any, evaluation: Data,
+def _originals(name: str | None, dataset: Source | None, evaluation: Data,
                preprocessing: Preprocessing) -> tuple[list[np.ndarray], str]:
     """uint8 images for the ``image_bytes`` rows: the dataset's own test images, else the evaluation arrays' pixels."""
     if dataset is not None:

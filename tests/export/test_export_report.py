@@ -15,8 +15,8 @@ from keras_resnet import datasets
 
 def row(variant: str, accuracy_drop: float = 0.0, diff: float = 0.0, size: int | None = 1000) -> retention_report.Row:
     path = "" if variant == "keras" else f"tflite/m_{variant}.tflite"
-    return retention_report.Row(variant, path, size, 0.9 - accuracy_drop / 100, accuracy_drop, 1.0, diff,
-                      {"1": 1.5, "2": 1.0})
+    return retention_report.Row(variant, path, size, 0.9 - accuracy_drop / 100, 0.01, accuracy_drop, 0.1, 1.0, diff,
+                                {"1": 1.5, "2": 1.0})
 
 
 def test_measure_compares_with_the_keras_model() -> None:
@@ -26,6 +26,9 @@ def test_measure_compares_with_the_keras_model() -> None:
     measured = retention_report.measure("int8", "tflite/m.tflite", 123, candidate, reference, labels, {"1": 2.0})
     assert measured.accuracy == 0.5  # right on images 0 and 3
     assert measured.accuracy_drop == pytest.approx(25.0)  # Keras: 75 %
+    assert measured.accuracy_se == pytest.approx(np.sqrt(0.5 * 0.5 / 4))
+    # per image, Keras right minus candidate right: (0, 1, 0, 0); its standard deviation over sqrt(4), in points
+    assert measured.drop_se == pytest.approx(100 * np.sqrt(0.25 * 0.75 / 4))
     assert measured.agreement == 0.75  # image 1 flips
     assert measured.max_abs_diff == pytest.approx(0.4)
     assert measured.size_bytes == 123 and measured.latency_ms == {"1": 2.0}
