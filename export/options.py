@@ -52,7 +52,7 @@ class QatOptions:
     """Quantization-aware fine-tuning (see export.qat)."""
 
     epochs: int = option(2, "QAT fine-tuning epochs.", minimum=1)
-    samples: int = option(4096, "Training images for QAT (drawn from the calibration data).", minimum=1)
+    samples: int = option(2048, "Training images for QAT (drawn from the calibration data).", minimum=1)
     batch_size: int = option(64, "QAT batch size.", minimum=1)
     learning_rate: float = option(1e-5, "QAT Adam learning rate (small: QAT fine-tunes, it does not retrain).",
                                   positive=True)
