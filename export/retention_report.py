@@ -193,9 +193,10 @@ def _markdown(report: dict[str, Any]) -> str:
     return (
         f"# Export retention report: {report['model_name']}\n\n"
         f"Every artifact against the Keras model on {report['eval_samples']} evaluation images "
-        f"(Keras top-1: {100 * report['keras_accuracy']:.2f} %). Drop = Keras top-1 minus the artifact's, in "
-        f"percentage points; ± one standard error (top-1: binomial; drop: paired over the same images, so it "
-        f"is far smaller); agree = same top-1 class as Keras; max abs diff over all class probabilities; "
+        f"(Keras top-1: {100 * report['keras_accuracy']:.2f} ± {100 * report['rows'][0]['accuracy_se']:.2f} %). "
+        f"Drop = Keras top-1 minus the artifact's, in percentage points; ± one standard error (top-1: binomial; "
+        f"drop: paired over the same images, fed only by the images where the two disagree); agree = same "
+        f"top-1 class as Keras; max abs diff over all class probabilities; "
         f"latency = median of {report['latency_runs']} batch-1 LiteRT or onnxruntime invocations.{bytes_note}"
         f"{wall}\n\n"
         f"{table(report)}\n\n## Targets\n\n{summary}\n\n{targets_table(report)}\n{qat_note}\n"
