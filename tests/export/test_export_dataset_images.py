@@ -62,8 +62,8 @@ def test_a_fine_tuned_nets_dataset_is_prepared_with_its_weights_transform(tmp_pa
     (run / "config.json").write_text(json.dumps({"dataset": str(tmp_path / "photos"), "data_dir": None,
                                                  "image_size": SIZE, "validation_split": None,
                                                  "transform": TRANSFORM.to_dict()}))
-    options = ExportOptions(formats=("tflite",), variants=("int8",), calibration=CalibrationOptions(steps=6)).check()
-    inputs = prepare(str(run / "final.keras"), options, ExportData(dataset=str(tmp_path / "photos")), Phases())
+    options = ExportOptions(formats=("tflite",), variants=("int8",), top_k=2, calibration=CalibrationOptions(steps=6))
+    inputs = prepare(str(run / "final.keras"), options.check(), ExportData(dataset=str(tmp_path / "photos")), Phases())
     assert Transform.from_dict(inputs.preprocessing.transform) == TRANSFORM
 
     def served(paths: list[Path]) -> np.ndarray:  # what image_bytes feeds the net for each file

@@ -56,10 +56,10 @@ def test_written_report_says_what_was_missed(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "report.json").read_text()) == built
     markdown = (tmp_path / "report.md").read_text()
     assert "Targets missed: int8 top-1 drop (points) <= 1, int8 size / fp32 size <= 0.3." in markdown
-    assert "| int8 top-1 drop (points) <= 1 | 2 | **MISSED** |" in markdown
+    assert "| int8 top-1 drop (points) <= 1 | 2 ± 0.1 | **MISSED** |" in markdown  # the drop with its SE
     assert "| qat top-1 drop (points) <= 0.5 | — | not measured |" in markdown
-    assert "| int8 | `tflite/m_int8.tflite` | 0.4 KB | 0.40 | 88.00 | +2.00 | 100.00 | 0.00e+00 | 1.50 | 1.00 |" \
-        in markdown
+    assert ("| int8 | `tflite/m_int8.tflite` | 0.4 KB | 0.40 | 88.00 ± 1.00 | +2.00 ± 0.10 | 100.00 | 0.00e+00 "
+            "| 1.50 | 1.00 |") in markdown
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
