@@ -66,10 +66,11 @@ def prepare(model: model_io.ModelSource, options: ExportOptions, data: ExportDat
     classes, shape = model_io.num_classes(model), model_io.image_shape(model)
     if options.top_k > classes:
         raise ExportError("top_k", f"must be at most the {classes} classes; received {options.top_k}")
-    preprocessing = resolve(options.preprocessing, run)
-    preprocessing.check(shape[2])
     with phases("data"):
-        labels, evaluation, train, dataset = _data(model, options, data, run, preprocessing)
+        dataset = _dataset(data, run)
+        preprocessing = resolve(options.preprocessing, run, data.dataset, shape[0])
+        preprocessing.check(shape[2])
+        labels, evaluation, train = _data(model, options, data, dataset, preprocessing)
         originals, originals_source = ([], None) if "savedmodel" not in options.formats else _originals(
             data.dataset, dataset, evaluation, preprocessing)
     with phases("check keras"):
@@ -104,16 +105,22 @@ def _train_samples(options: ExportOptions) -> int:
                options.calibration.steps if _calibrated(options) else 0)
 
 
-def _data(model: Any, options: ExportOptions, data: ExportData, run: dict[str, Any] | None,
-          preprocessing: Preprocessing) -> tuple[list[str], Data, Data | None, Source | None]:
-    """Class names, evaluation data and calibration data, validated against the model, and the dataset source
-    they came from (``None`` unless ``data`` names a dataset; read as the training ``run`` read it)."""
+def _dataset(data: ExportData, run: dict[str, Any] | None) -> Source | None:
+    """The dataset ``data`` names (read as the training ``run`` read it), or ``None``."""
+    if data.dataset is None:
+        return None
+    if data.eval_data is not None or data.calibration_data is not None:
+        raise ExportError("dataset", "give either a dataset or eval_data/calibration_data, not both")
+    return dataset_source(data.dataset, run)
+
+
+def _data(model: Any, options: ExportOptions, data: ExportData, dataset: Source | None,
+          preprocessing: Preprocessing) -> tuple[list[str], Data, Data | None]:
+    """Class names, evaluation data and calibration data (from ``dataset`` when ``data`` names one), validated
+    against the model."""
     shape, classes = model_io.image_shape(model), model_io.num_classes(model)
-    eval_data, calibration_data, labels, dataset = data.eval_data, data.calibration_data, data.labels, None
-    if data.dataset is not None:
-        if eval_data is not None or calibration_data is not None:
-            raise ExportError("dataset", "give either a dataset or eval_data/calibration_data, not both")
-        dataset = dataset_source(data.dataset, run)
+    eval_data, calibration_data, labels = data.eval_data, data.calibration_data, data.labels
+    if dataset is not None:
         eval_data, calibration_data, dataset_labels = dataset_data(dataset, preprocessing, shape,
                                                                    options.eval_samples, _train_samples(options))
         labels = dataset_labels if labels is None else labels
@@ -128,7 +135,7 @@ def _data(model: Any, options: ExportOptions, data: ExportData, run: dict[str, A
     if _calibrated(options) and options.calibration.steps > len(train):
         raise ExportError("calibration_steps", f"{options.calibration.steps} exceeds the {len(train)} calibration "
                           "images")
-    return names, evaluation, train, dataset
+    return names, evaluation, train
 
 
 def _originals(name: str | None, dataset: Source | None, evaluation: Data,

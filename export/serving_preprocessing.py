@@ -19,7 +19,8 @@ JPEG/PNG/GIF/BMP/WebP image:
      (read by :func:`keras_resnet.training.config.read_run_config`, see
      :func:`resolve`; a run fine-tuned from pretrained weights records their
      evaluation ``transform``, whose resize, interpolation and centre crop
-     are then used), else ``"fit"`` with the default ``short_side``;
+     are then used), else with training's ``short_side`` for the dataset the
+     export is measured on, else ``"fit"`` with the default ``short_side``;
    * ``resize="fit"``: scale the shorter side to ``short_side``
      (keeping the aspect ratio), then centre-crop or zero-pad; any image
      size works and reaches the net at one scale. ``short_side`` defaults to
@@ -124,18 +125,24 @@ class Preprocessing:
         return tf.ensure_shape(image, shape)
 
 
-def resolve(preprocessing: Preprocessing, run: dict[str, Any] | None) -> Preprocessing:
+def resolve(preprocessing: Preprocessing, run: dict[str, Any] | None, dataset: str | None = None,
+            size: int | None = None) -> Preprocessing:
     """``preprocessing`` with ``resize="auto"`` made concrete for a model whose training run recorded ``run``.
 
     ``run`` is the model's run record (``config.json``, from
     :func:`keras_resnet.training.config.read_run_config`) or ``None``; a
     record without :data:`RUN_KEYS` (not a keras_resnet run) counts as none.
+    Without one, the ``dataset`` the model is measured on (a
+    ``keras_resnet.datasets`` name), at the model's input side ``size``,
+    stands for the run: training's rule on its images.
     """
     if preprocessing.resize != "auto":
         return preprocessing
-    if run is None or not all(key in run for key in RUN_KEYS):
-        return dataclasses.replace(preprocessing, resize="fit")
-    return from_run_config(run, preprocessing)
+    if run is not None and all(key in run for key in RUN_KEYS):
+        return from_run_config(run, preprocessing)
+    if dataset is not None and size is not None:
+        return from_run_config({"dataset": dataset, "image_size": size}, preprocessing)
+    return dataclasses.replace(preprocessing, resize="fit")
 
 
 def from_run_config(config: dict[str, Any], base: Preprocessing) -> Preprocessing:

@@ -79,9 +79,11 @@ def test_a_fine_tuned_nets_dataset_is_prepared_with_its_weights_transform(tmp_pa
         assert closest(data.x, default_rule(files[split])).min() > 10  # which the default rule is far from
 
 
-def test_a_run_record_sets_the_resize_rule_only_when_it_is_a_keras_resnet_run() -> None:
+def test_the_resize_rule_comes_from_a_keras_resnet_run_record_else_the_dataset() -> None:
     assert resolve(Preprocessing(), None) == Preprocessing(resize="fit")
     assert resolve(Preprocessing(), {"model": "from another tool"}) == Preprocessing(resize="fit")
     record = {"dataset": "not read", "image_size": SIZE, "transform": TRANSFORM.to_dict()}
     assert resolve(Preprocessing(), record) == Preprocessing(resize="fit", transform=TRANSFORM.to_dict())
     assert resolve(Preprocessing(resize="pad"), record) == Preprocessing(resize="pad")  # an explicit rule wins
+    # no run record: the dataset the export is measured on stands for it (Fashion-MNIST's 28 px, padded to 32)
+    assert resolve(Preprocessing(), None, "fashion_mnist", SIZE) == Preprocessing(resize="fit", short_side=28)
