@@ -23,7 +23,7 @@ from typing import Any
 
 from export.errors import ExportError
 from export.options import FORMATS, CalibrationOptions, ExportData, ExportOptions, QatOptions
-from export.preprocessing import RESIZE_METHODS, Preprocessing
+from export.serving_preprocessing import RESIZE_METHODS, Preprocessing
 from export.variants import GRANULARITIES, VARIANTS
 
 __all__ = ["FORMATS", "GRANULARITIES", "RESIZE_METHODS", "TARGETS", "VARIANTS", "CalibrationOptions", "ExportData",
@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Any:
 
         return export_model
     if name == "TARGETS":
-        from export.report import TARGETS
+        from export.retention_report import TARGETS
 
         return TARGETS
     raise AttributeError(f"module 'export' has no attribute {name!r}")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 
-from export import report
+from export import retention_report
 from export.data import Data
 from export.phases import Phases
 
@@ -20,20 +19,19 @@ def _size(path: Path) -> int:
 class Checker:
     """The rows of the retention report, the Keras model's first."""
 
-    def __init__(self, model: Any, evaluation: Data, threads: tuple[int, ...], latency_runs: int, root: Path,
-                 phases: Phases) -> None:
+    def __init__(self, reference: np.ndarray, evaluation: Data, threads: tuple[int, ...], latency_runs: int,
+                 root: Path, phases: Phases) -> None:
+        self.reference = reference  # the Keras model's probabilities on the evaluation images
         self.evaluation = evaluation
         self.threads = threads
         self.latency_runs = latency_runs
         self.root = root
         self.phases = phases
-        with phases("check keras"):
-            self.reference = model.predict(evaluation.x, verbose=0, batch_size=256)
-        self.rows = [self._row(report.KERAS, "", None, self.reference, {})]
+        self.rows = [self._row(retention_report.KERAS, "", None, self.reference, {})]
 
     def _row(self, label: str, path: str, size: int | None, probabilities: np.ndarray,
-             latency: dict[str, float]) -> report.Row:
-        return report.measure(label, path, size, probabilities, self.reference, self.evaluation.y, latency)
+             latency: dict[str, float]) -> retention_report.Row:
+        return retention_report.measure(label, path, size, probabilities, self.reference, self.evaluation.y, latency)
 
     def add(self, label: str, path: Path, probabilities: np.ndarray, latency: dict[str, float] | None = None,
             size: bool = True) -> None:

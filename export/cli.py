@@ -33,7 +33,7 @@ from absl import app, flags
 from export import model_file, options, staging
 from export.errors import ExportError
 from export.options import ExportData, ExportOptions
-from export.preprocessing import RESIZE_METHODS, Preprocessing
+from export.serving_preprocessing import RESIZE_METHODS, Preprocessing
 from keras_resnet import quiet
 from keras_resnet.flagtypes import define_list
 
@@ -126,7 +126,7 @@ def main(argv: list[str], fv: flags.FlagValues = flags.FLAGS) -> int:
     except ExportError as exc:
         print(f"error: --{exc.argument}: {exc.detail}", file=sys.stderr)
         return 2
-    from export.report import phases_table, table, targets_table
+    from export.retention_report import phases_table, table, targets_table
 
     print(f"{table(result)}\n\n{targets_table(result)}\n\n{phases_table(result)}\n\n"
           f"{result['wall_time_s']:.0f} s; written to {fv.output_dir}")

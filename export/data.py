@@ -5,7 +5,7 @@ was trained (shape ``(n, *model input)``), with integer labels. It comes as
 an ``(x, y)`` pair of arrays, an ``x`` array alone (calibration without
 QAT), or the path of a ``.npz`` file holding arrays ``x`` and, optionally,
 ``y``; or, for models trained with ``keras_resnet``, from a dataset name
-(:func:`dataset_data`).
+(:func:`dataset_data`: prepared by the serving signature's own steps).
 """
 
 from __future__ import annotations
@@ -15,11 +15,15 @@ import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from export.errors import ExportError
+from export.serving_preprocessing import Preprocessing
+
+if TYPE_CHECKING:
+    from keras_resnet.datasets import Source
 
 DataSource = tuple[np.ndarray, np.ndarray | None] | np.ndarray | str | os.PathLike
 
@@ -130,36 +134,62 @@ def load_labels(labels: Sequence[str] | str | os.PathLike | None, classes: int) 
     return names
 
 
-def dataset_data(name: str, image_shape: tuple[int, int, int], eval_samples: int | None,
-                 train_samples: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None,
-                                              list[str]]:
-    """Evaluation data (test split), calibration data (train split) and class names of a dataset.
+def dataset_source(name: str, run: dict[str, Any] | None) -> Source:
+    """The ``keras_resnet.datasets`` source ``name``, read as the model's training run read it.
 
-    Read with ``keras_resnet.datasets`` (``"fashion_mnist"``, a
-    tensorflow-datasets name or an image folder) exactly as its evaluation
-    pipeline feeds a model: RGB float32 pixels in [0, 255] at the model's
-    (square) input size. ``eval_samples`` (``None``: all) and
-    ``train_samples`` (``0``: none) are the first images of each split.
+    When ``run`` (the run's ``config.json``) names this dataset, its
+    ``data_dir`` and a photo folder's ``validation_split`` apply, so the
+    test split is the one the run held out (as ``keras_resnet.evaluate``
+    reads it); files that cannot be decoded are skipped, as in training.
     """
     try:
         from keras_resnet import datasets
     except ImportError as exc:
         raise ExportError("dataset", f"reading a dataset by name needs keras_resnet ({exc}); pass .npz files") from exc
+    same = run is not None and run.get("dataset") == name
+    try:
+        source = datasets.load(name, run.get("data_dir") if same else None,
+                               validation_split=run.get("validation_split") if same else None)
+    except (ValueError, datasets.DatasetUnavailableError) as exc:
+        raise ExportError("dataset", str(exc)) from exc
+    return datasets.drop_undecodable(source)
+
+
+def dataset_data(source: Source, preprocessing: Preprocessing, image_shape: tuple[int, int, int],
+                 eval_samples: int | None, train_samples: int
+                 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None, list[str]]:
+    """Evaluation data (test split), calibration data (train split) and class names of a dataset ``source``.
+
+    Each image goes through the ``image_bytes`` signature's own steps after
+    decoding (:meth:`~export.serving_preprocessing.Preprocessing.prepare`:
+    the run's resize, or its pretrained weights' resize and crop, then the
+    normalisation), so the report measures, and int8 calibrates on, images
+    prepared as served ones are. ``eval_samples`` (``None``: all) and
+    ``train_samples`` (``0``: none) are the first images of each split.
+    """
+    from keras_resnet import datasets
+
     height, width, channels = image_shape
     if height != width or channels != 3:
         raise ExportError("dataset", f"gives square RGB images; the model takes {image_shape}: pass .npz files")
+
+    def arrays(split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+        batches, _ = datasets.pipeline(source, split, training=False, batch_size=1024, image_size=height, limit=limit,
+                                       resize_crop=lambda image, _: preprocessing.prepare(image, image_shape))
+        x, y = zip(*batches.as_numpy_iterator(), strict=True)
+        return np.concatenate(x), np.concatenate(y)
+
     try:
-        names = list(datasets.load(name).info.class_names)
-        evaluation = datasets.load_arrays(name, "test", limit=eval_samples, image_size=height)
-        train = datasets.load_arrays(name, "train", limit=train_samples, image_size=height) if train_samples else None
+        evaluation = arrays("test", eval_samples)
+        train = arrays("train", train_samples) if train_samples else None
     except (ValueError, datasets.DatasetUnavailableError) as exc:
         raise ExportError("dataset", str(exc)) from exc
-    return evaluation, train, names
+    return evaluation, train, list(source.info.class_names)
 
 
-def dataset_images(name: str, count: int) -> list[np.ndarray]:
-    """The first ``count`` test images of a ``keras_resnet.datasets`` dataset as stored: uint8, native size."""
+def dataset_images(source: Source, count: int) -> list[np.ndarray]:
+    """The first ``count`` test images of a dataset ``source`` as stored: uint8, native size."""
     from keras_resnet import datasets
 
-    ds, _ = datasets.examples(datasets.drop_undecodable(datasets.load(name)), "test", limit=count)
+    ds, _ = datasets.examples(source, "test", limit=count)
     return [image for image, _ in ds.as_numpy_iterator()]

@@ -11,14 +11,17 @@ from typing import Any
 import numpy as np
 
 from export import model_file, model_io, qat
-from export.data import Data, dataset_data, dataset_images, load_data, load_labels
+from export.data import Data, dataset_data, dataset_images, dataset_source, load_data, load_labels
 from export.errors import ExportError
 from export.options import ExportData, ExportOptions
 from export.phases import Phases
-from export.preprocessing import Preprocessing, resolve
+from export.serving_preprocessing import Preprocessing, resolve
 from export.variants import VARIANTS
+from keras_resnet.datasets import Source
+from keras_resnet.training.config import read_run_config
 
 PROBABILITY_TOLERANCE = 1e-3
+PREDICT_BATCH = 256
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -31,6 +34,7 @@ class Inputs:
     shape: tuple[int, int, int]
     labels: list[str]
     evaluation: Data
+    reference: np.ndarray  # the Keras model's probabilities on the evaluation images
     train: Data | None
     preprocessing: Preprocessing
     originals: list[np.ndarray]  # uint8 images for the image_bytes rows
@@ -45,37 +49,43 @@ class Inputs:
 
 
 def prepare(model: model_io.ModelSource, options: ExportOptions, data: ExportData, phases: Phases) -> Inputs:
-    """Load and check the model, the data and the names; rebuild the QAT twin (a model tf_keras cannot rebuild
-    fails here, before anything is written)."""
+    """Load and check the model, the data and the names; predict the evaluation images with the model once (the
+    reference every artifact is compared with); rebuild the QAT twin (a model tf_keras cannot rebuild fails here,
+    before anything is written). A model file's training run record (``config.json`` beside it) sets the
+    ``image_bytes`` resize rule and how a dataset named by ``data`` is read and prepared."""
     with phases("load"):
         model_path = Path(model) if isinstance(model, (str, os.PathLike)) else None
         if model_path is not None:
             model_file.check(model_path, options.custom_modules)
         model_io.import_custom_modules(options.custom_modules)
         model = model_io.load_model(model)
+        run = None if model_path is None else read_run_config(model_path)
     name = options.model_name or model.name
     if not _NAME.match(name):
         raise ExportError("model_name", f"must be letters, digits, '.', '_' or '-'; received {name!r}")
     classes, shape = model_io.num_classes(model), model_io.image_shape(model)
     if options.top_k > classes:
         raise ExportError("top_k", f"must be at most the {classes} classes; received {options.top_k}")
-    preprocessing = resolve(options.preprocessing, model_path)
-    preprocessing.check(shape[2])
     with phases("data"):
-        labels, evaluation, train = _data(model, options, data)
-        _check_probabilities(model, evaluation.x)
-        originals, source = ([], None) if "savedmodel" not in options.formats else _originals(
-            data.dataset, evaluation, preprocessing)
+        dataset = _dataset(data, run)
+        preprocessing = resolve(options.preprocessing, run, data.dataset, shape[0])
+        preprocessing.check(shape[2])
+        labels, evaluation, train = _data(model, options, data, dataset, preprocessing)
+        originals, originals_source = ([], None) if "savedmodel" not in options.formats else _originals(
+            data.dataset, dataset, evaluation, preprocessing)
+    with phases("check keras"):
+        reference = model.predict(evaluation.x, verbose=0, batch_size=PREDICT_BATCH)
+        _check_probabilities(reference)
     twin = diff = None
     if _fine_tuned(options):
         with phases("qat rebuild"):
-            twin, diff = qat.rebuild_checked(model, evaluation.x[:256])
-    return Inputs(model, name, shape, labels, evaluation, train, preprocessing, originals, source, twin, diff)
+            twin, diff = qat.rebuild_checked(model, evaluation.x[:PREDICT_BATCH], reference[:PREDICT_BATCH])
+    return Inputs(model, name, shape, labels, evaluation, reference, train, preprocessing, originals,
+                  originals_source, twin, diff)
 
 
-def _check_probabilities(model: Any, images: np.ndarray) -> None:
-    sample = model.predict(images[:8], verbose=0)
-    if sample.min() < 0 or np.abs(sample.sum(axis=1) - 1).max() > PROBABILITY_TOLERANCE:
+def _check_probabilities(probabilities: np.ndarray) -> None:
+    if probabilities.min() < 0 or np.abs(probabilities.sum(axis=1) - 1).max() > PROBABILITY_TOLERANCE:
         raise ExportError("model", "its output must be class probabilities (rows >= 0 summing to 1, e.g. softmax)")
 
 
@@ -95,15 +105,24 @@ def _train_samples(options: ExportOptions) -> int:
                options.calibration.steps if _calibrated(options) else 0)
 
 
-def _data(model: Any, options: ExportOptions, data: ExportData) -> tuple[list[str], Data, Data | None]:
-    """Class names, evaluation data and calibration data, validated against the model."""
+def _dataset(data: ExportData, run: dict[str, Any] | None) -> Source | None:
+    """The dataset ``data`` names (read as the training ``run`` read it), or ``None``."""
+    if data.dataset is None:
+        return None
+    if data.eval_data is not None or data.calibration_data is not None:
+        raise ExportError("dataset", "give either a dataset or eval_data/calibration_data, not both")
+    return dataset_source(data.dataset, run)
+
+
+def _data(model: Any, options: ExportOptions, data: ExportData, dataset: Source | None,
+          preprocessing: Preprocessing) -> tuple[list[str], Data, Data | None]:
+    """Class names, evaluation data and calibration data (from ``dataset`` when ``data`` names one), validated
+    against the model."""
     shape, classes = model_io.image_shape(model), model_io.num_classes(model)
     eval_data, calibration_data, labels = data.eval_data, data.calibration_data, data.labels
-    if data.dataset is not None:
-        if eval_data is not None or calibration_data is not None:
-            raise ExportError("dataset", "give either a dataset or eval_data/calibration_data, not both")
-        eval_data, calibration_data, dataset_labels = dataset_data(data.dataset, shape, options.eval_samples,
-                                                                   _train_samples(options))
+    if dataset is not None:
+        eval_data, calibration_data, dataset_labels = dataset_data(dataset, preprocessing, shape,
+                                                                   options.eval_samples, _train_samples(options))
         labels = dataset_labels if labels is None else labels
     names = load_labels(labels, classes)
     evaluation = load_data("eval_data", eval_data, shape, classes, need_labels=True,
@@ -119,9 +138,10 @@ def _data(model: Any, options: ExportOptions, data: ExportData) -> tuple[list[st
     return names, evaluation, train
 
 
-def _originals(dataset: str | None, evaluation: Data, preprocessing: Preprocessing) -> tuple[list[np.ndarray], str]:
+def _originals(name: str | None, dataset: Source | None, evaluation: Data,
+               preprocessing: Preprocessing) -> tuple[list[np.ndarray], str]:
     """uint8 images for the ``image_bytes`` rows: the dataset's own test images, else the evaluation arrays' pixels."""
     if dataset is not None:
-        return dataset_images(dataset, len(evaluation)), f"the {dataset} test images as stored (before resizing)"
+        return dataset_images(dataset, len(evaluation)), f"the {name} test images as stored (before resizing)"
     pixels = np.clip(np.round(preprocessing.pixels(evaluation.x)), 0, 255).astype(np.uint8)
     return list(pixels), "the evaluation arrays as 0-255 pixels (model-size images)"

@@ -23,12 +23,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from export import litert_check, metadata, model_io, onnx_file, report, savedmodel, staging, tflite, variants
+from export import litert_check, metadata, model_io, onnx_file, retention_report, savedmodel, staging, tflite, variants
 from export.checker import Checker
+from export.converter_sources import Sources
 from export.inputs import Inputs, prepare
 from export.options import ExportData, ExportOptions
 from export.phases import Phases
-from export.sources import Sources
 
 
 def export_model(model: model_io.ModelSource, output_dir: str | os.PathLike, *,
@@ -58,7 +58,7 @@ def export_model(model: model_io.ModelSource, output_dir: str | os.PathLike, *,
         "preprocessing": dataclasses.asdict(inputs.preprocessing), "image_bytes_source": inputs.originals_source,
     }
     with staging.staged(output_dir, options.overwrite) as out, tempfile.TemporaryDirectory(dir=out) as scratch:
-        checker = Checker(inputs.model, inputs.evaluation, options.threads, options.latency_runs, out, phases)
+        checker = Checker(inputs.reference, inputs.evaluation, options.threads, options.latency_runs, out, phases)
         info["keras_accuracy"] = checker.rows[0].accuracy
         if "savedmodel" in options.formats:
             _savedmodel(inputs, options, out / inputs.name / str(options.version), checker, phases)
@@ -74,8 +74,8 @@ def export_model(model: model_io.ModelSource, output_dir: str | os.PathLike, *,
                 info["qat"] = {"rebuild_max_abs_diff": inputs.rebuild_diff, **dataclasses.asdict(options.qat),
                                **sources.qat_info}
         info.update(phases_s=phases.seconds, wall_time_s=phases.total())  # all but writing the report
-        result = report.build(checker.rows, info)
-        report.write(result, out)
+        result = retention_report.build(checker.rows, info)
+        retention_report.write(result, out)
     return result
 
 
@@ -85,12 +85,12 @@ def _savedmodel(inputs: Inputs, options: ExportOptions, serving: Path, checker: 
         savedmodel.write_serving_model(inputs.model, serving, inputs.labels, options.top_k, inputs.preprocessing)
     with phases("check savedmodel"):
         loaded = savedmodel.load(serving)
-        checker.add(report.SAVEDMODEL, serving, savedmodel.predict(loaded, inputs.evaluation.x))
+        checker.add(retention_report.SAVEDMODEL, serving, savedmodel.predict(loaded, inputs.evaluation.x))
     for image_format in savedmodel.ENCODINGS:
         with phases(f"image_bytes {image_format}"):
             encoded = savedmodel.encode(inputs.originals, image_format)
             probabilities = savedmodel.predict_encoded(loaded, encoded)
-        checker.add(f"{report.IMAGE_BYTES} {image_format}", serving, probabilities, size=False)
+        checker.add(f"{retention_report.IMAGE_BYTES} {image_format}", serving, probabilities, size=False)
 
 
 def _litert(inputs: Inputs, options: ExportOptions, folder: Path, sources: Sources, checker: Checker,

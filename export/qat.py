@@ -116,10 +116,13 @@ class QatModel:
     history: dict[str, list[float]]
 
 
-def rebuild_checked(model: keras.Model, images: np.ndarray) -> tuple[tf_keras.Model, float]:
-    """The tf_keras twin of ``model`` and its max abs output diff from ``model`` on ``images``."""
+def rebuild_checked(model: keras.Model, images: np.ndarray,
+                    reference: np.ndarray | None = None) -> tuple[tf_keras.Model, float]:
+    """The tf_keras twin of ``model`` and its max abs output diff from ``model`` on ``images`` (``reference``:
+    ``model``'s outputs on them when already computed)."""
     twin = rebuild(model)
-    diff = float(np.max(np.abs(model.predict(images, verbose=0) - twin.predict(images, verbose=0))))
+    reference = model.predict(images, verbose=0) if reference is None else reference
+    diff = float(np.max(np.abs(reference - twin.predict(images, verbose=0))))
     if not diff <= REBUILD_TOLERANCE:
         raise RuntimeError(f"the tf_keras rebuild differs from the Keras 3 model by {diff:.3g} "
                            f"(tolerance {REBUILD_TOLERANCE})")

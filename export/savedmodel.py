@@ -8,7 +8,7 @@ and has two signatures:
   int32, ``top_k_probabilities`` and ``top_k_names`` (strings),
   ``(batch, k)`` each, best first;
 * ``image_bytes``: ``image_bytes`` string ``(batch,)`` of encoded JPEG/PNG
-  images -> the same outputs, after :class:`~export.preprocessing.Preprocessing`.
+  images -> the same outputs, after :class:`~export.serving_preprocessing.Preprocessing`.
 
 Everything is traced into the graph (class names are a constant), so the
 SavedModel loads with TensorFlow alone: no Keras, no model code.
@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from export.preprocessing import Preprocessing
+from export.serving_preprocessing import Preprocessing
 
 IMAGES = "images"
 IMAGE_BYTES = "image_bytes"

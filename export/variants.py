@@ -1,6 +1,6 @@
 """The LiteRT variants, one row each: how the source model is made, how it is converted, what it is fed and checked on.
 
-Sources (made by :mod:`export.sources`):
+Sources (made by :mod:`export.converter_sources`):
 
 * ``probabilities``: the Keras model itself (``images`` -> ``probabilities``);
 * ``pixels``: the Keras model behind its pixel normalisation, taking 0-255

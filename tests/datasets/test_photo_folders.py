@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageOps
 
-from export.preprocessing import Preprocessing
+from export.serving_preprocessing import Preprocessing
 from keras_resnet import datasets, exif, preprocessing
 from keras_resnet.datasets import transforms
 

@@ -9,23 +9,26 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import TARGETS, Preprocessing, report
+from export import TARGETS, Preprocessing, retention_report
 from keras_resnet import datasets
 
 
-def row(variant: str, accuracy_drop: float = 0.0, diff: float = 0.0, size: int | None = 1000) -> report.Row:
+def row(variant: str, accuracy_drop: float = 0.0, diff: float = 0.0, size: int | None = 1000) -> retention_report.Row:
     path = "" if variant == "keras" else f"tflite/m_{variant}.tflite"
-    return report.Row(variant, path, size, 0.9 - accuracy_drop / 100, accuracy_drop, 1.0, diff,
-                      {"1": 1.5, "2": 1.0})
+    return retention_report.Row(variant, path, size, 0.9 - accuracy_drop / 100, 0.01, accuracy_drop, 0.1, 1.0, diff,
+                                {"1": 1.5, "2": 1.0})
 
 
 def test_measure_compares_with_the_keras_model() -> None:
     reference = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
     candidate = np.array([[0.7, 0.3], [0.6, 0.4], [0.6, 0.4], [0.3, 0.7]])
     labels = np.array([0, 1, 1, 1])
-    measured = report.measure("int8", "tflite/m.tflite", 123, candidate, reference, labels, {"1": 2.0})
+    measured = retention_report.measure("int8", "tflite/m.tflite", 123, candidate, reference, labels, {"1": 2.0})
     assert measured.accuracy == 0.5  # right on images 0 and 3
     assert measured.accuracy_drop == pytest.approx(25.0)  # Keras: 75 %
+    assert measured.accuracy_se == pytest.approx(np.sqrt(0.5 * 0.5 / 4))
+    # per image, Keras right minus candidate right: (0, 1, 0, 0); its standard deviation over sqrt(4), in points
+    assert measured.drop_se == pytest.approx(100 * np.sqrt(0.25 * 0.75 / 4))
     assert measured.agreement == 0.75  # image 1 flips
     assert measured.max_abs_diff == pytest.approx(0.4)
     assert measured.size_bytes == 123 and measured.latency_ms == {"1": 2.0}
@@ -34,7 +37,7 @@ def test_measure_compares_with_the_keras_model() -> None:
 def test_targets_met_missed_and_not_measured() -> None:
     rows = [row("savedmodel", diff=0.0), row("fp32", diff=5e-5, size=1000), row("fp16", diff=0.02),
             row("dynamic", accuracy_drop=0.4), row("int8", accuracy_drop=1.5, size=250)]
-    built = report.build(rows, {"model_name": "m"})
+    built = retention_report.build(rows, {"model_name": "m"})
     verdicts = {t["target"]: (t["measured"], t["met"]) for t in built["targets"]}
     assert len(verdicts) == len(TARGETS)
     assert verdicts["fp32 max abs diff <= 0.0001"] == (5e-5, True)
@@ -47,21 +50,22 @@ def test_targets_met_missed_and_not_measured() -> None:
 
 def test_written_report_says_what_was_missed(tmp_path: Path) -> None:
     info = {"model_name": "m", "eval_samples": 4, "keras_accuracy": 0.9, "latency_runs": 50}
-    built = report.build([row("keras", size=None), row("fp32"), row("int8", accuracy_drop=2.0, size=400)], info)
-    report.write(built, tmp_path)
+    rows = [row("keras", size=None), row("fp32"), row("int8", accuracy_drop=2.0, size=400)]
+    built = retention_report.build(rows, info)
+    retention_report.write(built, tmp_path)
     assert json.loads((tmp_path / "report.json").read_text()) == built
     markdown = (tmp_path / "report.md").read_text()
     assert "Targets missed: int8 top-1 drop (points) <= 1, int8 size / fp32 size <= 0.3." in markdown
-    assert "| int8 top-1 drop (points) <= 1 | 2 | **MISSED** |" in markdown
+    assert "| int8 top-1 drop (points) <= 1 | 2 ± 0.1 | **MISSED** |" in markdown  # the drop with its SE
     assert "| qat top-1 drop (points) <= 0.5 | — | not measured |" in markdown
-    assert "| int8 | `tflite/m_int8.tflite` | 0.4 KB | 0.40 | 88.00 | +2.00 | 100.00 | 0.00e+00 | 1.50 | 1.00 |" \
-        in markdown
+    assert ("| int8 | `tflite/m_int8.tflite` | 0.4 KB | 0.40 | 88.00 ± 1.00 | +2.00 ± 0.10 | 100.00 | 0.00e+00 "
+            "| 1.50 | 1.00 |") in markdown
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_report_table_lists_every_row() -> None:
-    built = report.build([row("keras", size=None), row("fp32")], {"model_name": "m"})
-    lines = report.table(built).splitlines()
+    built = retention_report.build([row("keras", size=None), row("fp32")], {"model_name": "m"})
+    lines = retention_report.table(built).splitlines()
     assert lines[0].startswith("| variant | file | size |") and "latency 2 thr (ms)" in lines[0]
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| keras", "| fp32"]
 
@@ -112,7 +116,7 @@ def test_default_fit_is_the_imagenet_centre_crop() -> None:
 
 @pytest.mark.parametrize(("changes", "must_show"), [([-0.11, 0.0, -0.05], (-1.0, 1.0)), ([-5.5, 0.3], (-5.5, 1.0))])
 def test_plot_axis_shows_points_in_a_sensible_range(changes: list[float], must_show: tuple[float, float]) -> None:
-    low, high = report.accuracy_limits(changes)
+    low, high = retention_report.accuracy_limits(changes)
     assert low <= must_show[0] and high >= must_show[1]  # small differences are not magnified into a cliff
     assert high - low <= 2 * (max(changes + [1.0]) - min(changes + [-1.0]))  # nor squashed
 
@@ -121,13 +125,13 @@ def test_per_tensor_rows_get_their_variants_targets_and_phases_are_shown(tmp_pat
     info = {"model_name": "m", "eval_samples": 4, "keras_accuracy": 0.9, "latency_runs": 50,
             "phases_s": {"load": 1.5, "convert int8_per_tensor": 3.0, "calibrate int8_per_tensor": 0.5}}
     rows = [row("keras", size=None), row("fp32"), row("int8_per_tensor", accuracy_drop=1.5, size=250)]
-    built = report.build(rows, info)
+    built = retention_report.build(rows, info)
     verdicts = {t["target"]: t["met"] for t in built["targets"]}
     assert len(verdicts) == len(TARGETS) + 2  # the per-tensor file has int8's two checks
     assert verdicts["int8_per_tensor top-1 drop (points) <= 1"] is False
     assert verdicts["int8_per_tensor size / fp32 size <= 0.3"] is True
     assert verdicts["int8 top-1 drop (points) <= 1"] is None  # no per-channel int8 file here
-    assert report.phases_table(built).splitlines()[2:] == [
+    assert retention_report.phases_table(built).splitlines()[2:] == [
         "| load | 1.5 |", "| convert int8_per_tensor | 3.0 |", "| calibrate int8_per_tensor | 0.5 |"]
-    report.write(built, tmp_path)
+    retention_report.write(built, tmp_path)
     assert "## Time per phase" in (tmp_path / "report.md").read_text()

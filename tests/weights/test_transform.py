@@ -99,7 +99,7 @@ def test_short_side_keeps_the_ratio_and_bad_transforms_fail():
 
 
 def test_the_export_serves_a_runs_transform(photos):
-    from export.preprocessing import Preprocessing, from_run_config
+    from export.serving_preprocessing import Preprocessing, from_run_config
 
     t = catalog.BY_NAME["timm:resnet50.a1_in1k"].transform
     served = from_run_config({"dataset": "not read", "image_size": 64, "transform": t.to_dict()}, Preprocessing())

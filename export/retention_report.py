@@ -6,10 +6,18 @@ change from the Keras model, in points, against file size per variant).
 Rows ``image_bytes png`` and ``image_bytes jpeg`` send the evaluation images,
 encoded, through the SavedModel's ``image_bytes`` signature (decoding and
 resizing included). Metrics per artifact, on the evaluation set: top-1
-accuracy and its drop from Keras (percentage points), top-1 agreement with
-Keras, max abs difference of the probabilities, size, and for LiteRT and ONNX
-files the median batch-1 latency per thread count; the seconds of each phase
-of the export.
+accuracy and its drop from Keras (percentage points), each with its standard
+error, top-1 agreement with Keras, max abs difference of the probabilities,
+size, and for LiteRT and ONNX files the median batch-1 latency per thread
+count; the seconds of each phase of the export.
+
+The standard errors say how far a number measured on the evaluation sample
+may lie from the same number on the whole population of such images: top-1's
+is binomial, ``sqrt(p (1 - p) / n)``; the drop's is paired, the standard
+deviation of the per-image difference (Keras right minus artifact right, -1,
+0 or 1) over ``sqrt(n)``, which only the images where the two disagree feed,
+so a drop is known far more precisely than either accuracy (McNemar's
+setting: the same images under two models).
 """
 
 from __future__ import annotations
@@ -67,7 +75,9 @@ class Row:
     path: str  # relative to the output folder ("" for the Keras model)
     size_bytes: int | None
     accuracy: float
+    accuracy_se: float  # standard error of accuracy (binomial)
     accuracy_drop: float  # percentage points below Keras
+    drop_se: float  # standard error of accuracy_drop, in points (paired over the same images)
     agreement: float  # fraction of images with the same top-1 class as Keras
     max_abs_diff: float
     latency_ms: dict[str, float]  # threads -> median batch-1 latency
@@ -77,13 +87,17 @@ def measure(variant: str, path: str, size_bytes: int | None, probabilities: np.n
             reference: np.ndarray, labels: np.ndarray, latency_ms: dict[str, float]) -> Row:
     """A row from an artifact's ``probabilities`` and the Keras ``reference`` on the same images."""
     predicted = probabilities.argmax(axis=1)
-    accuracy = float(np.mean(predicted == labels))
+    right = predicted == labels
+    difference = (reference.argmax(axis=1) == labels).astype(np.float64) - right  # per image: -1, 0 or 1
+    accuracy, count = float(np.mean(right)), len(labels)
     return Row(
         variant=variant,
         path=path,
         size_bytes=size_bytes,
         accuracy=accuracy,
-        accuracy_drop=100.0 * (float(np.mean(reference.argmax(axis=1) == labels)) - accuracy),
+        accuracy_se=float(np.sqrt(accuracy * (1 - accuracy) / count)),
+        accuracy_drop=100.0 * float(np.mean(difference)),
+        drop_se=100.0 * float(np.sqrt(np.var(difference) / count)),
         agreement=float(np.mean(predicted == reference.argmax(axis=1))),
         max_abs_diff=float(np.max(np.abs(probabilities - reference))),
         latency_ms=latency_ms,
@@ -111,8 +125,9 @@ def build(rows: list[Row], info: dict[str, Any]) -> dict[str, Any]:
     for target in (*TARGETS, *per_tensor):
         value = _measured(target, by_variant)
         met = None if value is None else value <= target.limit
+        se = by_variant[target.variant].drop_se if value is not None and target.metric == "accuracy_drop" else None
         targets.append({"target": target.label, "variant": target.variant, "metric": target.metric,
-                        "limit": target.limit, "measured": value, "met": met})
+                        "limit": target.limit, "measured": value, "se": se, "met": met})
     return {**info, "rows": [dataclasses.asdict(row) for row in rows], "targets": targets}
 
 
@@ -128,14 +143,15 @@ def table(report: dict[str, Any]) -> str:
     """The per-artifact Markdown table (also what the CLI prints)."""
     threads = sorted({t for row in report["rows"] for t in row["latency_ms"]}, key=int)
     fp32 = next((row["size_bytes"] for row in report["rows"] if row["variant"] == "fp32"), None)
-    head = ["variant", "file", "size", "size/fp32", "top-1 %", "drop (pts)", "agree %", "max abs diff"]
+    head = ["variant", "file", "size", "size/fp32", "top-1 % ± SE", "drop (pts) ± SE", "agree %", "max abs diff"]
     head += [f"latency {t} thr (ms)" for t in threads]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in report["rows"]:
         tflite = fp32 and row["size_bytes"] and row["path"].endswith(".tflite")
         ratio = f"{row['size_bytes'] / fp32:.2f}" if tflite else "—"
         cells = [row["variant"], f"`{row['path']}`" if row["path"] else "—", _size(row["size_bytes"]), ratio,
-                 f"{100 * row['accuracy']:.2f}", f"{row['accuracy_drop']:+.2f}", f"{100 * row['agreement']:.2f}",
+                 f"{100 * row['accuracy']:.2f} ± {100 * row['accuracy_se']:.2f}",
+                 f"{row['accuracy_drop']:+.2f} ± {row['drop_se']:.2f}", f"{100 * row['agreement']:.2f}",
                  f"{row['max_abs_diff']:.2e}"]
         cells += [f"{row['latency_ms'][t]:.2f}" if t in row["latency_ms"] else "—" for t in threads]
         lines.append("| " + " | ".join(cells) + " |")
@@ -147,6 +163,7 @@ def targets_table(report: dict[str, Any]) -> str:
     lines = ["| target | measured | verdict |", "|---|---|---|"]
     for target in report["targets"]:
         value = "—" if target["measured"] is None else f"{target['measured']:.3g}"
+        value += "" if target.get("se") is None else f" ± {target['se']:.2g}"
         lines.append(f"| {target['target']} | {value} | {_verdict(target['met'])} |")
     return "\n".join(lines)
 
@@ -176,8 +193,10 @@ def _markdown(report: dict[str, Any]) -> str:
     return (
         f"# Export retention report: {report['model_name']}\n\n"
         f"Every artifact against the Keras model on {report['eval_samples']} evaluation images "
-        f"(Keras top-1: {100 * report['keras_accuracy']:.2f} %). Drop = Keras top-1 minus the artifact's, in "
-        f"percentage points; agree = same top-1 class as Keras; max abs diff over all class probabilities; "
+        f"(Keras top-1: {100 * report['keras_accuracy']:.2f} ± {100 * report['rows'][0]['accuracy_se']:.2f} %). "
+        f"Drop = Keras top-1 minus the artifact's, in percentage points; ± one standard error (top-1: binomial; "
+        f"drop: paired over the same images, fed only by the images where the two disagree); agree = same "
+        f"top-1 class as Keras; max abs diff over all class probabilities; "
         f"latency = median of {report['latency_runs']} batch-1 LiteRT or onnxruntime invocations.{bytes_note}"
         f"{wall}\n\n"
         f"{table(report)}\n\n## Targets\n\n{summary}\n\n{targets_table(report)}\n{qat_note}\n"

@@ -1,8 +1,13 @@
 """How the ``image_bytes`` signature turns an encoded image into the model's input.
 
 The decoding, channel conversion and size rule are
-:mod:`keras_resnet.preprocessing`'s, the ones training's evaluation uses. For
-one encoded JPEG/PNG/GIF/BMP/WebP image:
+:mod:`keras_resnet.preprocessing`'s, the ones training's evaluation uses.
+Steps 2-3 (:meth:`Preprocessing.prepare`) are also what the export's
+evaluation and calibration images of a dataset go through
+(:mod:`export.data`), so every artifact is measured, and every integer file
+calibrated, on images prepared as the served ones are (as Model Garden
+derives serving preprocessing from the training config). For one encoded
+JPEG/PNG/GIF/BMP/WebP image:
 
 1. decode to uint8 with the model's channels (grey images become RGB by
    repetition, colour ones grey), a JPEG turned upright as its EXIF
@@ -11,9 +16,11 @@ one encoded JPEG/PNG/GIF/BMP/WebP image:
 
    * ``resize="auto"`` (default): ``"fit"`` with the training run's
      ``short_side`` when its ``config.json`` lies beside the ``.keras`` file
-     (see :func:`resolve`; a run fine-tuned from pretrained weights records
-     their evaluation ``transform``, whose resize, interpolation and centre
-     crop are then used), else ``"fit"`` with the default ``short_side``;
+     (read by :func:`keras_resnet.training.config.read_run_config`, see
+     :func:`resolve`; a run fine-tuned from pretrained weights records their
+     evaluation ``transform``, whose resize, interpolation and centre crop
+     are then used), else with training's ``short_side`` for the dataset the
+     export is measured on, else ``"fit"`` with the default ``short_side``;
    * ``resize="fit"``: scale the shorter side to ``short_side``
      (keeping the aspect ratio), then centre-crop or zero-pad; any image
      size works and reaches the net at one scale. ``short_side`` defaults to
@@ -28,8 +35,6 @@ one encoded JPEG/PNG/GIF/BMP/WebP image:
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +42,7 @@ import numpy as np
 from export.errors import ExportError
 
 RESIZE_METHODS = ("auto", "fit", "pad", "bilinear", "nearest", "bicubic", "area")
-RUN_CONFIG = "config.json"  # written by keras_resnet.training beside final.keras
+RUN_KEYS = ("dataset", "image_size")  # what a run record must hold to set the resize rule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,13 +93,18 @@ class Preprocessing:
         return (x * std + mean).astype(np.float32)
 
     def decode(self, encoded: Any, shape: tuple[int, int, int]) -> Any:
-        """One encoded image (a scalar string tensor) -> float32 model input of ``shape`` (H, W, C)."""
+        """One encoded image (a scalar string tensor) -> float32 model input of ``shape`` (H, W, C): steps 1-3."""
+        from keras_resnet import preprocessing as shared
+
+        return self.prepare(shared.decode(encoded, shape[2]), shape)
+
+    def prepare(self, image: Any, shape: tuple[int, int, int]) -> Any:
+        """One decoded image (H, W, C) of any size -> float32 model input of ``shape``: steps 2-3."""
         import tensorflow as tf
 
         from keras_resnet import preprocessing as shared
 
-        height, width, channels = shape
-        image = shared.decode(encoded, channels)
+        height, width, _ = shape
         if self.resize in ("auto", "fit") and self.transform and height == width:
             from keras_resnet.transform import Transform
 
@@ -115,24 +125,24 @@ class Preprocessing:
         return tf.ensure_shape(image, shape)
 
 
-def resolve(preprocessing: Preprocessing, model_path: Path | None) -> Preprocessing:
-    """``preprocessing`` with ``resize="auto"`` made concrete for the model at ``model_path`` (if a file)."""
+def resolve(preprocessing: Preprocessing, run: dict[str, Any] | None, dataset: str | None = None,
+            size: int | None = None) -> Preprocessing:
+    """``preprocessing`` with ``resize="auto"`` made concrete for a model whose training run recorded ``run``.
+
+    ``run`` is the model's run record (``config.json``, from
+    :func:`keras_resnet.training.config.read_run_config`) or ``None``; a
+    record without :data:`RUN_KEYS` (not a keras_resnet run) counts as none.
+    Without one, the ``dataset`` the model is measured on (a
+    ``keras_resnet.datasets`` name), at the model's input side ``size``,
+    stands for the run: training's rule on its images.
+    """
     if preprocessing.resize != "auto":
         return preprocessing
-    config = None if model_path is None else read_run_config(model_path)
-    if config is None:
-        return dataclasses.replace(preprocessing, resize="fit")
-    return from_run_config(config, preprocessing)
-
-
-def read_run_config(model_path: Path) -> dict[str, Any] | None:
-    """The training run's ``config.json`` beside a ``.keras`` file, or ``None``."""
-    path = model_path.parent / RUN_CONFIG
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) and "dataset" in config and "image_size" in config else None
+    if run is not None and all(key in run for key in RUN_KEYS):
+        return from_run_config(run, preprocessing)
+    if dataset is not None and size is not None:
+        return from_run_config({"dataset": dataset, "image_size": size}, preprocessing)
+    return dataclasses.replace(preprocessing, resize="fit")
 
 
 def from_run_config(config: dict[str, Any], base: Preprocessing) -> Preprocessing:
