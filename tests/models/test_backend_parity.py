@@ -129,7 +129,7 @@ PORTABLE = [
     ("resnet50", {"input_shape": (64, 64, 3), "classes": 5}),
     ("resnet18", {"input_shape": (32, 32, 3), "classes": 5}),
     ("resnet50v2", {"input_shape": (64, 64, 3), "classes": 5}),
-    ("preact_resnet110", {"shortcut": "B"}),
+    ("preact_resnet20", {"shortcut": "B"}),
     ("resnet20", {"plain": True}),
 ]
 OPTION_A = [("resnet20", {})]
