@@ -162,7 +162,7 @@ def test_an_older_schema_keeps_its_targets() -> None:
     """Files written before both oneDNN states were measured: their targets, with oneDNN on, under today's names."""
     for path in RESULTS.glob("*.json"):
         results = json.loads(path.read_text())
-        if "kind" not in results["targets"][0]:
+        if "kind" not in results.get("targets", [{}])[0]:  # today's files keep no targets: they are computed
             continue
         assert [(t["ratio"], t["target"]) for t in render.targets(results)] == [
             (t["ratio"], t["target"]) for t in results["targets"]]
