@@ -207,14 +207,15 @@ def parse(argv: Sequence[str]) -> TrainConfig:
 USER_ERRORS = (ValueError, FileNotFoundError, ConnectionError, FloatingPointError, DatasetUnavailableError)
 
 
-def main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str], fv: flags.FlagValues = flags.FLAGS) -> int:
+    """Train as the parsed flags ``fv`` say; returns the exit status (1 with one line for a user error)."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
-        config = config_from_flags()
+        config = config_from_flags(fv)
         if config.mixed_precision == "mixed_bfloat16" and not cpu.bf16_native():
             print(cpu.BF16_NOTE.format(cpu=cpu.cpu_model()), flush=True)
-        if flags.FLAGS.verbose:
+        if fv.verbose:
             os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
             _train(config)
         else:

@@ -1,6 +1,8 @@
 """From a folder of photos to a phone, with the two commands the README gives: ``python -m keras_resnet.training``
 (the fine-tuning recipe) on a photo folder of mixed sizes and formats, then ``python -m export``'s camera-ready
 uint8 LiteRT file, which MediaPipe Tasks' ``ImageClassifier`` loads as written and runs on the folder's photos.
+Both commands run in this process, their flags parsed as on the command line (their fresh-process behaviour is
+tested in test_training.py and test_export_errors.py).
 
 MediaPipe runs in its own venv (see test_export_clients.py). A tiny net, one epoch: the test checks the chain
 works end to end, not the accuracy.
@@ -11,18 +13,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from export_support import run_cli
 from PIL import Image
+from training_support import run_training_cli
 
 from keras_resnet import datasets
 from keras_resnet.experiments import finetune
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIAPIPE_PYTHON = Path(os.environ.get("MEDIAPIPE_PYTHON", ROOT / ".venv-mediapipe" / "bin" / "python"))
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.isdir(datasets.FASHION_MNIST_DIR),
                                 reason="Debian's dataset-fashion-mnist is not installed")]
 
@@ -38,24 +40,21 @@ with vision.ImageClassifier.create_from_options(options) as classifier:
 """
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=ENV, cwd=ROOT,
-                          stdin=subprocess.DEVNULL)
-
-
 @pytest.mark.subprocess
-def test_photo_folder_to_a_mediapipe_ready_uint8_file(tmp_path: Path) -> None:
+def test_photo_folder_to_a_mediapipe_ready_uint8_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert MEDIAPIPE_PYTHON.is_file(), f"{MEDIAPIPE_PYTHON} missing: run `bash .ci/setup` (it makes .venv-mediapipe)"
     photos = finetune.write_photo_folder(tmp_path / "photos", per_class=16, test_per_class=4)
     run, out = tmp_path / "run", tmp_path / "export"
-    trained = _run("keras_resnet.training", f"--dataset={photos}", "--recipe=finetune", "--model=resnet8",
-                   "--width_multiplier=0.25", "--epochs=1", "--global_batch_size=16", f"--model_dir={run}")
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    assert f"final model (EMA weights): {run / 'final.keras'}" in trained.stdout.splitlines()
-    exported = _run("export", f"--model={run / 'final.keras'}", f"--dataset={photos}", "--formats=tflite",
-                    "--variants=uint8", "--custom_modules=keras_resnet.layers", f"--output_dir={out}",
-                    "--calibration_steps=8", "--latency_runs=1", "--threads=1")
-    assert exported.returncode == 0, exported.stderr[-3000:]
+    trained = run_training_cli(f"--dataset={photos}", "--recipe=finetune", "--model=resnet8",
+                               "--width_multiplier=0.25", "--epochs=1", "--global_batch_size=16",
+                               f"--model_dir={run}")
+    captured = capsys.readouterr()
+    assert trained == 0, captured.err[-3000:]
+    assert f"final model (EMA weights): {run / 'final.keras'}" in captured.out.splitlines()
+    exported = run_cli(f"--model={run / 'final.keras'}", f"--dataset={photos}", "--formats=tflite",
+                       "--variants=uint8", "--custom_modules=keras_resnet.layers", f"--output_dir={out}",
+                       "--calibration_steps=8", "--latency_runs=1", "--threads=1")
+    assert exported == 0, capsys.readouterr().err[-3000:]
     [uint8] = (out / "tflite").glob("*_uint8.tflite")
     names = sorted(p.name for p in (photos / "train").iterdir())
     samples = []  # one photo of each class as a phone app would hand it over: RGB, its own size

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -254,11 +255,12 @@ print(sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
 """
 
 
-def _bad_flag_in_a_fresh_process() -> list[str]:
+@functools.cache  # one fresh process answers both tests below
+def _bad_flag_in_a_fresh_process() -> tuple[str, ...]:
     done = subprocess.run([sys.executable, "-c", BAD_FLAG_SCRIPT], capture_output=True, text=True, env=ENV,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.splitlines()
+    return tuple(done.stdout.splitlines())
 
 
 @pytest.mark.subprocess

@@ -11,13 +11,13 @@ import dataclasses
 import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skimage.data
 import tensorflow as tf
+from export_support import run_cli
 from PIL import Image
 from weights_support import Server, state_dict
 
@@ -103,11 +103,10 @@ def test_named_weights_fine_tuned_exported_and_classified_by_mediapipe(tmp_path,
     assert used == [transform] and result["examples"] == 4  # read back from the run's config.json
 
     out = tmp_path / "export"
-    exported = subprocess.run(
-        [sys.executable, "-m", "export", f"--model={run / 'final.keras'}", f"--output_dir={out}",
-         f"--dataset={folder}", "--formats=tflite", "--variants=uint8", "--calibration_steps=8",
-         "--latency_runs=1", "--threads=1", "--top_k=2"], capture_output=True, text=True, cwd=ROOT, check=False)
-    assert exported.returncode == 0, exported.stderr[-3000:]
+    exported = run_cli(f"--model={run / 'final.keras'}", f"--output_dir={out}", f"--dataset={folder}",
+                       "--formats=tflite", "--variants=uint8", "--calibration_steps=8", "--latency_runs=1",
+                       "--threads=1", "--top_k=2")  # python -m export's flags, in this process
+    assert exported == 0
     report = json.loads((out / "report.json").read_text())
     assert Transform.from_dict(report["preprocessing"]["transform"]) == transform  # image_bytes: its resize + crop
     uint8 = next((out / "tflite").glob("*_uint8.tflite"))
