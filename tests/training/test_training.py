@@ -133,8 +133,7 @@ def test_constant_schedule_keeps_the_rate_after_the_warmup() -> None:
 # --- fit -------------------------------------------------------------------------------------
 
 def test_fit_trains_and_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    tested = 500  # test images: enough to tell a trained net from chance; the files are what is under test
-    result = training.fit(model="resnet8", width_multiplier=0.5, train_examples=2048, eval_examples=tested,
+    result = training.fit(model="resnet8", width_multiplier=0.5, train_examples=2048, eval_examples=1000,
                           global_batch_size=64, epochs=2, model_dir=str(tmp_path))
     hint = cpu.ONEDNN_HINT.format(cpu=cpu.cpu_model())
     assert (hint in capsys.readouterr().out) == (not cpu.onednn_enabled())  # one line, only where oneDNN is off
@@ -153,13 +152,12 @@ def test_fit_trains_and_writes_every_output(tmp_path: Path, capsys: pytest.Captu
     assert training.read_run_config(tmp_path / "other" / "final.keras") is None
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["accuracy"] == pytest.approx(result.test["accuracy"])
-    assert saved["class_names"] == list(datasets.FASHION_MNIST_CLASSES) and sum(saved["per_class"]["support"]) == tested
+    assert saved["class_names"] == list(datasets.FASHION_MNIST_CLASSES) and sum(saved["per_class"]["support"]) == 1000
     confusion = np.array(saved["confusion_matrix"])
-    assert confusion.sum() == tested
-    assert np.trace(confusion) / tested == pytest.approx(result.test["accuracy"], abs=1e-6)
+    assert confusion.sum() == 1000 and np.trace(confusion) / 1000 == pytest.approx(result.test["accuracy"], abs=1e-6)
     assert config["machine"] == saved["machine"] == cpu.describe()  # where it ran: CPU, features, oneDNN
     model = keras.models.load_model(result.final_model)
-    x, y = datasets.load_arrays("fashion_mnist", "test", limit=tested)
+    x, y = datasets.load_arrays("fashion_mnist", "test", limit=1000)
     accuracy = float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == y))
     assert accuracy == pytest.approx(result.test["accuracy"], abs=1e-6)  # the saved model takes raw pixels
     assert json.loads((tmp_path / "best.json").read_text())["val_accuracy"] == max(result.history["val_accuracy"])
