@@ -53,27 +53,15 @@ def _named(model):
             if not layer.name.startswith(("input", "max_pooling2d")) and not layer.name.endswith("_0_pool")]
 
 
-@pytest.fixture(scope="module")
-def legacy_folder(tmp_path_factory):
-    """This file's legacy .h5 files with top, ``<name>.h5``: ResNet-50's, written by its with-top case, is
-    the refusal case's file too (the same deterministic reference)."""
-    return tmp_path_factory.mktemp("legacy")
-
-
-def _with_top(name, folder):
-    """The tf_keras reference net with its top, saved as ``folder/<name>.h5``; the net and the path."""
-    ref = _reference(name, True, (224, 224, 3))
-    ref.save_weights(str(folder / f"{name}.h5"))
-    return ref, folder / f"{name}.h5"
-
-
 # Each of the six nets loads a legacy file here, once: with its top for ResNet-50/101 (V2), without it for
 # ResNet-152 (V2), whose layers are ResNet-101's loop with more blocks and whose top is the same two layers.
 # (ResNet-50 (V2) without top is tests/models/test_backends.py's case, on every backend.)
 @pytest.mark.parametrize("name", ["resnet50", "resnet101", "resnet50v2", "resnet101v2"])
-def test_legacy_h5_with_top_loads_and_matches(name, legacy_folder):
+def test_legacy_h5_with_top_loads_and_matches(name, tmp_path):
     shape = (224, 224, 3)
-    ref, path = _with_top(name, legacy_folder)
+    ref = _reference(name, True, shape)
+    path = tmp_path / f"{name}.h5"
+    ref.save_weights(str(path))
     model = kr.get_model(name, weights=str(path))
     assert model.count_params() == ref.count_params()
     assert _named(model) == _named(ref)
@@ -119,10 +107,9 @@ def test_keras3_weights_file_from_keras_applications_loads(tmp_path):
     np.testing.assert_allclose(_out(model, x), _out(ref, x), atol=1e-4)
 
 
-def test_weights_that_do_not_fit_are_refused(legacy_folder):
-    path = legacy_folder / "resnet50.h5"  # keras.applications' ResNet50 layout, with its top
-    if not path.exists():  # its with-top case did not run in this session
-        _with_top("resnet50", legacy_folder)
+def test_weights_that_do_not_fit_are_refused(tmp_path):
+    path = tmp_path / "r50.h5"
+    tf_keras.applications.ResNet50(weights=None).save_weights(str(path))
     with pytest.raises(ValueError, match="does not fit resnet101"):
         kr.ResNet101(weights=str(path))
     with pytest.raises(ValueError, match="does not fit"):
