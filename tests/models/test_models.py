@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.backend]
 @pytest.fixture(scope="module")
 def default_net():
     """``default_net(name)``: ``kr.get_model(name)`` with every default, built once for this file (several
-    checks read the same ImageNet net, none changes it) and released when the file ends."""
+    checks read the same net, none changes it) and released when the file ends."""
     built = {}
 
     def get(name: str):
@@ -23,6 +23,7 @@ def default_net():
         return built[name]
 
     return get
+
 
 # Paper Table 6 (CIFAR, option A): trainable parameters.
 CIFAR_PARAMS = {
