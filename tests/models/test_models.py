@@ -10,21 +10,6 @@ from keras_resnet.specs import SPECS, ResNetSpec, cifar_spec
 
 pytestmark = [pytest.mark.backend]
 
-
-@pytest.fixture(scope="module")
-def default_net():
-    """``default_net(name)``: ``kr.get_model(name)`` with every default, built once for this file (several
-    checks read the same net, none changes it) and released when the file ends."""
-    built = {}
-
-    def get(name: str):
-        if name not in built:
-            built[name] = kr.get_model(name)
-        return built[name]
-
-    return get
-
-
 # Paper Table 6 (CIFAR, option A): trainable parameters.
 CIFAR_PARAMS = {
     "resnet20": 269_722,
@@ -36,18 +21,17 @@ CIFAR_PARAMS = {
 
 
 @pytest.mark.parametrize("name,expected", CIFAR_PARAMS.items())
-def test_cifar_trainable_params_match_paper(name, expected, default_net):
-    model = default_net(name)
+def test_cifar_trainable_params_match_paper(name, expected):
+    model = kr.get_model(name)
     assert count_trainable_params(model) == expected
     assert count_weighted_layers(model) == SPECS[name].depth == int(name[6:])
 
 
-def test_imagenet_param_counts(default_net):
-    # keras.applications (ResNet50) and torchvision/paper (ResNet-18/34, no conv bias). kr.ResNet50 and the
-    # others are get_model's builders (BUILDERS).
-    assert default_net("resnet50").count_params() == 25_636_712
-    assert count_trainable_params(default_net("resnet18")) == 11_689_512
-    assert count_trainable_params(default_net("resnet34")) == 21_797_672
+def test_imagenet_param_counts():
+    # keras.applications (ResNet50) and torchvision/paper (ResNet-18/34, no conv bias).
+    assert kr.ResNet50().count_params() == 25_636_712
+    assert count_trainable_params(kr.ResNet18()) == 11_689_512
+    assert count_trainable_params(kr.ResNet34()) == 21_797_672
 
 
 # Paper Table 1 FLOPs (multiply-adds) at 224x224, and CIFAR ResNet-20 at 32x32.
@@ -56,8 +40,8 @@ MACS = {"resnet18": 1.81e9, "resnet34": 3.66e9, "resnet50": 3.86e9, "resnet101":
 
 
 @pytest.mark.parametrize("name,expected", MACS.items())
-def test_macs_within_one_percent(name, expected, default_net):
-    macs = count_macs(default_net(name))
+def test_macs_within_one_percent(name, expected):
+    macs = count_macs(kr.get_model(name))
     assert abs(macs - expected) / expected < 0.01, macs
 
 
@@ -134,8 +118,8 @@ def test_zero_init_residual_makes_blocks_identity(name):
     assert np.all(default.get_layer(last[0].name).get_weights()[0] != 0)
 
 
-def test_stage_layout_and_names(default_net):
-    model = default_net("resnet50")
+def test_stage_layout_and_names():
+    model = kr.ResNet50()
     names = {layer.name for layer in model.layers}
     for expected in ["conv1_pad", "conv1_conv", "conv1_bn", "pool1_pool", "conv2_block1_0_conv",
                      "conv2_block1_1_conv", "conv2_block3_add", "conv5_block3_out", "avg_pool", "predictions"]:
