@@ -97,8 +97,9 @@ def load(job: dict) -> dict:
             results[path] = {"error": f"{type(err).__name__}: {err}"}
             continue
         out = keras.ops.convert_to_numpy(model(images([2, *input_shape]), training=False))
-        np.save(path + ".npy", out)
-        results[path] = {"output": path + ".npy"}
+        output = f"{path}.{keras.backend.backend()}.npy"  # one file per backend: each is checked on its own
+        np.save(output, out)
+        results[path] = {"output": output}
     return {"files": results, "keras_resnet_imported": "keras_resnet" in sys.modules}
 
 

@@ -48,11 +48,6 @@ def run_worker(backend: str, job: dict) -> dict:
     return result
 
 
-# ResNet-50 and the option-A CIFAR net, each in both layouts from one weights file.
-NETS = {
-    "resnet50": {"size": [64, 64], "batch": 2, "kwargs": {"classes": 10, "classifier_activation": None}},
-    "resnet20": {"size": [32, 32], "batch": 4, "kwargs": {"classifier_activation": None}},
-}
 FORMATS = ("channels_last", "channels_first")
 
 
@@ -60,34 +55,23 @@ def _scale(reference: np.ndarray) -> float:
     return max(1.0, float(np.abs(reference).max()))
 
 
-def _weights_file(folder: Path, name: str, size: list[int], kwargs: dict) -> str:
-    """Weights from a NumPy seed, batch-norm statistics calibrated on other images, saved as .weights.h5."""
-    model = kr.get_model(name, input_shape=(*size, 3), **kwargs)
-    backend_worker.deterministic_weights(model)
-    backend_worker.calibrate_batch_norm(model, backend_worker.images([8, *size, 3], seed=2))
-    path = str(folder / f"{name}.weights.h5")
-    model.save_weights(path)
-    return path
-
-
-def _predictions(files: dict[str, str], folder: Path, backend: str) -> list[dict]:
-    """The predict part of ``backend``'s job: every net of NETS in both layouts, from its weights file in
-    ``files``, each output saved in ``folder``."""
-    return [{**net, "name": name, "data_format": fmt, "weights": files[name],
+def _predictions(folder: Path, backend: str) -> list[dict]:
+    """The predict part of ``backend``'s job: every net of NETS in both layouts, from the weights file the
+    ``saved`` fixture wrote for it in ``folder``, each output saved there too."""
+    return [{**net, "name": name, "data_format": fmt, "weights": str(folder / f"{name}.weights.h5"),
              "output": str(folder / f"{backend}-{name}-{fmt}.npy")} for name, net in NETS.items() for fmt in FORMATS]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, saved) -> dict[str, dict]:
+def runs(saved) -> dict[str, dict]:
     """Each backend's worker result: the saved files loaded, NETS predicted and, on JAX and PyTorch, a few
     nets fitted, with TensorFlow hidden; the predictions' ``.npy`` files are listed under ``"predict"``."""
-    folder = tmp_path_factory.mktemp("parity")
-    files = {name: _weights_file(folder, name, net["size"], net["kwargs"]) for name, net in NETS.items()}
+    folder = Path(next(iter(saved))).parent
     results = {}
     for backend in BACKENDS:
         job = {"hide_tensorflow": backend != "tensorflow",
                "load": {"files": {path: shape for path, (_, shape) in saved.items()}},
-               "predict": {"nets": _predictions(files, folder, backend)}}
+               "predict": {"nets": _predictions(folder, backend)}}
         if backend != "tensorflow":
             job["fit"] = {"nets": {"resnet20": 32, "resnet18": 32}}
         results[backend] = {**run_worker(backend, job), "predict": job["predict"]["nets"]}
@@ -133,11 +117,20 @@ PORTABLE = [
     ("resnet20", {"plain": True}),
 ]
 OPTION_A = [("resnet20", {})]
+# ResNet-50 and the option-A CIFAR net of the files above, each predicted in both layouts from a weights file
+# saved beside its .keras file (the same net, built once).
+NETS = {
+    "resnet50": {"size": [64, 64], "batch": 2, "kwargs": {"classes": 5, "classifier_activation": None}},
+    "resnet20": {"size": [32, 32], "batch": 4, "kwargs": {"classifier_activation": None}},
+}
+WEIGHTS_OF = {"resnet50": PORTABLE[0], "resnet20": OPTION_A[0]}
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> dict[str, tuple[np.ndarray | None, tuple]]:
-    """``.keras`` files saved here (expected outputs; None for option-A nets) and their input shapes."""
+    """``.keras`` files saved here (expected outputs; None for option-A nets) and their input shapes; beside
+    them, each net of NETS as ``<name>.weights.h5`` (weights from a NumPy seed, batch-norm statistics
+    calibrated on other images)."""
     folder = tmp_path_factory.mktemp("portable")
     files = {}
     for index, (name, kwargs) in enumerate(PORTABLE + OPTION_A):
@@ -148,6 +141,8 @@ def saved(tmp_path_factory) -> dict[str, tuple[np.ndarray | None, tuple]]:
         out = keras.ops.convert_to_numpy(model(backend_worker.images([2, *shape]), training=False))
         path = str(folder / f"{index}-{model.name}.keras")
         model.save(path)
+        if WEIGHTS_OF.get(name) == (name, kwargs):
+            model.save_weights(str(folder / f"{name}.weights.h5"))
         files[path] = (out if index < len(PORTABLE) else None, shape)
         keras.backend.clear_session()
     return files

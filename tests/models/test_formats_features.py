@@ -72,16 +72,18 @@ def test_variants_have_plain_twins_and_backbones(name):
         assert [out[k].shape[1] for k in ("C2", "C3", "C4", "C5")] == [16, 8, 4, 2]
 
 
+# The pre-activation CIFAR bottleneck case is PreActResNet164's spec at 3 blocks a stage (18 there): the same
+# layers in either layout, a sixth of them.
 @pytest.mark.onednn
-@pytest.mark.parametrize("name,kwargs", [
-    ("resnet50", {}), ("resnet50v2", {}), ("resnet50", {"variant": "d"}), ("resnet20", {}),
-    ("preact_resnet164", {}), ("resnet18", {"output_stride": 8}),
-])
-def test_channels_first_equals_channels_last(name, kwargs, channels_first):
-    size = 32 if name.startswith(("resnet20", "preact")) else 64
-    first = kr.get_model(name, input_shape=(3, size, size), classes=5, **kwargs)
+@pytest.mark.parametrize("build,kwargs", [
+    (kr.ResNet50, {}), (kr.ResNet50V2, {}), (kr.ResNet50, {"variant": "d"}), (kr.ResNet20, {}),
+    (kr.CifarResNet, {"depth": 29, "block": "bottleneck", "preact": True}), (kr.ResNet18, {"output_stride": 8}),
+], ids=["resnet50", "resnet50v2", "resnet50d", "resnet20", "preact_resnet29_bottleneck", "resnet18_os8"])
+def test_channels_first_equals_channels_last(build, kwargs, channels_first):
+    size = 32 if build in (kr.ResNet20, kr.CifarResNet) else 64
+    first = build(input_shape=(3, size, size), classes=5, **kwargs)
     keras.config.set_image_data_format("channels_last")
-    last = kr.get_model(name, input_shape=(size, size, 3), classes=5, **kwargs)
+    last = build(input_shape=(size, size, 3), classes=5, **kwargs)
     rng = np.random.default_rng(0)
     weights = [rng.uniform(0.5, 1.5, w.shape).astype("float32") if "variance" in w.path else
                rng.normal(0, 0.1, w.shape).astype("float32") for w in last.weights]
@@ -133,7 +135,9 @@ def test_backbone_strides_at_any_size(name, data_format, fixed):
     assert {k: 96 // v.shape[axis + 1] for k, v in outputs.items()} == STRIDES
 
 
-@pytest.mark.parametrize("name", ["resnet50v2", "resnet18", "preact_resnet110"])
+# The CIFAR case: pre-activation basic blocks at 3 a stage (PreActResNet110's spec has 18), the same names and
+# strides for backbone() to read from the loaded file.
+@pytest.mark.parametrize("name", ["resnet50v2", "resnet18", "preact_resnet20"])
 def test_backbone_of_a_loaded_model(name, tmp_path):
     """A loaded file has no recorded outputs: the stage outputs come from names and configured strides."""
     shape = (None, None, 3)
@@ -148,10 +152,24 @@ def test_backbone_of_a_loaded_model(name, tmp_path):
     assert [want[k].shape[1] for k in sorted(want)] == ([16, 8, 4, 2] if size == 64 else [32, 16, 8])
 
 
+@pytest.fixture(scope="module")
+def undilated():
+    """``undilated(name)``: the net without top at 64x64 and no ``output_stride``, built once for this file
+    (each output stride's case reads its weights, none changes it)."""
+    built = {}
+
+    def get(name: str) -> keras.Model:
+        if name not in built:
+            built[name] = kr.get_model(name, include_top=False, input_shape=(64, 64, 3))
+        return built[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", ["resnet50", "resnet50v2", "resnet34"])
 @pytest.mark.parametrize("output_stride,expected", [(8, [4, 8, 8, 8]), (16, [4, 8, 16, 16]), (32, [4, 8, 16, 32])])
-def test_output_stride(name, output_stride, expected):
-    plain = kr.get_model(name, include_top=False, input_shape=(64, 64, 3))
+def test_output_stride(name, output_stride, expected, undilated):
+    plain = undilated(name)
     dilated = kr.get_model(name, include_top=False, input_shape=(64, 64, 3), output_stride=output_stride)
     out = kr.backbone(dilated)(np.zeros((1, 64, 64, 3), "float32"))
     assert [64 // out[k].shape[1] for k in ("C2", "C3", "C4", "C5")] == expected
