@@ -115,17 +115,19 @@ def files_source(name: str, class_names: Sequence[str], files: Mapping[str, Sequ
     labels = {split: np.asarray(labels[split], np.int64) for split in files}
     sizes = [os.path.getsize(f) for paths in files.values() for f in paths]
 
-    def read(split: str) -> tf.data.Dataset:
-        ds = tf.data.Dataset.from_tensor_slices((list(files[split]) or tf.zeros([0], tf.string), labels[split]))
+    def subset(split: str, indices: np.ndarray) -> tf.data.Dataset:
+        paths = [files[split][i] for i in indices]
+        ds = tf.data.Dataset.from_tensor_slices((paths or tf.zeros([0], tf.string), labels[split][indices]))
         return ds.map(lambda path, label: (tf.io.read_file(path), label))
 
     return Source(
         info=DatasetInfo(name, tuple(class_names), (None, None, 3), {s: len(f) for s, f in files.items()}),
-        read=read,
+        read=lambda split: subset(split, np.arange(len(files[split]))),
         labels=lambda split: labels[split],
         decode=lambda data: decode(data, 3),
         record_bytes=int(np.mean(sizes)) if sizes else None,
         files=files,
+        subset=subset,
     )
 
 

@@ -60,6 +60,9 @@ class Source:
     ``files``: for a folder of images, each split's files in record order
     (records are then their encoded bytes, which lets the pipeline decode
     only a JPEG's crop and a scan find the files that cannot be decoded).
+    ``subset(split, indices)``: the records at ``indices`` (positions in the
+    split, in that order) read directly, for a source that can (in-memory
+    arrays, files); without it, a selection filters a pass over the split.
     """
 
     info: DatasetInfo
@@ -68,4 +71,5 @@ class Source:
     decode: Callable[[tf.Tensor], tf.Tensor]
     record_bytes: int | None
     files: Mapping[str, Sequence[str]] | None = None
+    subset: Callable[[str, np.ndarray], tf.data.Dataset] | None = None
 

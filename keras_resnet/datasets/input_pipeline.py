@@ -86,18 +86,20 @@ def _records(source: Source, split: str, classes: Sequence[int] | None, examples
     ``(record, prepare(record))``, computed before the cache (once per record)."""
     _check_split(source, split)
     _check_selection(source.info, classes, examples_per_class, limit)
-    ds = source.read(split)
     if classes is None and examples_per_class is None:
         count = source.info.num_examples[split] if limit is None else min(limit, source.info.num_examples[split])
-        ds = ds.take(count)
+        ds = source.read(split).take(count)
     else:
         labels = source.labels(split)
-        keep = np.zeros(len(labels), bool)
         indices = select(labels, classes, examples_per_class, limit)
-        keep[indices] = True
         count = len(indices)
-        ds = ds.enumerate().filter(lambda index, _: tf.gather(keep, index))
-        ds = ds.map(lambda _, example: example)
+        if source.subset is not None:
+            ds = source.subset(split, indices)
+        else:  # one pass over the split, keeping the selected records
+            keep = np.zeros(len(labels), bool)
+            keep[indices] = True
+            ds = source.read(split).enumerate().filter(lambda index, _: tf.gather(keep, index))
+            ds = ds.map(lambda _, example: example)
         if classes is not None:
             remap = np.full(max(source.info.num_classes, max(classes) + 1), -1, np.int64)
             remap[np.asarray(classes)] = np.arange(len(classes))

@@ -61,6 +61,8 @@ def _idx_source(folder: str) -> Source:
         labels=lambda split: arrays[split][1],
         decode=lambda image: image,
         record_bytes=28 * 28,
+        subset=lambda split, indices: tf.data.Dataset.from_tensor_slices(
+            tuple(array[indices] for array in arrays[split])),
     )
 
 

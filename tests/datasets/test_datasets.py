@@ -5,6 +5,7 @@ Real Fashion-MNIST (Debian's IDX files), synthetic images and image folders.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import struct
@@ -129,6 +130,13 @@ def test_class_selection_renumbers_labels_and_limits_per_class(fashion: datasets
     raw = fashion.labels("train")
     assert np.array_equal(datasets.select(raw, (5, 6), 2), np.sort(np.concatenate(
         [np.flatnonzero(raw == 5)[:2], np.flatnonzero(raw == 6)[:2]])))
+    # A source that cannot read a subset directly (tensorflow-datasets') gets the same records from a filtered pass.
+    images = {name: np.concatenate([x for x, _ in datasets.examples(source, "train", classes=(9, 2),
+                                                                     examples_per_class=3, limit=5)[0]
+                                    .batch(10).as_numpy_iterator()])
+              for name, source in (("direct", fashion), ("filtered", dataclasses.replace(fashion, subset=None)))}
+    np.testing.assert_array_equal(images["direct"], images["filtered"])
+    assert images["direct"].shape == (5, 28, 28, 1)
     with pytest.raises(ValueError, match="`classes` must be distinct labels in 0..9"):
         datasets.examples(fashion, "train", classes=(3, 10))
     with pytest.raises(ValueError, match="`examples_per_class` must be a positive integer"):
