@@ -29,22 +29,22 @@ class Sources:
 
     def path(self, job: Job) -> Path:
         """The SavedModel ``job`` converts from, written now if it is the first of its source."""
-        source = job.variant.source
-        if source not in self.paths:
-            self.paths[source] = self.scratch / source
-            self._write(source, self.paths[source])
-        return self.paths[source]
+        if job.source not in self.paths:
+            self.paths[job.source] = self.scratch / job.source
+            self._write(job, self.paths[job.source])
+        return self.paths[job.source]
 
-    def _write(self, source: str, path: Path) -> None:
+    def _write(self, job: Job, path: Path) -> None:
         model, options = self.inputs.model, self.options
-        if source == "qat":
-            with self.phases("qat fine-tune"):
+        if job.variant.source == "qat":
+            with self.phases(f"{job.source} fine-tune"):
                 fine_tuning = self.inputs.train.take(options.qat.samples, options.seed)
-                trained = qat.fine_tune(self.inputs.twin, fine_tuning, options.qat, options.seed)
-            self.qat_info.update(samples=len(fine_tuning), history=trained.history)
+                trained = qat.fine_tune(self.inputs.twins[job.granularity], fine_tuning, options.qat, options.seed,
+                                        per_axis=job.granularity == "per_channel")
+            self.qat_info.update({"samples": len(fine_tuning), f"history{job.suffix}": trained.history})
             model = trained.model
-        with self.phases(f"source SavedModel {source}"):
-            if source == "pixels":
+        with self.phases(f"source SavedModel {job.source}"):
+            if job.variant.source == "pixels":
                 savedmodel.write_pixels_model(model, path, *self.inputs.normalization)
             else:
                 savedmodel.write_probabilities_model(model, path)

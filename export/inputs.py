@@ -16,7 +16,7 @@ from export.errors import ExportError
 from export.options import ExportData, ExportOptions
 from export.phases import Phases
 from export.serving_preprocessing import Preprocessing, resolve
-from export.variants import VARIANTS
+from export.variants import VARIANTS, jobs
 from keras_resnet.datasets import Source
 from keras_resnet.training.config import read_run_config
 
@@ -39,8 +39,8 @@ class Inputs:
     preprocessing: Preprocessing
     originals: list[np.ndarray]  # uint8 images for the image_bytes rows
     originals_source: str | None
-    twin: Any = None  # the tf_keras rebuild, for QAT
-    rebuild_diff: float | None = None
+    twins: dict[str, Any] = dataclasses.field(default_factory=dict)  # granularity -> tf_keras rebuild, for QAT
+    rebuild_diff: float | None = None  # the largest of the twins' max abs diffs from the model
 
     @property
     def normalization(self) -> tuple[np.ndarray, np.ndarray]:
@@ -50,9 +50,9 @@ class Inputs:
 
 def prepare(model: model_io.ModelSource, options: ExportOptions, data: ExportData, phases: Phases) -> Inputs:
     """Load and check the model, the data and the names; predict the evaluation images with the model once (the
-    reference every artifact is compared with); rebuild the QAT twin (a model tf_keras cannot rebuild fails here,
-    before anything is written). A model file's training run record (``config.json`` beside it) sets the
-    ``image_bytes`` resize rule and how a dataset named by ``data`` is read and prepared."""
+    reference every artifact is compared with); rebuild the QAT twins, one per granularity (a model tf_keras
+    cannot rebuild fails here, before anything is written). A model file's training run record (``config.json``
+    beside it) sets the ``image_bytes`` resize rule and how a dataset named by ``data`` is read and prepared."""
     with phases("load"):
         model_path = Path(model) if isinstance(model, (str, os.PathLike)) else None
         if model_path is not None:
@@ -76,12 +76,14 @@ def prepare(model: model_io.ModelSource, options: ExportOptions, data: ExportDat
     with phases("check keras"):
         reference = model.predict(evaluation.x, verbose=0, batch_size=PREDICT_BATCH)
         _check_probabilities(reference)
-    twin = diff = None
-    if _fine_tuned(options):
-        with phases("qat rebuild"):
-            twin, diff = qat.rebuild_checked(model, evaluation.x[:PREDICT_BATCH], reference[:PREDICT_BATCH])
+    twins, diffs = {}, []
+    for job in jobs(tuple(_fine_tuned(options)), options.int8_granularity):
+        with phases(f"{job.source} rebuild"):
+            twins[job.granularity], diff = qat.rebuild_checked(
+                model, evaluation.x[:PREDICT_BATCH], reference[:PREDICT_BATCH], fold=job.granularity == "per_tensor")
+        diffs.append(diff)
     return Inputs(model, name, shape, labels, evaluation, reference, train, preprocessing, originals,
-                  originals_source, twin, diff)
+                  originals_source, twins, max(diffs, default=None))
 
 
 def _check_probabilities(probabilities: np.ndarray) -> None:

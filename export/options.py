@@ -68,7 +68,7 @@ class ExportOptions:
         tuple(VARIANTS), f"LiteRT variants, any of {tuple(VARIANTS)} (uint8: int8 with uint8 0-255 pixel input, "
         "camera-ready; see export.variants).", allowed=tuple(VARIANTS))
     int8_granularity: tuple[str, ...] = option(
-        ("per_channel",), f"Weight quantization of the int8 and uint8 files, any of {GRANULARITIES}: "
+        ("per_channel",), f"Weight quantization of the int8, uint8 and qat files, any of {GRANULARITIES}: "
         "per_channel (a scale per output channel) or per_tensor (one scale per tensor, as many NPUs and DSPs "
         "need); each gets its own files and report rows.", allowed=GRANULARITIES)
     model_name: str | None = option(None, "SavedModel folder, LiteRT and ONNX file name (default: the model's name).")

@@ -45,6 +45,7 @@ from export.data import Data
 from export.errors import ExportError
 from export.options import QatOptions
 from export.tf_keras_rebuild import rebuild
+from keras_resnet.inference import fold_batchnorm
 
 REBUILD_TOLERANCE = 1e-5
 CALIBRATION_IMAGES = 512  # images whose float activations set the initial quantization ranges
@@ -105,7 +106,7 @@ class _Registry(_quant.default_8bit.Default8BitQuantizeRegistry):
 
 class _Scheme(_quant.default_8bit.Default8BitQuantizeScheme):
     def get_quantize_registry(self) -> _Registry:
-        return _Registry()
+        return _Registry(disable_per_axis=self._disable_per_axis)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,11 +117,11 @@ class QatModel:
     history: dict[str, list[float]]
 
 
-def rebuild_checked(model: keras.Model, images: np.ndarray,
-                    reference: np.ndarray | None = None) -> tuple[tf_keras.Model, float]:
-    """The tf_keras twin of ``model`` and its max abs output diff from ``model`` on ``images`` (``reference``:
-    ``model``'s outputs on them when already computed)."""
-    twin = rebuild(model)
+def rebuild_checked(model: keras.Model, images: np.ndarray, reference: np.ndarray | None = None,
+                    fold: bool = False) -> tuple[tf_keras.Model, float]:
+    """The tf_keras twin of ``model`` (with ``fold``, of its batch-norm-folded copy) and its max abs output diff
+    from ``model`` on ``images`` (``reference``: ``model``'s outputs on them when already computed)."""
+    twin = rebuild(fold_batchnorm(model) if fold else model)
     reference = model.predict(images, verbose=0) if reference is None else reference
     diff = float(np.max(np.abs(reference - twin.predict(images, verbose=0))))
     if not diff <= REBUILD_TOLERANCE:
@@ -129,8 +130,9 @@ def rebuild_checked(model: keras.Model, images: np.ndarray,
     return twin, diff
 
 
-def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True) -> tf_keras.Model:
-    """The quantization-aware copy of the tf_keras ``twin`` (``twin`` is left as is), ranges not yet calibrated."""
+def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True, per_axis: bool = True) -> tf_keras.Model:
+    """The quantization-aware copy of the tf_keras ``twin`` (``twin`` is left as is), ranges not yet calibrated;
+    convolution kernels get a scale per output channel (``per_axis``) or one per tensor."""
     norms = [layer for layer in twin.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]
     trainable = [layer.trainable for layer in norms]
     for layer in norms:
@@ -144,12 +146,13 @@ def quantize(twin: tf_keras.Model, freeze_batch_norm: bool = True) -> tf_keras.M
               for layer in twin.layers if _is_custom(layer)}
     scope = {**custom, "NoOpQuantizeConfig": NoOpQuantizeConfig, "OutputQuantizeConfig": OutputQuantizeConfig}
     with _quant.quantize_scope(scope):
-        return _quant.quantize_apply(annotated, scheme=_Scheme())
+        return _quant.quantize_apply(annotated, scheme=_Scheme(disable_per_axis=not per_axis))
 
 
-def fine_tune(twin: tf_keras.Model, train: Data, options: QatOptions, seed: int) -> QatModel:
-    """Quantize the tf_keras ``twin`` (a copy), calibrate its ranges and fine-tune it on labelled ``train``."""
-    quantized = quantize(twin, options.freeze_batch_norm)
+def fine_tune(twin: tf_keras.Model, train: Data, options: QatOptions, seed: int, per_axis: bool = True) -> QatModel:
+    """Quantize the tf_keras ``twin`` (a copy, see :func:`quantize`), calibrate its ranges and fine-tune it on
+    labelled ``train``."""
+    quantized = quantize(twin, options.freeze_batch_norm, per_axis)
     calibrate_ranges(quantized, twin, train.x[:CALIBRATION_IMAGES])
     tf_keras.utils.set_random_seed(seed)
     quantized.compile(optimizer=tf_keras.optimizers.Adam(options.learning_rate),

@@ -17,11 +17,15 @@ every activation (full-integer post-training quantization, int8 kernels
 only) on model-ready ``images`` or on 0-255 ``pixels``; ``input_type`` fixes
 the input's type; ``integer_io`` variants take and return int8 with
 ``--int8_io``; ``granular`` variants come per channel or per tensor
-(``--int8_granularity``). QAT is not granular: tfmot's per-tensor scheme
-(``disable_per_axis``) leaves each folded batch norm's per-channel scale
-outside the fake-quantized kernel, so the converter keeps those
-convolutions in float, and a per-axis QAT graph converts per channel
-whatever the converter is told. ``checks`` are the report's targets:
+(``--int8_granularity``). QAT learns its weights' scales, so its source is
+made once per granularity (:attr:`Job.source`): per tensor, each batch norm
+that follows a convolution is folded into it first
+(:func:`keras_resnet.inference.fold_batchnorm`) and the folded net is
+fine-tuned with tfmot's per-tensor scheme (``disable_per_axis``), because
+tfmot's own fold keeps the batch norm's per-channel scale outside the
+fake-quantized kernel and the converter would then keep those convolutions
+in float; a batch norm that follows no convolution (pre-activation nets)
+is quantized at its output, as per channel. ``checks`` are the report's targets:
 ``(metric, limit)``, the metric ``max_abs_diff``, ``accuracy_drop``
 (points) or ``size_ratio`` (to the fp32 file) at most ``limit``.
 
@@ -64,7 +68,7 @@ VARIANTS = {v.name: v for v in (
             checks=(("accuracy_drop", 1.0), ("size_ratio", 0.3))),
     Variant("uint8", "pixels", representative="pixels", input_type="uint8", granular=True,
             checks=(("accuracy_drop", 1.0),)),
-    Variant("qat", "qat", integer_io=True, checks=(("accuracy_drop", 0.5),)),
+    Variant("qat", "qat", integer_io=True, granular=True, checks=(("accuracy_drop", 0.5),)),
 )}
 
 
@@ -78,7 +82,18 @@ class Job:
     @property
     def label(self) -> str:
         """The file's name suffix and report row: the variant's name, plus ``_per_tensor`` for per-tensor files."""
-        return self.variant.name + ("_per_tensor" if self.granularity == "per_tensor" else "")
+        return self.variant.name + self.suffix
+
+    @property
+    def suffix(self) -> str:
+        """``_per_tensor`` for per-tensor files, else empty."""
+        return "_per_tensor" if self.granularity == "per_tensor" else ""
+
+    @property
+    def source(self) -> str:
+        """The name of the source SavedModel this file converts from: the variant's source, per granularity for
+        QAT (whose fine-tuning learns the weights' scales)."""
+        return self.variant.source + (self.suffix if self.variant.source == "qat" else "")
 
 
 def jobs(names: tuple[str, ...], granularities: tuple[str, ...]) -> list[Job]:

@@ -137,3 +137,21 @@ def optimize_for_inference(model: keras.Model, *, fold: bool = True, jit_compile
         fast.set_weights(model.get_weights())
     fast.compile(jit_compile=jit_compile)
     return fast
+
+
+def tf_keras_custom_objects() -> dict[str, type]:
+    """The tf_keras (Keras 2) twin of :class:`FoldedBatchNorm`, by registered name, so a folded model can be
+    rebuilt in tf_keras (:mod:`export.tf_keras_rebuild`): per-tensor quantization-aware training folds first.
+
+    Imported lazily: tf_keras is only needed for quantization-aware training.
+    """
+    import tf_keras
+
+    name = keras.saving.get_registered_name(FoldedBatchNorm)
+    twin = tf_keras.saving.get_registered_object(name)
+    if twin is None:
+        bases = (tf_keras.layers.Layer,)
+        methods = {method: FoldedBatchNorm.__dict__[method] for method in ("call", "compute_output_shape")}
+        twin = type("FoldedBatchNorm", bases, {"__doc__": FoldedBatchNorm.__doc__, **methods})
+        twin = tf_keras.saving.register_keras_serializable(package="keras_resnet")(twin)
+    return {name: twin}

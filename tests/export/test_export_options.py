@@ -68,13 +68,16 @@ def test_variants_table_rows_are_complete() -> None:
         for metric, limit in row.checks:
             assert metric in ("max_abs_diff", "accuracy_drop", "size_ratio") and limit > 0
     granular = [name for name, row in variants.VARIANTS.items() if row.granular]
-    assert granular == ["int8", "uint8"]  # the post-training integer files (see export.variants for QAT)
+    assert granular == ["int8", "uint8", "qat"]  # the integer files
 
 
 def test_jobs_repeat_granular_variants_per_granularity() -> None:
     labels = [job.label for job in variants.jobs(("fp32", "int8", "qat"), variants.GRANULARITIES)]
-    assert labels == ["fp32", "int8", "int8_per_tensor", "qat"]
+    assert labels == ["fp32", "int8", "int8_per_tensor", "qat", "qat_per_tensor"]
     assert [job.label for job in variants.jobs(("int8",), ("per_tensor",))] == ["int8_per_tensor"]
+    sources = {job.label: job.source for job in variants.jobs(("fp32", "int8", "qat"), variants.GRANULARITIES)}
+    assert sources == {"fp32": "probabilities", "int8": "probabilities", "int8_per_tensor": "probabilities",
+                       "qat": "qat", "qat_per_tensor": "qat_per_tensor"}  # QAT learns its scales per granularity
     assert variants.checks("int8_per_tensor") == variants.VARIANTS["int8"].checks
 
 

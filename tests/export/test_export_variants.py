@@ -16,7 +16,9 @@ from export_support import fashion_mnist, run_cli, run_export, small_net
 from export import ExportError, qat
 from export.qat import REBUILD_TOLERANCE
 from export.tf_keras_rebuild import rebuild
+from export.variants import checks, jobs
 from keras_resnet import datasets
+from keras_resnet.inference import foldable_pairs
 from keras_resnet.layers import ZeroPadShortcut
 
 
@@ -109,20 +111,25 @@ def test_rebuild_failure_is_a_clear_error(build: Any, message: str) -> None:
     assert raised.value.argument == "model"
 
 
-@pytest.mark.parametrize(("name", "kwargs"), [("resnet8", {"plain": True}), ("preact_resnet8", {})])
-def test_plain_and_preact_nets_quantize_with_float_io(name: str, kwargs: dict[str, Any], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "kwargs", "granularities"), [
+    ("resnet8", {"plain": True}, ("per_channel",)), ("preact_resnet8", {}, ("per_channel", "per_tensor")),
+])
+def test_plain_and_preact_nets_quantize_with_float_io(name: str, kwargs: dict[str, Any],
+                                                      granularities: tuple[str, ...], tmp_path: Path) -> None:
     x, y = fashion_mnist("train", 256)
     out = tmp_path / "parents" / "made" / "out"
     report = run_export(small_net(name, **kwargs), out, formats=["tflite"], variants=["int8", "qat"],
-                        eval_data=fashion_mnist("test", 64), calibration_data=(x, y), calibration_steps=8,
-                        qat_epochs=1, qat_samples=128, latency_runs=2, threads=[1])
+                        int8_granularity=granularities, eval_data=fashion_mnist("test", 64),
+                        calibration_data=(x, y), calibration_steps=8, qat_epochs=1, qat_samples=128,
+                        latency_runs=2, threads=[1])
     rows = {row["variant"]: row for row in report["rows"]}
-    assert list(rows) == ["keras", "int8", "qat"]
+    labels = [job.label for job in jobs(("int8", "qat"), granularities)]
+    assert list(rows) == ["keras", *labels]
     assert report["qat"]["rebuild_max_abs_diff"] <= REBUILD_TOLERANCE
     assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md", "report.png", "tflite"]
-    for variant in ("int8", "qat"):
-        assert np.isfinite(rows[variant]["max_abs_diff"]) and rows[variant]["max_abs_diff"] < 1
-        assert (out / rows[variant]["path"]).is_file()
+    for label in labels:
+        assert np.isfinite(rows[label]["max_abs_diff"]) and rows[label]["max_abs_diff"] < 1
+        assert (out / rows[label]["path"]).is_file()
 
 
 @pytest.mark.subprocess
@@ -172,16 +179,34 @@ def conv_kernel_scales(path: Path) -> list[int]:
 
 
 def test_per_tensor_files_have_one_scale_per_kernel(tmp_path: Path) -> None:
-    x, y = fashion_mnist("train", 64)
-    report = run_export(small_net(train_images=256), tmp_path / "out", formats=["tflite"], variants=["int8", "uint8"],
-                        int8_granularity=["per_tensor", "per_channel"], eval_data=fashion_mnist("test", 64),
-                        calibration_data=(x, y), calibration_steps=8, latency_runs=1, threads=[1])
+    x, y = fashion_mnist("train", 128)
+    report = run_export(small_net(train_images=256), tmp_path / "out", formats=["tflite"],
+                        variants=["int8", "uint8", "qat"], int8_granularity=["per_tensor", "per_channel"],
+                        eval_data=fashion_mnist("test", 64), calibration_data=(x, y), calibration_steps=8,
+                        qat_epochs=1, qat_samples=128, latency_runs=1, threads=[1])
     assert [row["variant"] for row in report["rows"]] == ["keras", "int8", "int8_per_tensor", "uint8",
-                                                          "uint8_per_tensor"]
-    assert {t["variant"] for t in report["targets"]} >= {"int8_per_tensor", "uint8_per_tensor"}
-    for label in ("int8", "uint8"):
+                                                          "uint8_per_tensor", "qat", "qat_per_tensor"]
+    assert {t["variant"] for t in report["targets"]} >= {"int8_per_tensor", "uint8_per_tensor", "qat_per_tensor"}
+    assert set(report["qat"]["history_per_tensor"]) == set(report["qat"]["history"]) >= {"loss"}
+    for label in ("int8", "uint8", "qat"):
         per_channel = conv_kernel_scales(tmp_path / "out" / "tflite" / f"resnet8_{label}.tflite")
         per_tensor = conv_kernel_scales(tmp_path / "out" / "tflite" / f"resnet8_{label}_per_tensor.tflite")
-        assert len(per_channel) == len(per_tensor) >= 7  # every convolution kernel of resnet8
+        assert len(per_channel) == len(per_tensor) >= 7  # every convolution kernel of resnet8 is int8
         assert min(per_channel) > 1 and set(per_tensor) == {1}
+    qat_per_tensor = next(row for row in report["rows"] if row["variant"] == "qat_per_tensor")
+    assert qat_per_tensor["accuracy_drop"] <= dict(checks("qat_per_tensor"))["accuracy_drop"]
+    assert qat_per_tensor["agreement"] >= 0.9
 
+
+def test_per_tensor_qat_folds_batch_norms_into_the_convolutions() -> None:
+    """Per tensor, the twin is the batch-norm-folded net's (tfmot's own fold would leave each BN's per-channel
+    scale outside the kernel's one scale); it still computes the Keras model's function."""
+    model = with_random_statistics(small_net("preact_resnet8"))
+    x = fashion_mnist("test", 32)[0]
+    twin, diff = qat.rebuild_checked(model, x, fold=True)
+    assert diff <= REBUILD_TOLERANCE
+    norms = [layer for layer in twin.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]
+    folded = [layer.name for layer in twin.layers if type(layer).__name__ == "FoldedBatchNorm"]
+    assert sorted(folded) == sorted(foldable_pairs(model).values()) and folded
+    assert norms and len(norms) + len(folded) == sum(isinstance(layer, keras.layers.BatchNormalization)
+                                                     for layer in model.layers)  # pre-activation BNs stay
