@@ -10,7 +10,12 @@
    converter gives them their input's scale); built-in ones (a
    BatchNormalization that follows no convolution, as in pre-activation
    nets, a Normalization layer, ...) get their output quantized. After a
-   convolution, BatchNormalization is folded as tfmot always does.
+   convolution, BatchNormalization is folded as tfmot always does. Per
+   tensor (``per_axis=False``), the twin is instead rebuilt from the
+   batch-norm-folded model (``rebuild_checked(fold=True)``): tfmot's fold
+   keeps the batch norm's per-channel scale outside the one-scale
+   fake-quantized kernel, which the converter cannot write as one int8
+   kernel, so it would keep those convolutions in float.
 3. ``quantize_apply``, then a short fine-tuning on labelled training data.
    With ``freeze_batch_norm`` (the default) every BatchNormalization keeps
    its trained moving statistics and runs in inference mode while the rest

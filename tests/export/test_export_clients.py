@@ -1,7 +1,7 @@
 """What real clients do with an export of a keras_resnet training run (a small net, trained briefly):
 
 * MediaPipe Tasks' ``ImageClassifier`` loads every LiteRT variant as written (per-channel and per-tensor
-  int8 and uint8 files), with no extra step, and agrees with the LiteRT interpreter, naming classes from the
+  int8, uint8 and QAT files), with no extra step, and agrees with the LiteRT interpreter, naming classes from the
   embedded labels file;
 * TF Serving clients send images of any size to ``image_bytes``: a garment at 28, 56 or 280 px gets
   the same answer, because the signature resizes with training's rule, read from the run's config.json.
