@@ -10,6 +10,7 @@ and ``channels_last``, optionally ``torch.compile``-d, in float32 and under CPU 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import tempfile
 import time
@@ -48,29 +49,34 @@ def synthetic_batch(batch: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal((batch, SIZE, SIZE, 3), dtype=np.float32), rng.integers(0, CLASSES, batch)
 
 
-def batch_end_times() -> tuple[list[float], keras.callbacks.Callback]:
-    """A list and a callback appending ``perf_counter`` to it at every batch end (once per execution)."""
-    times: list[float] = []
-    return times, keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: times.append(time.perf_counter()))
-
-
-def fit_window(model: keras.Model, data: Callable[[int], Any], steps_per_execution: int = 1) -> Callable[[int], float]:
-    """A window: ``model.fit`` for ``steps + 1`` executions (on ``data(steps)``), seconds from the first
-    execution's end to the last."""
+def fit_window(fit: Callable[[int, keras.callbacks.Callback], Any]) -> Callable[[int], float]:
+    """A window: ``fit(steps, timer)`` runs ``steps + 1`` executions calling back ``timer`` at each one's end; the
+    seconds from the first end to the last (per-``fit`` set-up left out)."""
     def window(steps: int) -> float:
-        (times, timer), total = batch_end_times(), (steps + 1) * steps_per_execution
-        model.fit(data(total), epochs=1, steps_per_epoch=total, verbose=0, callbacks=[timer])
+        times: list[float] = []
+        fit(steps, keras.callbacks.LambdaCallback(on_train_batch_end=lambda *a, **k: times.append(time.perf_counter())))
         return times[-1] - times[0]
 
     return window
 
 
-def batch_data(images: np.ndarray, labels: np.ndarray) -> Callable[[int], Any]:
-    """``steps -> data``: a ``tf.data`` dataset repeating one batch."""
+def model_fit(model: keras.Model, images: np.ndarray, labels: np.ndarray, per_execution: int = 1) -> Callable:
+    """A window of ``model.fit`` on a ``tf.data`` dataset repeating one batch."""
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
-    return lambda steps: dataset
+    data = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    return fit_window(lambda steps, timer: model.fit(data, steps_per_epoch=(steps + 1) * per_execution, verbose=0,
+                                                     callbacks=[timer]))
+
+
+def cli_fit(batch: int, steps: int, timer: keras.callbacks.Callback) -> None:
+    """:func:`keras_resnet.training.fit` as the README runs it (Fashion-MNIST through the tf.data pipeline, every
+    callback) at ``batch``: one epoch of ``steps + 1`` steps."""
+    from keras_resnet import training
+
+    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
+        training.fit(model_dir=out, epochs=1, global_batch_size=batch, train_examples=(steps + 1) * batch,
+                     eval_examples=batch, callbacks=[timer])
 
 
 def keras_model(strategy: Any = None, jit_compile: bool = False, precision: str = "none",
@@ -96,33 +102,30 @@ def keras_candidates(batch: int, tag: str, info: Mapping[str, Any], variants: tu
     candidates = []
     for variant in variants:
         options = VARIANTS[variant]
-        model = keras_model(**options)
-        x = images.transpose(0, 3, 1, 2).copy() if options.get("data_format") == "channels_first" else images
-        per_execution = options.get("steps_per_execution", 1)
+        data_format, per_execution = options.get("data_format", "channels_last"), options.get("steps_per_execution", 1)
+        x = images.transpose(0, 3, 1, 2).copy() if data_format == "channels_first" else images
         candidates.append(Candidate(
             f"keras_resnet fit{variant}, {tag}", batch * per_execution,
-            window=fit_window(model, batch_data(x, labels), per_execution),
+            window=model_fit(keras_model(**options), x, labels, per_execution),
             info={"framework": "keras_resnet", "precision": "bf16" if "precision" in options else "fp32",
-                  "xla": bool(options.get("jit_compile")), "data_format": options.get("data_format", "channels_last"),
+                  "xla": bool(options.get("jit_compile")), "data_format": data_format,
                   "steps_per_execution": per_execution, **info}))
-    candidates += [Candidate(f"keras_resnet.training.fit (CLI path), batch {b}, {tag}", b, window=user_path_window(b),
-                             info={"framework": "keras_cli", "precision": "fp32", **info}) for b in user_path_batches]
-    return candidates
+    return candidates + [Candidate(f"keras_resnet.training.fit (CLI path), batch {b}, {tag}", b,
+                                   window=fit_window(functools.partial(cli_fit, b)),
+                                   info={"framework": "keras_cli", "precision": "fp32", **info})
+                         for b in user_path_batches]
 
 
-def user_path_window(batch: int) -> Callable[[int], float]:
-    """A window of :func:`keras_resnet.training.fit` as the README runs it (Fashion-MNIST through the tf.data
-    pipeline, every callback) at ``batch``: one epoch of ``steps + 1`` steps, timed between batch ends."""
-    from keras_resnet import training
+def replica_candidates(batch: int) -> list[Candidate]:
+    """The scale plan: ``fit`` on 1 and 2 data-parallel replicas at the same global batch. Replicas are logical CPUs
+    (``keras_resnet.distribute.split_cpu``, done by the worker) under ``MirroredStrategy``; they share the same
+    cores, so this measures what replication costs (splitting the batch, the all-reduce), not a speed-up."""
+    import tensorflow as tf
 
-    def window(steps: int) -> float:
-        times, timer = batch_end_times()
-        with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
-            training.fit(model_dir=out, epochs=1, global_batch_size=batch, train_examples=(steps + 1) * batch,
-                         eval_examples=batch, callbacks=[timer])
-        return times[-1] - times[0]
-
-    return window
+    devices, data = [d.name for d in tf.config.list_logical_devices("CPU")], synthetic_batch(batch)
+    return [Candidate(f"{n} replica(s)", batch, info={"replicas": n, "per_replica_batch": batch // n},
+                      window=model_fit(keras_model(tf.distribute.MirroredStrategy(devices[:n])), *data))
+            for n in (1, 2)]
 
 
 def torch_step(images: np.ndarray, labels: np.ndarray, channels_last: bool, compiled: bool = False,
@@ -133,10 +136,8 @@ def torch_step(images: np.ndarray, labels: np.ndarray, channels_last: bool, comp
 
     from benchmarks import torch_resnet
 
-    net = torch_resnet.resnet20(CLASSES).train()
-    x, y = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
-    if channels_last:
-        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    net, x = torch_resnet.on_images(torch_resnet.resnet20(CLASSES).train(), images, channels_last)
+    y = torch.from_numpy(labels)
     optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     forward = torch.compile(net) if compiled else net
 
@@ -150,16 +151,16 @@ def torch_step(images: np.ndarray, labels: np.ndarray, channels_last: bool, comp
     return step
 
 
-def torch_candidates(batch: int, compiled: bool) -> list[Candidate]:
-    """PyTorch's :data:`TORCH_VARIANTS` (the ``torch.compile`` ones only if ``compiled``)."""
+def peer_candidates(batch: int, torch_compile: bool) -> list[Candidate]:
+    """PyTorch's :data:`TORCH_VARIANTS` (the ``torch.compile`` ones only if ``torch_compile``)."""
     images, labels = synthetic_batch(batch)
     return [Candidate(name, batch, step=torch_step(images, labels, *options),
                       info={"framework": "torch", "channels_last": options[0], "torch_compile": options[1],
                             "precision": "bf16" if options[2] else "fp32"})
-            for name, options in TORCH_VARIANTS.items() if compiled or not options[1]]
+            for name, options in TORCH_VARIANTS.items() if torch_compile or not options[1]]
 
 
-def flops(candidates: Mapping[str, Candidate]) -> int:
-    """FLOPs of one training image (a ``call`` target): 2 per multiply-accumulate, times :data:`BACKWARD_FACTOR`."""
+def flops() -> int:
+    """FLOPs of one training image: 2 per multiply-accumulate, times :data:`BACKWARD_FACTOR`."""
     return 2 * BACKWARD_FACTOR * keras_resnet.count_macs(
         keras_resnet.get_model(MODEL, weights=None, input_shape=(SIZE, SIZE, 3), classes=CLASSES))

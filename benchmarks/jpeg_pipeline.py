@@ -13,35 +13,26 @@ beside this torch), run first so that its processes fork before TensorFlow's thr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
 import random
 import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from absl import flags
+from absl import app, flags
 from PIL import Image, ImageFilter, ImageOps
 
 WIDTH, HEIGHT = 500, 375  # ImageNet's typical photo
 SIDEWAYS_EVERY = 10  # one photo in ten stored sideways with EXIF orientation 6, as a phone held upright
 SCALE, RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # the random-resized crop's area and aspect ranges
 
-_FLAGS = flags.FlagValues()
-flags.DEFINE_integer("images", 2000, "JPEG files written and read per epoch.", lower_bound=1, flag_values=_FLAGS)
-flags.DEFINE_integer("size", 224, "Side of the training crops.", lower_bound=8, flag_values=_FLAGS)
-flags.DEFINE_integer("batch", 64, "Batch size.", lower_bound=1, flag_values=_FLAGS)
-flags.DEFINE_integer("workers", os.cpu_count() or 1, "tf.data threads and DataLoader worker processes.",
-                     lower_bound=1, flag_values=_FLAGS)
-flags.DEFINE_integer("rounds", 3, "Timed epochs per candidate (taken in turns; the best is reported).",
-                     lower_bound=1, flag_values=_FLAGS)
-flags.DEFINE_bool("tiny", False, "Smoke run: 24 images, batches of 4, one round, one worker.", flag_values=_FLAGS)
-flags.DEFINE_string("json", None, "Also write the results to this JSON file.", flag_values=_FLAGS)
+FLAGS = flags.FLAGS
 
 
 def write_photos(folder: Path, count: int, seed: int = 0) -> list[str]:
@@ -49,37 +40,30 @@ def write_photos(folder: Path, count: int, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     (folder / "photos").mkdir(parents=True)
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
-    paths = []
-    for index in range(count):
+    paths = [str(folder / "photos" / f"{index:05d}.jpg") for index in range(count)]
+    for index, path in enumerate(paths):
         base = rng.uniform(0, 255, 3) + rng.uniform(-0.3, 0.3, 3) * x[..., None] + rng.uniform(-0.3, 0.3, 3) * y[
             ..., None]
-        image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
-        canvas = image.copy()
+        canvas = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
         for _ in range(12):
-            box = sorted(rng.integers(0, WIDTH, 2)), sorted(rng.integers(0, HEIGHT, 2))
-            canvas.paste(tuple(int(v) for v in rng.integers(0, 256, 3)), (box[0][0], box[1][0], box[0][1], box[1][1]))
-        canvas = canvas.filter(ImageFilter.GaussianBlur(2))
-        pixels = np.asarray(canvas).astype(np.float32) + rng.normal(0, 6, (HEIGHT, WIDTH, 3))
-        photo = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+            (left, right), (top, bottom) = sorted(rng.integers(0, WIDTH, 2)), sorted(rng.integers(0, HEIGHT, 2))
+            canvas.paste(tuple(int(v) for v in rng.integers(0, 256, 3)), (left, top, right, bottom))
+        pixels = np.asarray(canvas.filter(ImageFilter.GaussianBlur(2)), np.float32) + rng.normal(0, 6, y.shape + (3,))
         tags = Image.Exif()
         tags[0x0112] = 6 if index % SIDEWAYS_EVERY == 0 else 1
-        path = folder / "photos" / f"{index:05d}.jpg"
-        photo.save(path, "JPEG", quality=90, exif=tags.tobytes())
-        paths.append(str(path))
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path, "JPEG", quality=90, exif=tags.tobytes())
     return paths
 
 
-def _cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+def _time_epoch(epoch: Callable[[], Iterable]) -> dict[str, float]:
+    """Images/s of one epoch, and CPU time per image of this process and its children (e.g. DataLoader workers)."""
+    def cpu_seconds() -> float:
+        return sum(sum(resource.getrusage(who)[:2]) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
-
-def _time_epoch(epoch: Callable[[], Iterable], images: int) -> dict[str, float]:
-    start, cpu = time.perf_counter(), _cpu_seconds()
-    for _ in epoch():
-        pass
+    start, cpu = time.perf_counter(), cpu_seconds()
+    images = sum(len(b[0]) if isinstance(b, (tuple, list)) else len(b) for b in epoch())
     return {"images_per_second": images / (time.perf_counter() - start),
-            "cpu_ms_per_image": 1000 * (_cpu_seconds() - cpu) / images}
+            "cpu_ms_per_image": 1000 * (cpu_seconds() - cpu) / images}
 
 
 # --- the PyTorch + PIL reference ---------------------------------------------------------------------------
@@ -102,31 +86,25 @@ def random_resized_crop_box(width: int, height: int) -> tuple[int, int, int, int
     return left, top, left + w, top + h
 
 
-class _PhotoDataset:
-    """``torch.utils.data.Dataset`` protocol: a random-resized, randomly flipped crop of each photo."""
+def _crops(paths: list[str], size: int) -> tuple[object, int]:
+    """A batch (a ``DataLoader``'s ``collate_fn``, run in its workers): a random-resized, randomly flipped crop of
+    each photo, upright as its EXIF orientation says."""
+    import torch
 
-    def __init__(self, paths: list[str], size: int) -> None:
-        self.paths, self.size = paths, size
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> object:
-        import torch
-
-        with Image.open(self.paths[index]) as opened:
+    crops = []
+    for path in paths:
+        with Image.open(path) as opened:
             image = ImageOps.exif_transpose(opened).convert("RGB")
-        crop = image.resize((self.size, self.size), Image.Resampling.BILINEAR, box=random_resized_crop_box(*image.size))
-        if random.random() < 0.5:
-            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        return torch.from_numpy(np.array(crop)), 0  # a writable copy, as torchvision's pil_to_tensor makes
+        crop = image.resize((size, size), Image.Resampling.BILINEAR, box=random_resized_crop_box(*image.size))
+        crops.append(crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if random.random() < 0.5 else crop)
+    return torch.from_numpy(np.stack(crops)), 0
 
 
 def torch_reference(paths: list[str], size: int, batch: int, workers: int) -> Callable[[], Iterable]:
     import torch
 
-    loader = torch.utils.data.DataLoader(_PhotoDataset(paths, size), batch_size=batch, shuffle=True,
-                                         drop_last=True, num_workers=workers)
+    loader = torch.utils.data.DataLoader(paths, batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
+                                         collate_fn=functools.partial(_crops, size=size))
     return lambda: iter(loader)
 
 
@@ -156,60 +134,54 @@ def tensorflow_candidates(folder: Path, size: int, batch: int, workers: int) -> 
 
 
 def measure(folder: Path, paths: list[str], size: int, batch: int, workers: int, rounds: int) -> dict[str, dict]:
-    """Each candidate's best of ``rounds`` epochs, taken in turns (PyTorch's first, before TensorFlow's import)."""
-    epochs = {"PyTorch + PIL": torch_reference(paths, size, batch, workers)}
-    images = {"PyTorch + PIL": len(paths) // batch * batch}
-    best: dict[str, dict] = {}
-
-    def keep(name: str) -> None:
-        result = _time_epoch(epochs[name], images[name])
-        if name not in best or result["images_per_second"] > best[name]["images_per_second"]:
-            best[name] = result
-
-    for _ in range(rounds):  # before TensorFlow: its workers must fork from a process without its threads
-        keep("PyTorch + PIL")
-    epochs.update(tensorflow_candidates(folder, size, batch, workers))
-    for name in list(epochs)[1:]:
-        images[name] = sum(len(b[0]) if isinstance(b, tuple) else len(b) for b in epochs[name]())  # fills the cache
+    """Each candidate's best of ``rounds`` epochs, taken in turns; PyTorch's first (its workers must fork from a
+    process without TensorFlow's threads), TensorFlow's after one untimed epoch that fills their cache."""
+    reference = torch_reference(paths, size, batch, workers)
+    runs = {"PyTorch + PIL": [_time_epoch(reference) for _ in range(rounds)]}
+    epochs = tensorflow_candidates(folder, size, batch, workers)
+    for epoch in epochs.values():
+        _time_epoch(epoch)
     for _ in range(rounds):
-        for name in list(epochs)[1:]:
-            keep(name)
-    return {name: best[name] for name in ("decode only", "decode, then crop", "decode the crop", "PyTorch + PIL")}
+        for name, epoch in epochs.items():
+            runs.setdefault(name, []).append(_time_epoch(epoch))
+    return {name: max(runs[name], key=lambda r: r["images_per_second"]) for name in [*epochs, "PyTorch + PIL"]}
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> None:
     """Time the candidates with the parsed flags; print their table and "decode the crop"'s ratios to the others."""
-    del argv
-    count, batch, rounds, workers = (24, 4, 1, 1) if _FLAGS.tiny else (_FLAGS.images, _FLAGS.batch, _FLAGS.rounds,
-                                                                        _FLAGS.workers)
-    if count < 2 * batch + 1:
-        print(f"error: --images must exceed two batches of --batch={batch}; received --images={count}",
-              file=sys.stderr)
-        return 2
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    count, batch, rounds, workers = (24, 4, 1, 1) if FLAGS.tiny else (FLAGS.images, FLAGS.batch, FLAGS.rounds,
+                                                                       FLAGS.workers)
     with tempfile.TemporaryDirectory(prefix="jpeg_pipeline_") as folder:
-        results = measure(Path(folder), write_photos(Path(folder), count), _FLAGS.size, batch, workers, rounds)
-    print(f"{count} JPEGs of {WIDTH}x{HEIGHT}, crops of {_FLAGS.size} px, batches of {batch}, {workers} tf.data "
-          "threads / DataLoader workers\ncandidate            images/s  CPU ms/image")
-    print("\n".join(f"{name:<20} {r['images_per_second']:>8.1f} {r['cpu_ms_per_image']:>13.2f}"
-                    for name, r in results.items()))
+        results = measure(Path(folder), write_photos(Path(folder), count), FLAGS.size, batch, workers, rounds)
     new = results["decode the crop"]
     ratios = {other: {"images_per_second": round(new["images_per_second"] / r["images_per_second"], 3),
                       "cpu_per_image": round(new["cpu_ms_per_image"] / r["cpu_ms_per_image"], 3)}
               for other, r in results.items() if other != "decode the crop"}
-    print("\n".join(f"decode the crop / {other}: {r['images_per_second']:.2f}x images/s, {r['cpu_per_image']:.2f}x "
-                    "the CPU per image" for other, r in ratios.items()), flush=True)
-    if _FLAGS.json:
-        Path(_FLAGS.json).write_text(json.dumps({"images": count, "size": _FLAGS.size, "batch": batch,
-                                                 "workers": workers, "results": results,
-                                                 "decode_the_crop_over": ratios}, indent=2))
-    return 0
+    print(f"{count} JPEGs of {WIDTH}x{HEIGHT}, crops of {FLAGS.size} px, batches of {batch}, {workers} tf.data "
+          "threads / DataLoader workers\ncandidate            images/s  CPU ms/image\n"
+          + "".join(f"{name:<20} {r['images_per_second']:>8.1f} {r['cpu_ms_per_image']:>13.2f}\n"
+                    for name, r in results.items())
+          + "".join(f"decode the crop / {other}: {r['images_per_second']:.2f}x images/s, {r['cpu_per_image']:.2f}x "
+                    "the CPU per image\n" for other, r in ratios.items()), end="", flush=True)
+    if FLAGS.json:
+        Path(FLAGS.json).write_text(json.dumps({"images": count, "size": FLAGS.size, "batch": batch,
+                                                "workers": workers, "results": results,
+                                                "decode_the_crop_over": ratios}, indent=2))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # flags defined here only: `python -m benchmarks` has a --tiny of its own
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        arguments = _FLAGS(sys.argv)
-    except flags.Error as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(main(arguments))
+    flags.DEFINE_integer("images", 2000, "JPEG files written and read per epoch.", lower_bound=1)
+    flags.DEFINE_integer("size", 224, "Side of the training crops.", lower_bound=8)
+    flags.DEFINE_integer("batch", 64, "Batch size.", lower_bound=1)
+    flags.DEFINE_integer("workers", os.cpu_count() or 1, "tf.data threads and DataLoader worker processes.",
+                         lower_bound=1)
+    flags.DEFINE_integer("rounds", 3, "Timed epochs per candidate (taken in turns; the best is reported).",
+                         lower_bound=1)
+    flags.DEFINE_bool("tiny", False, "Smoke run: 24 images, batches of 4, one round, one worker.")
+    flags.DEFINE_string("json", None, "Also write the results to this JSON file.")
+    flags.register_multi_flags_validator(["images", "batch", "tiny"], lambda f: f["tiny"] or f["images"] > 2 * f[
+        "batch"], "--images must exceed two batches of --batch")
+    app.run(main)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,8 @@ def _invoker(path: Path, threads: int, xnnpack: bool) -> Callable[[], None]:
     return interpreter.invoke
 
 
-def run(candidates: Mapping[str, Candidate], settings: Settings) -> dict[str, Any]:
-    """Per model (a worker's ``call`` target): latency rows, file sizes and the int8-over-fp32 speed-up at each
-    thread count."""
+def run(settings: Settings) -> dict[str, Any]:
+    """Per model: latency rows, file sizes and the int8-over-fp32 speed-up at each thread count."""
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="keras_resnet_litert_") as scratch:
         for name in settings.litert_models:
@@ -59,8 +58,8 @@ def run(candidates: Mapping[str, Candidate], settings: Settings) -> dict[str, An
                                      "size_bytes": files[v].stat().st_size}) for v, t, xnnpack in configs]
             rows = interleaved(timed, settings.windows, settings.litert_window_seconds, settings.warmup,
                                functools.partial(print, flush=True))
-            ms = {row["name"]: row["median_ms_per_step"] for row in rows.values()}
-            out[name] = {"input_shape": [size, size, 3], "rows": list(rows.values()),
+            ms = {row["name"]: row["median_ms_per_step"] for row in rows}
+            out[name] = {"input_shape": [size, size, 3], "rows": rows,
                          "int8_speedup": {str(t): round(ms[f"fp32 {t}t"] / ms[f"int8 {t}t"], 3) for t in THREADS},
                          "xnnpack_speedup": {v: round(ms[f"{v} 1t no XNNPACK"] / ms[f"{v} 1t"], 3)
                                              for v in WITHOUT_XNNPACK}}

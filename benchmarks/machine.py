@@ -21,15 +21,19 @@ import numpy as np
 from keras_resnet import cpu
 
 PACKAGES = ("tensorflow", "keras", "torch", "onnxruntime", "tf2onnx", "ai-edge-litert", "jax", "numpy")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def physical_cores() -> int:
+    blocks = [dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()))
+              for block in Path("/proc/cpuinfo").read_text().strip().split("\n\n")]
+    return len({(b.get("physical id"), b.get("core id")) for b in blocks}) or os.cpu_count() or 1
 
 
 def describe(gemm_size: int) -> dict[str, Any]:
     """CPU, ISA features and oneDNN state (:func:`keras_resnet.cpu.describe`), cores, and the GFLOP/s of a float32
     matrix product (NumPy's BLAS on all cores): the practical ceiling the candidates' GFLOP/s are set against."""
-    blocks = [dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()))
-              for block in Path("/proc/cpuinfo").read_text().strip().split("\n\n")]
-    cores = len({(b.get("physical id"), b.get("core id")) for b in blocks}) or os.cpu_count() or 1
-    return {**cpu.describe(), "logical_cpus": os.cpu_count(), "physical_cores": cores,
+    return {**cpu.describe(), "logical_cpus": os.cpu_count(), "physical_cores": physical_cores(),
             "gemm_gflops": round(gemm_gflops(gemm_size), 1), "gemm_size": gemm_size}
 
 
@@ -62,12 +66,6 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy since boot (``/proc/stat``: all but idle and iowait)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def own_seconds(pids: list[int]) -> float:
     """CPU seconds of this process, its waited-for children and the live processes ``pids`` (its workers)."""
     own = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
@@ -77,7 +75,7 @@ def own_seconds(pids: list[int]) -> float:
             text = Path(f"/proc/{pid}/stat").read_text()
         except OSError:  # ended: waited for, so in RUSAGE_CHILDREN
             continue
-        own += sum(map(int, text[text.rindex(")") + 2:].split()[11:15])) / os.sysconf("SC_CLK_TCK")
+        own += sum(map(int, text[text.rindex(")") + 2:].split()[11:15])) / TICK
     return own
 
 
@@ -85,10 +83,14 @@ class OtherLoad:
     """Other processes' share (0 to 1) of all CPUs since creation; ``pids()`` lists the benchmark's live workers."""
 
     def __init__(self, pids: Callable[[], list[int]]) -> None:
-        self._pids = pids
-        self._clock, self._busy, self._own = time.monotonic(), _busy_seconds(), own_seconds(pids())
+        self._pids, self._clock, self._busy, self._own = pids, time.monotonic(), self._machine(), own_seconds(pids())
+
+    @staticmethod
+    def _machine() -> float:  # CPU seconds the machine spent busy since boot: all but idle and iowait
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+        return (user + nice + system + irq + softirq + steal) / TICK
 
     def share(self) -> float:
         capacity = (time.monotonic() - self._clock) * (os.cpu_count() or 1)
-        other = (_busy_seconds() - self._busy) - (own_seconds(self._pids()) - self._own)
+        other = (self._machine() - self._busy) - (own_seconds(self._pids()) - self._own)
         return round(min(1.0, max(0.0, other / capacity)), 3)  # clock ticks and rounding can overshoot

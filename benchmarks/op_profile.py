@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import collections
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.timing import Candidate
+from benchmarks.workers import CANDIDATES
 
 TOP = 8
 
@@ -44,9 +44,9 @@ def _torch_ops(run: Callable[[], Any]) -> dict[str, float]:
     return {e.key: e.self_cpu_time_total / 1e3 for e in traced.key_averages() if e.key.startswith("aten::")}
 
 
-def profile(candidates: Mapping[str, Candidate], name: str, steps: int) -> dict[str, Any]:
-    """Milliseconds per step by op type over ``steps`` steps of candidate ``name`` (a worker's ``call`` target)."""
-    candidate, seconds = candidates[name], []
+def profile(name: str, steps: int) -> dict[str, Any]:
+    """Milliseconds per step by op type over ``steps`` steps of the worker's candidate ``name``."""
+    candidate, seconds = CANDIDATES[name], []
     candidate.run(1)
     ops = (_torch_ops if candidate.info["framework"] == "torch" else _tensorflow_ops)(
         lambda: seconds.append(candidate.run(steps)))

@@ -22,6 +22,7 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import keras_resnet
+from benchmarks import machine
 from benchmarks.settings import APPLICATIONS, FOLDED
 from benchmarks.timing import Candidate
 from keras_resnet.inference import optimize_for_inference
@@ -29,10 +30,10 @@ from keras_resnet.inference import optimize_for_inference
 CHECK_TOLERANCE = 1e-3  # probabilities; float32 reassociation across frameworks stays far below this
 
 
-def prepare(candidates: Mapping[str, Candidate], folder: str, size: int, batches: tuple[int, ...]) -> int:
+def prepare(folder: str, size: int, batches: tuple[int, ...]) -> int:
     """Write to ``folder`` keras.applications' ResNet-50 weights (batch-norm statistics random, so that folding is
-    exercised), the same in keras_resnet's, seeded images and their reference probabilities (a ``call`` target);
-    returns one image's forward FLOPs."""
+    exercised), the same in keras_resnet's and as the export's ONNX file, seeded images and their reference
+    probabilities; returns one image's forward FLOPs."""
     applications, rng = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3)), np.random.default_rng(0)
     for layer in applications.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -47,7 +48,7 @@ def prepare(candidates: Mapping[str, Candidate], folder: str, size: int, batches
         images = np.random.default_rng(batch).uniform(-120, 150, (batch, size, size, 3)).astype(np.float32)
         np.save(Path(folder) / f"images_{batch}.npy", images)
         np.save(Path(folder) / f"reference_{batch}.npy", applications.predict_on_batch(images))
-    # tf2onnx holds gigabytes for a ResNet-50, which TensorFlow keeps: a process of its own (workers are daemons)
+    # tf2onnx holds gigabytes for a ResNet-50, which TensorFlow keeps: a process of its own
     subprocess.run([sys.executable, "-c", f"from benchmarks.predict_candidates import _write_onnx; "
                     f"_write_onnx({folder!r}, {size})"], check=True, cwd=Path(__file__).resolve().parents[1])
     return 2 * keras_resnet.count_macs(ours)
@@ -57,25 +58,27 @@ def _write_onnx(folder: str, size: int) -> None:
     """keras_resnet's folded ResNet-50 as the ONNX file of this repository's export (any batch size)."""
     from export import onnx_file
 
-    ours = _ours(size)
-    ours.load_weights(Path(folder) / "resnet50.weights.h5")
-    onnx_file.write(optimize_for_inference(ours), Path(folder) / "resnet50.onnx")
+    onnx_file.write(optimize_for_inference(_ours(size, folder=folder)), Path(folder) / "resnet50.onnx")
 
 
-def _ours(size: int, data_format: str = "channels_last") -> keras.Model:
-    """keras_resnet's ResNet-50, zero-initialised (its weights are set right after: sampling 25 M is wasted)."""
+def _ours(size: int, data_format: str = "channels_last", folder: str | None = None) -> keras.Model:
+    """keras_resnet's ResNet-50 with the weights :func:`prepare` wrote to ``folder`` (if given; zero-initialised
+    otherwise, as its weights are set right after: sampling 25 M is wasted)."""
     shape = (size, size, 3) if data_format == "channels_last" else (3, size, size)
     with keras_resnet.image_data_format(data_format):
-        return keras_resnet.ResNet50(weights=None, input_shape=shape, kernel_initializer="zeros")
+        model = keras_resnet.ResNet50(weights=None, input_shape=shape, kernel_initializer="zeros")
+    if folder:
+        model.load_weights(Path(folder) / "resnet50.weights.h5")
+    return model
 
 
-def _predictor(variant: str, folder: Path, images: np.ndarray,
+def _predictor(variant: str, folder: str, images: np.ndarray,
                ours: keras.Model) -> tuple[Callable[[], np.ndarray], dict[str, Any]]:
     """``variant``'s batch predictor on ``images`` (from ``ours``, keras_resnet's model), and what it is."""
     xla, size = variant.endswith("XLA"), images.shape[1]
     if variant.startswith(APPLICATIONS):
         model = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3))
-        model.load_weights(folder / "applications.weights.h5")
+        model.load_weights(Path(folder) / "applications.weights.h5")
         model.compile(jit_compile=xla)
         return lambda: model.predict_on_batch(images), {"framework": "keras", "xla": xla}
     info = {"framework": "keras_resnet", "xla": xla}
@@ -84,56 +87,54 @@ def _predictor(variant: str, folder: Path, images: np.ndarray,
         nchw.set_weights(ours.get_weights())  # kernels are (h, w, in, out) in both formats
         folded, x = optimize_for_inference(nchw), np.ascontiguousarray(images.transpose(0, 3, 1, 2))
         return lambda: folded.predict_on_batch(x), info
-    folded = optimize_for_inference(ours, jit_compile=xla)
+    folded, x = optimize_for_inference(ours, jit_compile=xla), tf.constant(images)
     if "frozen graph" not in variant:
         return lambda: folded.predict_on_batch(images), info
-    return _frozen(folded, images), info
+    function = tf.function(lambda x: folded(x, training=False)).get_concrete_function(x)
+    frozen = convert_variables_to_constants_v2(function)  # its variables inlined as constants
+    return lambda: frozen(x)[0].numpy(), info
 
 
-def _checked(name: str, predict: Callable[[], np.ndarray], info: dict[str, Any], reference: np.ndarray) -> Candidate:
-    """A candidate whose predictions agree with keras.applications' (else an error naming it)."""
-    error = float(np.abs(predict() - reference).max())
-    if error > CHECK_TOLERANCE:
-        raise AssertionError(f"{name} disagrees with keras.applications: max |diff| {error:.2e}")
-    return Candidate(name, len(reference), step=predict, info={**info, "max_abs_diff_vs_applications": error})
-
-
-def _inputs(folder: str, batch: int) -> tuple[Path, np.ndarray, np.ndarray, keras.Model]:
-    """The ``folder`` :func:`prepare` wrote, its images and reference at ``batch``, keras_resnet's model."""
-    path = Path(folder)
-    images, reference = np.load(path / f"images_{batch}.npy"), np.load(path / f"reference_{batch}.npy")
-    ours = _ours(images.shape[1])
-    ours.load_weights(path / "resnet50.weights.h5")
-    return path, images, reference, ours
+def _checked(folder: str, batch: int, candidates: dict[str, tuple[Callable[[], Any], dict[str, Any]]],
+             info: Mapping[str, Any] | None = None) -> list[Candidate]:
+    """The ``candidates`` (name -> predictor on the images of ``batch``, what it is), each checked to agree with
+    keras.applications' probabilities (else an error naming it)."""
+    reference, out = np.load(Path(folder) / f"reference_{batch}.npy"), []
+    for name, (predict, what) in candidates.items():
+        error = float(np.abs(predict() - reference).max())
+        if error > CHECK_TOLERANCE:
+            raise AssertionError(f"{name} disagrees with keras.applications: max |diff| {error:.2e}")
+        out.append(Candidate(name, batch, step=predict, info={**what, **(info or {}),
+                                                              "max_abs_diff_vs_applications": error}))
+    return out
 
 
 def keras_candidates(folder: str, batch: int, tag: str, info: Mapping[str, Any],
                      variants: tuple[str, ...] = (FOLDED,)) -> list[Candidate]:
     """The TensorFlow candidates ``variants`` at ``batch``; names end with ``, tag``."""
-    path, images, reference, ours = _inputs(folder, batch)
-    built = {variant: _predictor(variant, path, images, ours) for variant in variants}
-    return [_checked(f"{v}, {tag}", predict, {**what, **info}, reference) for v, (predict, what) in built.items()]
+    images = np.load(Path(folder) / f"images_{batch}.npy")
+    ours = _ours(images.shape[1], folder=folder)
+    return _checked(folder, batch, {f"{v}, {tag}": _predictor(v, folder, images, ours) for v in variants}, info)
 
 
-def peer_candidates(folder: str, batch: int, threads: int, torch_compile: bool) -> list[Candidate]:
-    """PyTorch (eager NCHW and channels_last, TorchScript frozen, optionally ``torch.compile``) and onnxruntime
-    (``threads`` intra-op threads) at ``batch``."""
+def peer_candidates(folder: str, batch: int, torch_compile: bool) -> list[Candidate]:
+    """PyTorch (eager NCHW and channels_last, TorchScript frozen, optionally ``torch.compile``) and onnxruntime (an
+    intra-op thread per physical core) at ``batch``."""
+    import onnxruntime as ort
+
     from benchmarks import torch_resnet
 
-    _, images, reference, ours = _inputs(folder, batch)
-    net = torch_resnet.copy_keras_weights(torch_resnet.resnet50(), ours).eval()
+    images = np.load(Path(folder) / f"images_{batch}.npy")
+    net = torch_resnet.copy_keras_weights(torch_resnet.resnet50(), _ours(images.shape[1], folder=folder)).eval()
     modes = {"torch NCHW": (False, "eager"), "torch channels_last": (True, "eager"),
              "torch channels_last TorchScript frozen": (True, "script"),
              **({"torch channels_last + compile": (True, "compile")} if torch_compile else {})}
-    candidates = [_checked(name, _torch_predict(net, images, *mode), {"framework": "torch"}, reference)
-                  for name, mode in modes.items()]
-    import onnxruntime as ort
-
     options = ort.SessionOptions()  # every graph optimisation, as by default
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.intra_op_num_threads, options.inter_op_num_threads = machine.physical_cores(), 1
     session = ort.InferenceSession(str(Path(folder) / "resnet50.onnx"), options, providers=["CPUExecutionProvider"])
-    return [*candidates, _checked("onnxruntime", lambda: session.run(None, {"images": images})[0],
-                                  {"framework": "onnxruntime"}, reference)]
+    return _checked(folder, batch, {name: (_torch_predict(net, images, *mode), {"framework": "torch"})
+                                    for name, mode in modes.items()}
+                    | {"onnxruntime": (lambda: session.run(None, {"images": images})[0], {"framework": "onnxruntime"})})
 
 
 def _torch_predict(net: Any, images: np.ndarray, channels_last: bool, mode: str) -> Callable[[], np.ndarray]:
@@ -141,9 +142,9 @@ def _torch_predict(net: Any, images: np.ndarray, channels_last: bool, mode: str)
     import torch
     import torch._inductor.config as inductor_config
 
-    net, x = copy.deepcopy(net), torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    if channels_last:
-        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    from benchmarks import torch_resnet
+
+    net, x = torch_resnet.on_images(copy.deepcopy(net), images, channels_last)
     if mode == "script":
         with torch.inference_mode():
             net = torch.jit.freeze(torch.jit.trace(net, x))
@@ -156,11 +157,3 @@ def _torch_predict(net: Any, images: np.ndarray, channels_last: bool, mode: str)
             return torch.softmax(net(x), dim=-1).numpy()
 
     return predict
-
-
-def _frozen(model: keras.Model, images: np.ndarray) -> Callable[[], Any]:
-    """``model`` for ``images``' batch with its variables inlined as constants."""
-    function = tf.function(lambda x: model(x, training=False))
-    frozen = convert_variables_to_constants_v2(function.get_concrete_function(tf.TensorSpec(images.shape, tf.float32)))
-    tensor = tf.constant(images)
-    return lambda: frozen(tensor)[0].numpy()

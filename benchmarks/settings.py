@@ -1,13 +1,35 @@
-"""What a benchmark run times and for how long: the full settings and the tiny ones of the smoke test."""
+"""What a benchmark run times, in which worker, and for how long: the full settings and the tiny ones of the smoke
+test."""
 
 from __future__ import annotations
 
 import dataclasses
 
+from keras_resnet.cpu import ONEDNN_ENV
+
 FOLDED, APPLICATIONS = "keras_resnet folded BN", "keras.applications"
 INFERENCE_VARIANTS = (FOLDED, f"{FOLDED} + XLA", f"{FOLDED}, channels_first", f"{FOLDED}, frozen graph",
                       APPLICATIONS, f"{APPLICATIONS} + XLA")
 TRAINING_VARIANTS = ("", ", channels_first", ", steps_per_execution 8", ", mixed_bfloat16", " + XLA")
+#: keras_resnet's variants with oneDNN off (on: the settings' ``training_variants`` and ``inference_variants``).
+OFF_VARIANTS = {"training": ("", ", mixed_bfloat16"), "inference": (FOLDED, APPLICATIONS)}
+#: Workers by role: label, environment, setup (PyTorch and onnxruntime are the peers; the scaling needs 2 CPUs).
+ROLES = {"off": ("oneDNN off", {ONEDNN_ENV: "0"}, {}), "on": ("oneDNN on", {ONEDNN_ENV: "1"}, {}),
+         "peers": ("peers", {}, {}), "replicas": ("oneDNN on, 2 CPUs", {ONEDNN_ENV: "1"}, {"logical_cpus": 2})}
+FROZEN = {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}  # oneDNN keeps reordered weights across calls
+BOTH = {"training": "", "inference": FOLDED}
+#: Process-wide settings, a worker each (oneDNN on): label -> (environment, worker setup, section -> the variant of
+#: keras_resnet timed there).
+PROCESS_WIDE: dict[str, tuple[dict[str, str], dict[str, int], dict[str, str]]] = {
+    "1 inter-op thread": ({}, {"inter_op": 1}, BOTH),
+    "1 intra-op thread": ({}, {"intra_op": 1}, BOTH),
+    "threads pinned to cores": ({}, {"pin": True}, BOTH),
+    "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1": (FROZEN, {}, {"inference": FOLDED}),
+    "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, 1 inter-op thread": (FROZEN, {"inter_op": 1}, {"inference": FOLDED}),
+    "ONEDNN_PRIMITIVE_CACHE_CAPACITY=4096": ({"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "4096"}, {}, {"inference": FOLDED}),
+    "XLA_FLAGS=--xla_cpu_use_onednn=true": ({"XLA_FLAGS": "--xla_cpu_use_onednn=true"}, {}, {"training": " + XLA"}),
+    "XLA_FLAGS=--xla_cpu_use_xnnpack=true": ({"XLA_FLAGS": "--xla_cpu_use_xnnpack=true"}, {}, {"training": " + XLA"}),
+}
 
 
 @dataclasses.dataclass(frozen=True)

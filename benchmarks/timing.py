@@ -35,10 +35,11 @@ class Candidate:
         return time.perf_counter() - start
 
 
-def interleaved(candidates: Sequence[Candidate], windows: int, window_seconds: float, warmup: int = 2,
-                log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+def interleaved(candidates: Sequence[Candidate], windows: int, window_seconds: float, warmup: int,
+                log: Callable[[str], None], flops_per_item: float | None = None) -> list[dict[str, Any]]:
     """``windows`` rounds of one window per candidate (each sized to about ``window_seconds`` after ``warmup``
-    untimed steps), order rotating; a row per candidate: its windows' items/s, their median, min and max."""
+    untimed steps), order rotating; a row per candidate: its windows' items/s, their median, min and max (and the
+    GFLOP/s of the median, given ``flops_per_item``)."""
     steps = {}
     for c in candidates:
         log(f"  warm-up: {c.name}")
@@ -49,20 +50,16 @@ def interleaved(candidates: Sequence[Candidate], windows: int, window_seconds: f
         for c in [*candidates[index % len(candidates):], *candidates[:index % len(candidates)]]:
             rates[c.name].append(steps[c.name] * c.items / c.run(steps[c.name]))
         log(f"  window {index + 1}/{windows}: " + ", ".join(f"{c.name} {rates[c.name][-1]:.1f}/s" for c in candidates))
-    out = {}
+    rows = []
     for c in candidates:
         median = statistics.median(rates[c.name])
-        out[c.name] = {"name": c.name, "items_per_step": c.items, "steps_per_window": steps[c.name],
-                       "windows_items_per_s": [round(v, 3) for v in rates[c.name]],
-                       "median_items_per_s": round(median, 3), "min_items_per_s": round(min(rates[c.name]), 3),
-                       "max_items_per_s": round(max(rates[c.name]), 3),
-                       "median_ms_per_step": round(1e3 * c.items / median, 3), **c.info}
-    return out
-
-
-def rows(measured: dict[str, dict[str, Any]], flops_per_item: float) -> list[dict[str, Any]]:
-    """The measured rows with their achieved GFLOP/s."""
-    return [{**row, "gflops": round(row["median_items_per_s"] * flops_per_item / 1e9, 1)} for row in measured.values()]
+        rows.append({"name": c.name, "items_per_step": c.items, "steps_per_window": steps[c.name],
+                     "windows_items_per_s": [round(v, 3) for v in rates[c.name]],
+                     "median_items_per_s": round(median, 3), "min_items_per_s": round(min(rates[c.name]), 3),
+                     "max_items_per_s": round(max(rates[c.name]), 3),
+                     "median_ms_per_step": round(1e3 * c.items / median, 3), **c.info}
+                    | ({"gflops": round(median * flops_per_item / 1e9, 1)} if flops_per_item else {}))
+    return rows
 
 
 def ratio(rows: list[dict[str, Any]], ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:

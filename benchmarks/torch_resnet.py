@@ -81,6 +81,14 @@ def resnet50(classes: int = 1000) -> ResNet:
     return ResNet("imagenet", True, (3, 4, 6, 3), (64, 128, 256, 512), "B", bias=True, classes=classes)
 
 
+def on_images(net: nn.Module, images: np.ndarray, channels_last: bool) -> tuple[nn.Module, torch.Tensor]:
+    """``net`` and NHWC ``images`` as an NCHW tensor, both in the ``channels_last`` memory format if asked."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    if channels_last:
+        return net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    return net, x
+
+
 def _numpy(variable: keras.Variable) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)))
 

@@ -1,11 +1,10 @@
-"""Benchmark candidates in worker processes, each started with its own environment before TensorFlow is imported.
+"""Benchmark workers: processes each started with its own environment before TensorFlow is imported.
 
 TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` at import, ``XLA_FLAGS``, ``ONEDNN_*`` and its thread pools at first use:
-comparing such settings takes a process each. A worker is started by multiprocessing's ``spawn`` (a fresh
-interpreter), sets them first, then answers requests: ``load`` (a factory ``"module:function"`` and its keyword
-arguments, returning candidates), ``window``, ``call`` (a function given the candidates and keyword arguments),
-``drop``. A failure comes back as the worker's traceback. As with any ``spawn`` child, a worker imports its parent's
-main script: a script that starts workers keeps its work under ``__name__ == "__main__"``.
+comparing such settings takes a process each. A :class:`Worker` is a one-process ``ProcessPoolExecutor`` started by
+``spawn`` whose initializer sets them; ``worker.call("module:function", **kwargs)`` runs that function there.
+Candidates stay in their worker (:func:`build`); the parent times :func:`load`'s stand-ins. A ``spawn`` child imports
+its parent's main script: a script that starts workers keeps its work under ``__name__ == "__main__"``.
 """
 
 from __future__ import annotations
@@ -14,47 +13,28 @@ import importlib
 import multiprocessing
 import os
 import sys
-import traceback
-from collections.abc import Mapping
-from multiprocessing.connection import Connection
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
+from benchmarks.settings import PROCESS_WIDE, ROLES, Settings
 from benchmarks.timing import Candidate
+from keras_resnet.cpu import ONEDNN_ENV
 
-SPAWN = multiprocessing.get_context("spawn")
 #: Under a worker's own settings: quiet TensorFlow, Keras on TensorFlow, Inductor compiling in the worker (not in
 #: processes of its own, which the CPU accounting would miss).
 BASE_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "TORCHINDUCTOR_COMPILE_THREADS": "1"}
+#: In a worker: its candidates by name (threads pinned once they are built if ``_pin``).
+CANDIDATES: dict[str, Candidate] = {}
+_pin = False
 
 
-def _function(path: str) -> Any:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def _answer(command: str, args: tuple, candidates: dict[str, Candidate], pin: bool) -> Any:
-    if command == "load":
-        loaded = _function(args[0])(**args[1])
-        candidates.update((c.name, c) for c in loaded)
-        if pin:
-            for candidate in loaded:  # builds the thread pools, then they are pinned
-                candidate.run(1)
-            pin_threads()
-        return [(c.name, c.items, c.info) for c in loaded]
-    if command == "window":
-        return candidates[args[0]].run(args[1])
-    if command == "call":
-        return _function(args[0])(candidates, **args[1])
-    candidates.clear()  # "drop": the models too, which Keras' global state holds
-    return sys.modules["keras"].backend.clear_session() if "keras" in sys.modules else None
-
-
-def _serve(env: dict[str, str], inter_op: int, intra_op: int, pin: bool, logical_cpus: int,
-           channel: Connection) -> None:
-    """The worker: its environment and thread pools, then requests until the parent closes the channel."""
+def _start(env: dict[str, str], inter_op: int, intra_op: int, pin: bool, logical_cpus: int) -> None:
+    """The worker's environment and thread pools, before anything imports TensorFlow."""
     if "tensorflow" in sys.modules:  # the guarantee this module exists for
         raise RuntimeError("TensorFlow was imported before the worker's environment was set")
+    global _pin
     os.environ.update(env)
+    _pin = pin
     if inter_op or intra_op or logical_cpus:
         import tensorflow as tf
 
@@ -64,65 +44,105 @@ def _serve(env: dict[str, str], inter_op: int, intra_op: int, pin: bool, logical
         tf.config.threading.set_intra_op_parallelism_threads(intra_op)
         if logical_cpus:
             distribute.split_cpu(logical_cpus)
-    candidates: dict[str, Candidate] = {}
-    while True:
-        try:
-            command, args = channel.recv()
-        except EOFError:
-            return
-        try:
-            channel.send(("ok", _answer(command, args, candidates, pin)))
-        except Exception:
-            channel.send(("error", traceback.format_exc()))
+
+
+def _run(function: str, kwargs: dict[str, Any]) -> Any:
+    module, _, name = function.partition(":")
+    return getattr(importlib.import_module(module), name)(**kwargs)
+
+
+def build(factory: str, **kwargs: Any) -> list[tuple[str, int, dict[str, Any]]]:
+    """In a worker: keep the candidates ``factory(**kwargs)`` returns; their names, items per step and info."""
+    built = _run(factory, kwargs)
+    CANDIDATES.update((c.name, c) for c in built)
+    if _pin:
+        for candidate in built:  # builds the thread pools, then they are pinned
+            candidate.run(1)
+        pin_threads()
+    return [(c.name, c.items, c.info) for c in built]
+
+
+def window(name: str, steps: int) -> float:
+    return CANDIDATES[name].run(steps)
+
+
+def drop() -> None:
+    """In a worker: forget every candidate, and the models Keras' global state holds."""
+    CANDIDATES.clear()
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
 
 
 class Worker:
-    """A running worker (starting one returns at once, so several start side by side; requests wait for it)."""
+    """A running worker (starting one returns at once, so several start side by side; calls wait for it)."""
 
-    def __init__(self, label: str, env: Mapping[str, str] | None = None, *, inter_op: int = 0, intra_op: int = 0,
-                 pin: bool = False, logical_cpus: int = 0) -> None:
+    def __init__(self, label: str, env: dict[str, str], *, inter_op: int = 0, intra_op: int = 0, pin: bool = False,
+                 logical_cpus: int = 0) -> None:
         self.label = label
-        self._channel, child = SPAWN.Pipe()
-        self._process = SPAWN.Process(target=_serve, daemon=True, args=(
-            {**BASE_ENV, **(env or {})}, inter_op, intra_op, pin, logical_cpus, child))
-        self._process.start()
-        self.pid = self._process.pid
-        child.close()  # the worker holds the only other end: its exit ends our reads
+        self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
+                                             initargs=({**BASE_ENV, **env}, inter_op, intra_op, pin, logical_cpus))
+        self._pid = self._executor.submit(os.getpid)  # starts the process now
 
-    def send(self, command: str, *args: Any) -> None:
-        self._channel.send((command, args))
+    def submit(self, function: str, **kwargs: Any) -> Future:
+        """Start ``function(**kwargs)`` in the worker (``"module:function"``); :meth:`result` waits for it."""
+        return self._executor.submit(_run, function, kwargs)
 
-    def receive(self) -> Any:
-        """The answer to the oldest request not yet received; an error naming the worker if it failed or died."""
+    def result(self, future: Future) -> Any:
+        """The future's value; an error naming the worker (with its traceback) if the call failed or it died."""
         try:
-            status, answer = self._channel.recv()
-        except EOFError:
-            self._process.join()
-            raise RuntimeError(f"benchmark worker {self.label!r} exited with status {self._process.exitcode}") from None
-        if status == "error":
-            raise RuntimeError(f"benchmark worker {self.label!r} failed:\n{answer}")
-        return answer
-
-    def request(self, command: str, *args: Any) -> Any:
-        self.send(command, *args)
-        return self.receive()
+            return future.result()
+        except Exception as error:
+            raise RuntimeError(f"benchmark worker {self.label!r} failed: {error}") from error
 
     def call(self, function: str, **kwargs: Any) -> Any:
-        """``function(candidates, **kwargs)`` in the worker (``"module:function"``)."""
-        return self.request("call", function, kwargs)
+        return self.result(self.submit(function, **kwargs))
+
+    def pid(self) -> int:
+        return self.result(self._pid)
 
     def close(self) -> None:
-        self._channel.close()
-        self._process.join()
+        self._executor.shutdown()
+
+
+class Pool:
+    """The run's workers by role (:data:`~benchmarks.settings.ROLES`; ``settings.shared_workers``: all but "off" in
+    the "on" one) or by process-wide setting; each started on first use and kept until closed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings, self.workers = settings, {}
+
+    def get(self, label: str, env: dict[str, str], **setup: Any) -> Worker:
+        if label not in self.workers:
+            self.workers[label] = Worker(label, env, **setup)
+        return self.workers[label]
+
+    def role(self, name: str) -> Worker:
+        shared = self.settings.shared_workers and name != "off"
+        label, env, setup = ROLES["on" if shared else name]
+        return self.get(label, env, **(ROLES["replicas"][2] if shared else setup))
+
+    def process_wide(self, section: str) -> list[tuple[Worker, str, str]]:
+        """The process-wide workers ``section`` times (if ``settings.process_wide``): worker, label, variant."""
+        return [(self.get(f"oneDNN on, {label}", {ONEDNN_ENV: "1", **env}, **setup), label, sections[section])
+                for label, (env, setup, sections) in PROCESS_WIDE.items()
+                if self.settings.process_wide and section in sections]
+
+    def drop(self) -> None:
+        for worker, future in [(w, w.submit(f"{__name__}:drop")) for w in self.workers.values()]:
+            worker.result(future)  # all at once
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.close()
 
 
 def load(requests: list[tuple[Worker, str, dict[str, Any]]]) -> list[Candidate]:
-    """Each factory's candidates, loaded into its worker (all workers build at once), timed from here."""
-    for worker, factory, kwargs in requests:
-        worker.send("load", factory, kwargs)
-    return [Candidate(name, items, window=lambda steps, w=worker, name=name: w.request("window", name, steps),
-                      info={**info, "worker": worker.label})
-            for worker, _, _ in requests for name, items, info in worker.receive()]
+    """Each factory's candidates, built in its worker (all workers build at once), timed from here."""
+    futures = [(worker, worker.submit(f"{__name__}:build", factory=factory, **kwargs))
+               for worker, factory, kwargs in requests]
+    return [Candidate(name, items, info={**info, "worker": worker.label},
+                      window=lambda steps, w=worker, n=name: w.call(f"{__name__}:window", name=n, steps=steps))
+            for worker, future in futures for name, items, info in worker.result(future)]
 
 
 def pin_threads() -> None:

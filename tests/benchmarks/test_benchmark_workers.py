@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 FIT = "benchmarks.fit_candidates:keras_candidates"
 
 
-def probe(candidates: dict) -> dict:
+def probe() -> dict:
     """In a worker: what TensorFlow and Keras read, and how many cores each thread may run on."""
     import keras
     import tensorflow as tf  # noqa: F401  (so that keras_resnet.cpu asks TensorFlow itself)
@@ -28,7 +28,7 @@ def probe(candidates: dict) -> dict:
             "xla_flags": os.environ.get("XLA_FLAGS")}
 
 
-def echo(candidates: dict, **kwargs: object) -> dict:
+def echo(**kwargs: object) -> dict:
     return kwargs
 
 
