@@ -22,7 +22,7 @@ from typing import Any
 from absl import app, flags
 
 from benchmarks import machine, render, timing
-from benchmarks.settings import FOLDED, FULL, OFF_VARIANTS, TINY, Settings
+from benchmarks.settings import FOLDED, FULL, LITERT_THREADS, OFF_VARIANTS, TINY, WITHOUT_XNNPACK, Settings
 from benchmarks.workers import Pool, Worker, load
 from keras_resnet import cpu
 from keras_resnet.io import atomic_path
@@ -50,9 +50,10 @@ flags.register_validator("sections", lambda names: set(names) <= set(SECTIONS) a
 
 
 def _time(requests: list[tuple[Worker, str, dict[str, Any]]], settings: Settings, log: Log,
-          flops: float | None = None) -> list[dict[str, Any]]:
+          flops: float | None = None, window_seconds: float | None = None) -> list[dict[str, Any]]:
     """The candidates of ``requests`` (worker, factory, its keyword arguments), interleaved."""
-    return timing.interleaved(load(requests), settings.windows, settings.window_seconds, settings.warmup, log, flops)
+    return timing.interleaved(load(requests), settings.windows, window_seconds or settings.window_seconds,
+                              settings.warmup, log, flops)
 
 
 def _interleaved(pool: Pool, settings: Settings, log: Log, section: str, module: str, common: dict[str, Any],
@@ -127,6 +128,24 @@ def scaling(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
                                                            / rows[0]["median_items_per_s"], 3)}
 
 
+def litert(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
+    """Per model: LiteRT batch-1 latency rows, file sizes, and the int8-over-fp32 speed-up at each thread count."""
+    out = {}
+    for model in settings.litert_models:
+        size = 32 if model == "resnet20" else settings.litert_size
+        log(f"litert: exporting {model} ({' '.join(settings.litert_variants)})")
+        rows = _time([(pool.role("on"), PREDICT + "litert_candidates", {
+            "model": model, "size": size, "variants": settings.litert_variants,
+            "calibration_images": settings.calibration_images})], settings, log, None, settings.litert_window_seconds)
+        ms = {row["name"]: row["median_ms_per_step"] for row in rows}
+        out[model] = {"input_shape": [size, size, 3], "rows": rows,
+                      "int8_speedup": {str(t): round(ms[f"fp32 {t}t"] / ms[f"int8 {t}t"], 3) for t in LITERT_THREADS},
+                      "xnnpack_speedup": {v: round(ms[f"{v} 1t no XNNPACK"] / ms[f"{v} 1t"], 3)
+                                          for v in WITHOUT_XNNPACK}}
+        pool.drop()
+    return out
+
+
 def _write(path: Path, text: str) -> None:
     with atomic_path(path) as partial:  # a reader never sees half a file
         Path(partial).write_text(text)
@@ -143,14 +162,12 @@ def run(settings: Settings, names: list[str], folder: Path, log: Log) -> Path:
                                "started": started.strftime("%Y-%m-%d %H:%M UTC"),
                                "settings": dataclasses.asdict(settings), "versions": machine.versions(),
                                "machine": description, "other_cpu_share": {}}
-    pool = Pool(settings)
-    sections = {"training": lambda: training(pool, settings, log), "inference": lambda: inference(pool, settings, log),
-                "litert": lambda: pool.role("on").call("benchmarks.litert:run", settings=settings),
-                "scaling": lambda: scaling(pool, settings, log)}
+    pool, sections = Pool(settings), {"training": training, "inference": inference, "litert": litert,
+                                      "scaling": scaling}
     try:
         for name in (n for n in SECTIONS if n in names):
             other = machine.OtherLoad(lambda: [w.pid() for w in pool.workers.values()])
-            results[name] = sections[name]()
+            results[name] = sections[name](pool, settings, log)
             results["other_cpu_share"][name] = other.share()
             _write(path, json.dumps(results, indent=2) + "\n")  # an interrupted run keeps its sections
     finally:

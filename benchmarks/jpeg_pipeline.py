@@ -1,8 +1,9 @@
 """Images/s of the ImageNet-style training input pipeline on a folder of JPEG photos, side by side.
 
 ``python -m benchmarks.jpeg_pipeline [--tiny] [--json PATH]`` writes ``--images`` phone-like JPEGs (500x375, EXIF,
-one in ten stored sideways) and times epochs of each candidate at ``--size`` px in turns, ``--rounds`` times: the
-best round's images/s and its CPU time per image (all threads and processes; steadier on a shared machine).
+one in ten stored sideways) and times epochs of each candidate at ``--size`` px in turns, ``--rounds`` times; it
+prints as JSON the best round's images/s and CPU time per image (all threads and processes; steadier on a shared
+machine).
 ``decode only`` decodes every file (the limit of any pipeline decoding whole images); ``decode, then crop`` is
 :func:`keras_resnet.datasets.pipeline` cropping the decoded image; ``decode the crop`` the same pipeline as training
 reads a folder, decoding only the crop's window; ``PyTorch + PIL`` a ``DataLoader`` (as many processes as tf.data
@@ -148,7 +149,8 @@ def measure(folder: Path, paths: list[str], size: int, batch: int, workers: int,
 
 
 def main(argv: list[str]) -> None:
-    """Time the candidates with the parsed flags; print their table and "decode the crop"'s ratios to the others."""
+    """Time the candidates with the parsed flags; print (and with --json write) them and "decode the crop"'s ratios
+    to the others as JSON."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     count, batch, rounds, workers = (24, 4, 1, 1) if FLAGS.tiny else (FLAGS.images, FLAGS.batch, FLAGS.rounds,
@@ -156,19 +158,14 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="jpeg_pipeline_") as folder:
         results = measure(Path(folder), write_photos(Path(folder), count), FLAGS.size, batch, workers, rounds)
     new = results["decode the crop"]
-    ratios = {other: {"images_per_second": round(new["images_per_second"] / r["images_per_second"], 3),
-                      "cpu_per_image": round(new["cpu_ms_per_image"] / r["cpu_ms_per_image"], 3)}
-              for other, r in results.items() if other != "decode the crop"}
-    print(f"{count} JPEGs of {WIDTH}x{HEIGHT}, crops of {FLAGS.size} px, batches of {batch}, {workers} tf.data "
-          "threads / DataLoader workers\ncandidate            images/s  CPU ms/image\n"
-          + "".join(f"{name:<20} {r['images_per_second']:>8.1f} {r['cpu_ms_per_image']:>13.2f}\n"
-                    for name, r in results.items())
-          + "".join(f"decode the crop / {other}: {r['images_per_second']:.2f}x images/s, {r['cpu_per_image']:.2f}x "
-                    "the CPU per image\n" for other, r in ratios.items()), end="", flush=True)
+    text = json.dumps({"images": count, "size": FLAGS.size, "batch": batch, "workers": workers, "results": results,
+                       "decode_the_crop_over": {other: {
+                           "images_per_second": round(new["images_per_second"] / r["images_per_second"], 3),
+                           "cpu_per_image": round(new["cpu_ms_per_image"] / r["cpu_ms_per_image"], 3)}
+                           for other, r in results.items() if other != "decode the crop"}}, indent=2)
+    print(text, flush=True)
     if FLAGS.json:
-        Path(FLAGS.json).write_text(json.dumps({"images": count, "size": FLAGS.size, "batch": batch,
-                                                "workers": workers, "results": results,
-                                                "decode_the_crop_over": ratios}, indent=2))
+        Path(FLAGS.json).write_text(text)
 
 
 if __name__ == "__main__":  # flags defined here only: `python -m benchmarks` has a --tiny of its own
@@ -181,7 +178,7 @@ if __name__ == "__main__":  # flags defined here only: `python -m benchmarks` ha
     flags.DEFINE_integer("rounds", 3, "Timed epochs per candidate (taken in turns; the best is reported).",
                          lower_bound=1)
     flags.DEFINE_bool("tiny", False, "Smoke run: 24 images, batches of 4, one round, one worker.")
-    flags.DEFINE_string("json", None, "Also write the results to this JSON file.")
+    flags.DEFINE_string("json", None, "Also write the printed results to this JSON file.")
     flags.register_multi_flags_validator(["images", "batch", "tiny"], lambda f: f["tiny"] or f["images"] > 2 * f[
         "batch"], "--images must exceed two batches of --batch")
     app.run(main)

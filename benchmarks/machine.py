@@ -57,13 +57,8 @@ def gemm_gflops(size: int, repeats: int = 5) -> float:
 
 def versions() -> dict[str, str]:
     """The installed version of each of :data:`PACKAGES`."""
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    installed = {d.metadata["Name"].lower().replace("_", "-"): d.version for d in metadata.distributions()}
+    return {name: installed.get(name, "not installed") for name in PACKAGES}
 
 
 def own_seconds(pids: list[int]) -> float:

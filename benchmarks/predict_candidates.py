@@ -1,10 +1,13 @@
-"""ResNet-50 inference candidates, built in a benchmark worker: keras_resnet, keras.applications, PyTorch and
-onnxruntime on the same weights and images, each checked against keras.applications' probabilities before timing.
+"""Inference candidates, built in a benchmark worker: ResNet-50 in keras_resnet, keras.applications, PyTorch and
+onnxruntime on the same weights and images, each checked against keras.applications' probabilities before timing;
+LiteRT files of this repository's export.
 
 keras_resnet's variants (:data:`benchmarks.settings.INFERENCE_VARIANTS`): batch norm folded into the convolutions
 (:func:`keras_resnet.inference.optimize_for_inference`), with XLA, built ``channels_first``, and frozen into a graph of
 constants (grappler then sees constant filters). PyTorch: NCHW, ``channels_last``, TorchScript-frozen and
 ``torch.compile`` (Inductor, weights frozen), under ``torch.inference_mode``; onnxruntime: the export's ONNX file.
+LiteRT: batch 1 on the bare interpreter with its default XNNPACK delegate, and without default delegates (the reference
+kernels) to show what XNNPACK contributes.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,9 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 import keras_resnet
 from benchmarks import machine
-from benchmarks.settings import APPLICATIONS, FOLDED
+from benchmarks.settings import APPLICATIONS, FOLDED, LITERT_THREADS, WITHOUT_XNNPACK
 from benchmarks.timing import Candidate
+from export import CalibrationOptions, ExportData, ExportOptions, export_model
 from keras_resnet.inference import optimize_for_inference
 
 CHECK_TOLERANCE = 1e-3  # probabilities; float32 reassociation across frameworks stays far below this
@@ -157,3 +162,34 @@ def _torch_predict(net: Any, images: np.ndarray, channels_last: bool, mode: str)
             return torch.softmax(net(x), dim=-1).numpy()
 
     return predict
+
+
+def litert_candidates(model: str, size: int, variants: tuple[str, ...], calibration_images: int) -> list[Candidate]:
+    """``model`` (random weights: latency does not depend on their values) exported to LiteRT in ``variants``
+    (TFLite builtin ops), each file at 1 and 2 threads, and without XNNPACK at 1 thread."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    classes, rng = 10 if model == "resnet20" else 1000, np.random.default_rng(0)
+    images = rng.uniform(0, 255, (calibration_images, size, size, 3)).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="keras_resnet_litert_") as scratch:
+        export_model(keras_resnet.get_model(model, weights=None, input_shape=(size, size, 3), classes=classes),
+                     Path(scratch) / model, data=ExportData(eval_data=(images, rng.integers(0, classes, len(images))),
+                                                            calibration_data=images),
+                     options=ExportOptions(formats=("tflite",), variants=variants, latency_runs=1, threads=(1,),
+                                           calibration=CalibrationOptions(len(images)), model_name=model,
+                                           overwrite=True))
+        files = {v: (Path(scratch) / model / "tflite" / f"{model}_{v}.tflite").read_bytes() for v in variants}
+
+    def invoker(variant: str, threads: int, xnnpack: bool) -> Callable[[], None]:
+        interpreter = Interpreter(model_content=files[variant], num_threads=threads, experimental_op_resolver_type=(
+            OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+        (detail,) = interpreter.get_input_details()
+        interpreter.resize_tensor_input(detail["index"], [1, *detail["shape"][1:]])
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(detail["index"], np.zeros([1, *detail["shape"][1:]], np.float32))
+        return interpreter.invoke
+
+    configs = [(v, t, True) for v in variants for t in LITERT_THREADS] + [(v, 1, False) for v in WITHOUT_XNNPACK]
+    return [Candidate(f"{v} {t}t" + ("" if xnnpack else " no XNNPACK"), 1, step=invoker(v, t, xnnpack),
+                      info={"variant": v, "threads": t, "xnnpack": xnnpack, "size_bytes": len(files[v])})
+            for v, t, xnnpack in configs]

@@ -11,6 +11,7 @@ FOLDED, APPLICATIONS = "keras_resnet folded BN", "keras.applications"
 INFERENCE_VARIANTS = (FOLDED, f"{FOLDED} + XLA", f"{FOLDED}, channels_first", f"{FOLDED}, frozen graph",
                       APPLICATIONS, f"{APPLICATIONS} + XLA")
 TRAINING_VARIANTS = ("", ", channels_first", ", steps_per_execution 8", ", mixed_bfloat16", " + XLA")
+LITERT_THREADS, WITHOUT_XNNPACK = (1, 2), ("fp32", "int8")  # LiteRT files also timed without XNNPACK, at 1 thread
 #: keras_resnet's variants with oneDNN off (on: the settings' ``training_variants`` and ``inference_variants``).
 OFF_VARIANTS = {"training": ("", ", mixed_bfloat16"), "inference": (FOLDED, APPLICATIONS)}
 #: Workers by role: label, environment, setup (PyTorch and onnxruntime are the peers; the scaling needs 2 CPUs).
