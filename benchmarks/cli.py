@@ -21,16 +21,15 @@ from typing import Any
 
 from absl import app, flags
 
-from benchmarks import machine, render, timing
+from benchmarks import machine, render
 from benchmarks.settings import FOLDED, FULL, LITERT_THREADS, OFF_VARIANTS, TINY, WITHOUT_XNNPACK, Settings
-from benchmarks.workers import Pool, Worker, load
+from benchmarks.workers import Pool, Worker, interleaved, load, ratio
 from keras_resnet import cpu
 from keras_resnet.io import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("training", "inference", "litert", "scaling")
-STATES = ("off", "on")
-FIT, PREDICT, PROFILE = "benchmarks.fit_candidates:", "benchmarks.predict_candidates:", "benchmarks.op_profile:profile"
+SECTIONS, STATES = ("training", "inference", "litert", "scaling"), ("off", "on")
+FIT, PREDICT, PROFILE = "benchmarks.fit_candidates:", "benchmarks.predict_candidates:", "benchmarks.workers:profile"
 Log = Callable[[str], None]
 
 FLAGS = flags.FLAGS
@@ -51,19 +50,19 @@ flags.register_validator("sections", lambda names: set(names) <= set(SECTIONS) a
 
 def _time(requests: list[tuple[Worker, str, dict[str, Any]]], settings: Settings, log: Log,
           flops: float | None = None, window_seconds: float | None = None) -> list[dict[str, Any]]:
-    """The candidates of ``requests`` (worker, factory, its keyword arguments), interleaved."""
-    return timing.interleaved(load(requests), settings.windows, window_seconds or settings.window_seconds,
+    """The candidates of ``requests`` (worker, factory, its keyword arguments) interleaved, their rows."""
+    return interleaved(load(requests), settings.windows, window_seconds or settings.window_seconds,
                               settings.warmup, log, flops)
 
 
-def _interleaved(pool: Pool, settings: Settings, log: Log, section: str, module: str, common: dict[str, Any],
-                 on: dict[str, Any], flops: float) -> dict[str, Any]:
-    """Every candidate of ``section`` interleaved: keras_resnet's (``module``'s, with ``common`` arguments) in each
-    oneDNN state (``on``: that state's arguments), in each process-wide worker, and the peers; their rows and
-    each keras_resnet row over the plain one of its oneDNN state."""
+def _compare(pool: Pool, settings: Settings, log: Log, section: str, module: str, common: dict[str, Any],
+             variants: tuple[str, ...], flops: float, **on: Any) -> dict[str, Any]:
+    """Every candidate of ``section`` interleaved: keras_resnet's (``module``'s, with ``common`` arguments) in
+    ``variants`` with oneDNN on (``on``: more arguments there) and off, in each process-wide worker, and the peers;
+    their rows and each keras_resnet row over the plain one of its oneDNN state."""
     keras = module + "keras_candidates"
-    requests = [(pool.role(s), keras, {**common, "tag": f"oneDNN {s}", "info": {"onednn": s},
-                                       **(on if s == "on" else {"variants": OFF_VARIANTS[section]})}) for s in STATES]
+    requests = [(pool.role(s), keras, {**common, "tag": f"oneDNN {s}", "info": {"onednn": s}, **(
+        {"variants": variants, **on} if s == "on" else {"variants": OFF_VARIANTS[section]})}) for s in STATES]
     requests += [(w, keras, {**common, "tag": w.label, "info": {"onednn": "on", "process": label},
                              "variants": (variant,)}) for w, label, variant in pool.process_wide(section)]
     requests.append((pool.role("peers"), module + "peer_candidates",
@@ -72,7 +71,7 @@ def _interleaved(pool: Pool, settings: Settings, log: Log, section: str, module:
     rows = _time(requests, settings, log, flops)
     plain = FOLDED if section == "inference" else "keras_resnet fit"
     base = {r["name"]: f"{plain}, oneDNN {r['onednn']}" for r in rows if r.get("onednn") and r["framework"] != "keras"}
-    return {"rows": rows, "against_plain": {name: timing.ratio(rows, {"name": name}, {"name": b})["ratio"]
+    return {"rows": rows, "against_plain": {name: ratio(rows, {"name": name}, {"name": b})["ratio"]
                                             for name, b in base.items() if name != b}}
 
 
@@ -84,12 +83,11 @@ def _profiles(pool: Pool, settings: Settings, names: dict[str, str]) -> list[dic
 def training(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
     """ResNet-20 ``fit``: every candidate interleaved, the ratios, and where the time goes."""
     log(f"training: CIFAR ResNet-20, batch {settings.train_batch}")
-    out = {"batch": settings.train_batch, **_interleaved(
-        pool, settings, log, "training", FIT, {"batch": settings.train_batch},
-        {"variants": settings.training_variants, "user_path_batches": settings.user_path_batches},
-        pool.role("on").call(FIT + "flops"))}
+    out = {"batch": settings.train_batch, **_compare(
+        pool, settings, log, "training", FIT, {"batch": settings.train_batch}, settings.training_variants,
+        pool.role("on").call(FIT + "flops"), user_path_batches=settings.user_path_batches)}
     for key, precision in (("ratios", "fp32"), ("ratios_bf16", "bf16")):
-        out[key] = {s: timing.ratio(out["rows"], {"framework": "keras_resnet", "precision": precision, "onednn": s},
+        out[key] = {s: ratio(out["rows"], {"framework": "keras_resnet", "precision": precision, "onednn": s},
                                     {"framework": "torch", "precision": precision}) for s in STATES}
     log("training: where the time goes")
     out["profiles"] = _profiles(pool, settings, {s: f"keras_resnet fit, oneDNN {s}" for s in STATES}
@@ -100,32 +98,22 @@ def training(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
 
 def inference(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
     """ResNet-50 inference per batch size: every candidate interleaved, the ratios, and where the time goes."""
+    size, out = settings.inference_size, {"image_size": settings.inference_size}
     with tempfile.TemporaryDirectory(prefix="keras_resnet_inference_") as folder:
-        log(f"inference: ResNet-50 at {settings.inference_size}x{settings.inference_size}, weights and references")
-        flops = pool.role("on").call(PREDICT + "prepare", folder=folder, size=settings.inference_size,
-                                     batches=settings.inference_batches)
-        out: dict[str, Any] = {"image_size": settings.inference_size}
+        log(f"inference: ResNet-50 at {size}x{size}, weights and references")
+        flops = pool.role("on").call(PREDICT + "prepare", folder=folder, size=size, batches=settings.inference_batches)
         for batch in settings.inference_batches:
             log(f"inference: batch {batch}")
-            measured = _interleaved(pool, settings, log, "inference", PREDICT, {"folder": folder, "batch": batch},
-                                    {"variants": settings.inference_variants}, flops)
+            measured = _compare(pool, settings, log, "inference", PREDICT, {"folder": folder, "batch": batch},
+                                settings.inference_variants, flops)
             out[f"batch_{batch}"] = {**measured, "ratios": {s: {
-                peer: timing.ratio(measured["rows"], {"framework": "keras_resnet", "onednn": s},
+                peer: ratio(measured["rows"], {"framework": "keras_resnet", "onednn": s},
                                    {"framework": peer, **({"onednn": s} if peer == "keras" else {})})
                 for peer in ("keras", "torch", "onnxruntime")} for s in STATES}}
             if batch == max(settings.inference_batches):
                 out["profiles"] = _profiles(pool, settings, {s: f"{FOLDED}, oneDNN {s}" for s in STATES})
             pool.drop()
     return out
-
-
-def scaling(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
-    """1 vs 2 data-parallel replicas of ResNet-20 ``fit`` (:func:`benchmarks.fit_candidates.replica_candidates`)."""
-    log(f"scaling: 1 and 2 replicas, global batch {settings.train_batch}")
-    rows = _time([(pool.role("replicas"), FIT + "replica_candidates", {"batch": settings.train_batch})], settings, log)
-    pool.drop()
-    return {"replicas": rows, "two_replica_speedup": round(rows[1]["median_items_per_s"]
-                                                           / rows[0]["median_items_per_s"], 3)}
 
 
 def litert(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
@@ -144,6 +132,15 @@ def litert(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
                                           for v in WITHOUT_XNNPACK}}
         pool.drop()
     return out
+
+
+def scaling(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
+    """1 vs 2 data-parallel replicas of ResNet-20 ``fit`` (:func:`benchmarks.fit_candidates.replica_candidates`)."""
+    log(f"scaling: 1 and 2 replicas, global batch {settings.train_batch}")
+    rows = _time([(pool.role("replicas"), FIT + "replica_candidates", {"batch": settings.train_batch})], settings, log)
+    pool.drop()
+    return {"replicas": rows, "two_replica_speedup": round(rows[1]["median_items_per_s"]
+                                                           / rows[0]["median_items_per_s"], 3)}
 
 
 def _write(path: Path, text: str) -> None:
@@ -166,7 +163,7 @@ def run(settings: Settings, names: list[str], folder: Path, log: Log) -> Path:
                                       "scaling": scaling}
     try:
         for name in (n for n in SECTIONS if n in names):
-            other = machine.OtherLoad(lambda: [w.pid() for w in pool.workers.values()])
+            other = machine.OtherLoad(lambda: sum(pool.cpu_seconds.values()))  # each section ends with pool.drop()
             results[name] = sections[name](pool, settings, log)
             results["other_cpu_share"][name] = other.share()
             _write(path, json.dumps(results, indent=2) + "\n")  # an interrupted run keeps its sections

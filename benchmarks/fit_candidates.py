@@ -3,8 +3,7 @@
 
 All train on one seeded in-memory batch with SGD, momentum 0.9 and weight decay 1e-4: the figure is the step alone.
 keras_resnet compiles as its users do (``keras_resnet.training.recipe``) and is timed between batch ends, leaving
-per-``fit`` set-up out; its :data:`VARIANTS` are per model, process-wide settings the worker's. PyTorch runs in NCHW
-and ``channels_last``, optionally ``torch.compile``-d, in float32 and under CPU autocast to bfloat16.
+per-``fit`` set-up out; its :data:`VARIANTS` are per model, process-wide settings the worker's.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import keras
 import numpy as np
 
 import keras_resnet
-from benchmarks.timing import Candidate
+from benchmarks.workers import Candidate
 from keras_resnet import transfer
 from keras_resnet.formats import dtype_policy
 from keras_resnet.training import recipe
@@ -36,11 +35,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     f", steps_per_execution {STEPS_PER_EXECUTION}": {"steps_per_execution": STEPS_PER_EXECUTION},
     ", mixed_bfloat16": {"precision": "mixed_bfloat16"},
 }
-#: PyTorch's candidates: name -> (channels_last, torch.compile, autocast to bfloat16).
-TORCH_VARIANTS = {"torch NCHW": (False, False, False), "torch channels_last": (True, False, False),
-                  "torch channels_last, autocast bf16": (True, False, True),
-                  "torch channels_last + compile": (True, True, False),
-                  "torch channels_last + compile, autocast bf16": (True, True, True)}
 
 
 def synthetic_batch(batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,39 +122,14 @@ def replica_candidates(batch: int) -> list[Candidate]:
             for n in (1, 2)]
 
 
-def torch_step(images: np.ndarray, labels: np.ndarray, channels_last: bool, compiled: bool = False,
-               bf16: bool = False) -> Callable[[], None]:
-    """One SGD step of the PyTorch ResNet-20 (:mod:`benchmarks.torch_resnet`) on ``images`` (NHWC, converted)."""
-    import torch
-    import torch.nn.functional as F
-
+def peer_candidates(batch: int, torch_compile: bool) -> list[Candidate]:
+    """PyTorch's ResNet-20 on the seeded batch (:func:`benchmarks.torch_resnet.training_candidates`)."""
     from benchmarks import torch_resnet
 
-    net, x = torch_resnet.on_images(torch_resnet.resnet20(CLASSES).train(), images, channels_last)
-    y = torch.from_numpy(labels)
-    optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-    forward = torch.compile(net) if compiled else net
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(forward(x), y)
-        loss.backward()
-        optimizer.step()
-
-    return step
-
-
-def peer_candidates(batch: int, torch_compile: bool) -> list[Candidate]:
-    """PyTorch's :data:`TORCH_VARIANTS` (the ``torch.compile`` ones only if ``torch_compile``)."""
-    images, labels = synthetic_batch(batch)
-    return [Candidate(name, batch, step=torch_step(images, labels, *options),
-                      info={"framework": "torch", "channels_last": options[0], "torch_compile": options[1],
-                            "precision": "bf16" if options[2] else "fp32"})
-            for name, options in TORCH_VARIANTS.items() if torch_compile or not options[1]]
+    return torch_resnet.training_candidates(*synthetic_batch(batch), CLASSES, torch_compile, lr=LEARNING_RATE,
+                                            momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
 
 
 def flops() -> int:
     """FLOPs of one training image: 2 per multiply-accumulate, times :data:`BACKWARD_FACTOR`."""
-    return 2 * BACKWARD_FACTOR * keras_resnet.count_macs(
-        keras_resnet.get_model(MODEL, weights=None, input_shape=(SIZE, SIZE, 3), classes=CLASSES))
+    return 2 * BACKWARD_FACTOR * keras_resnet.count_macs(keras_model())

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import random
-import resource
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 from PIL import Image, ImageFilter, ImageOps
+
+from benchmarks.machine import cpu_seconds
 
 WIDTH, HEIGHT = 500, 375  # ImageNet's typical photo
 SIDEWAYS_EVERY = 10  # one photo in ten stored sideways with EXIF orientation 6, as a phone held upright
@@ -58,9 +59,6 @@ def write_photos(folder: Path, count: int, seed: int = 0) -> list[str]:
 
 def _time_epoch(epoch: Callable[[], Iterable]) -> dict[str, float]:
     """Images/s of one epoch, and CPU time per image of this process and its children (e.g. DataLoader workers)."""
-    def cpu_seconds() -> float:
-        return sum(sum(resource.getrusage(who)[:2]) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-
     start, cpu = time.perf_counter(), cpu_seconds()
     images = sum(len(b[0]) if isinstance(b, (tuple, list)) else len(b) for b in epoch())
     return {"images_per_second": images / (time.perf_counter() - start),

@@ -1,8 +1,8 @@
 """Where a benchmark ran (:func:`describe`, :func:`slug`), and whether it had the machine to itself.
 
 :class:`OtherLoad`: the CPU other processes took while a section ran, from the machine's busy time (``/proc/stat``)
-less the benchmark's own (this process, its finished workers and its live ones). The load average cannot tell: it
-counts the benchmark's own threads.
+less the benchmark's own (this process and its workers). The load average cannot tell: it counts the benchmark's own
+threads.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import numpy as np
 from keras_resnet import cpu
 
 PACKAGES = ("tensorflow", "keras", "torch", "onnxruntime", "tf2onnx", "ai-edge-litert", "jax", "numpy")
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def physical_cores() -> int:
@@ -61,31 +60,25 @@ def versions() -> dict[str, str]:
     return {name: installed.get(name, "not installed") for name in PACKAGES}
 
 
-def own_seconds(pids: list[int]) -> float:
-    """CPU seconds of this process, its waited-for children and the live processes ``pids`` (its workers)."""
-    own = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
-              for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    for pid in pids:
-        try:
-            text = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:  # ended: waited for, so in RUSAGE_CHILDREN
-            continue
-        own += sum(map(int, text[text.rindex(")") + 2:].split()[11:15])) / TICK
-    return own
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children it waited for (a worker reports its own: see
+    :func:`benchmarks.workers.drop`)."""
+    return sum(sum(resource.getrusage(who)[:2]) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
 
 class OtherLoad:
-    """Other processes' share (0 to 1) of all CPUs since creation; ``pids()`` lists the benchmark's live workers."""
+    """Other processes' share (0 to 1) of all CPUs since creation: the machine's busy time less the benchmark's own
+    (this process's, and ``workers()``: the CPU seconds its live workers last reported)."""
 
-    def __init__(self, pids: Callable[[], list[int]]) -> None:
-        self._pids, self._clock, self._busy, self._own = pids, time.monotonic(), self._machine(), own_seconds(pids())
+    def __init__(self, workers: Callable[[], float]) -> None:
+        self._workers, self._start = workers, self._totals()
 
-    @staticmethod
-    def _machine() -> float:  # CPU seconds the machine spent busy since boot: all but idle and iowait
+    def _totals(self) -> tuple[float, float, float]:  # busy: all but idle and iowait in /proc/stat
         user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
-        return (user + nice + system + irq + softirq + steal) / TICK
+        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+        return time.monotonic(), busy, cpu_seconds() + self._workers()
 
     def share(self) -> float:
-        capacity = (time.monotonic() - self._clock) * (os.cpu_count() or 1)
-        other = (self._machine() - self._busy) - (own_seconds(self._pids()) - self._own)
-        return round(min(1.0, max(0.0, other / capacity)), 3)  # clock ticks and rounding can overshoot
+        (clock, busy, own), (clock0, busy0, own0) = self._totals(), self._start
+        other = (busy - busy0) - (own - own0)
+        return round(min(1.0, max(0.0, other / ((clock - clock0) * (os.cpu_count() or 1)))), 3)  # ticks overshoot

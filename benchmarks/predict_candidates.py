@@ -4,15 +4,14 @@ LiteRT files of this repository's export.
 
 keras_resnet's variants (:data:`benchmarks.settings.INFERENCE_VARIANTS`): batch norm folded into the convolutions
 (:func:`keras_resnet.inference.optimize_for_inference`), with XLA, built ``channels_first``, and frozen into a graph of
-constants (grappler then sees constant filters). PyTorch: NCHW, ``channels_last``, TorchScript-frozen and
-``torch.compile`` (Inductor, weights frozen), under ``torch.inference_mode``; onnxruntime: the export's ONNX file.
+constants (grappler then sees constant filters); PyTorch's (:mod:`benchmarks.torch_resnet`); onnxruntime runs the
+export's ONNX file.
 LiteRT: batch 1 on the bare interpreter with its default XNNPACK delegate, and without default delegates (the reference
 kernels) to show what XNNPACK contributes.
 """
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 import tempfile
@@ -26,9 +25,8 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import keras_resnet
-from benchmarks import machine
 from benchmarks.settings import APPLICATIONS, FOLDED, LITERT_THREADS, WITHOUT_XNNPACK
-from benchmarks.timing import Candidate
+from benchmarks.workers import Candidate
 from export import CalibrationOptions, ExportData, ExportOptions, export_model
 from keras_resnet.inference import optimize_for_inference
 
@@ -123,45 +121,18 @@ def keras_candidates(folder: str, batch: int, tag: str, info: Mapping[str, Any],
 
 
 def peer_candidates(folder: str, batch: int, torch_compile: bool) -> list[Candidate]:
-    """PyTorch (eager NCHW and channels_last, TorchScript frozen, optionally ``torch.compile``) and onnxruntime (an
-    intra-op thread per physical core) at ``batch``."""
+    """PyTorch (:func:`benchmarks.torch_resnet.predictors`) and onnxruntime (its defaults: every graph optimisation,
+    an intra-op thread per physical core) at ``batch``."""
     import onnxruntime as ort
 
     from benchmarks import torch_resnet
 
     images = np.load(Path(folder) / f"images_{batch}.npy")
-    net = torch_resnet.copy_keras_weights(torch_resnet.resnet50(), _ours(images.shape[1], folder=folder)).eval()
-    modes = {"torch NCHW": (False, "eager"), "torch channels_last": (True, "eager"),
-             "torch channels_last TorchScript frozen": (True, "script"),
-             **({"torch channels_last + compile": (True, "compile")} if torch_compile else {})}
-    options = ort.SessionOptions()  # every graph optimisation, as by default
-    options.intra_op_num_threads, options.inter_op_num_threads = machine.physical_cores(), 1
-    session = ort.InferenceSession(str(Path(folder) / "resnet50.onnx"), options, providers=["CPUExecutionProvider"])
-    return _checked(folder, batch, {name: (_torch_predict(net, images, *mode), {"framework": "torch"})
-                                    for name, mode in modes.items()}
+    net = torch_resnet.copy_keras_weights(torch_resnet.resnet50(), _ours(images.shape[1], folder=folder))
+    session = ort.InferenceSession(str(Path(folder) / "resnet50.onnx"), providers=["CPUExecutionProvider"])
+    return _checked(folder, batch, {name: (predict, {"framework": "torch"}) for name, predict in
+                                    torch_resnet.predictors(net, images, torch_compile).items()}
                     | {"onnxruntime": (lambda: session.run(None, {"images": images})[0], {"framework": "onnxruntime"})})
-
-
-def _torch_predict(net: Any, images: np.ndarray, channels_last: bool, mode: str) -> Callable[[], np.ndarray]:
-    """A predictor on a copy of ``net``: ``mode`` ``"eager"``, ``"script"`` (trace + freeze) or ``"compile"``."""
-    import torch
-    import torch._inductor.config as inductor_config
-
-    from benchmarks import torch_resnet
-
-    net, x = torch_resnet.on_images(copy.deepcopy(net), images, channels_last)
-    if mode == "script":
-        with torch.inference_mode():
-            net = torch.jit.freeze(torch.jit.trace(net, x))
-    elif mode == "compile":
-        inductor_config.freezing = True
-        net = torch.compile(net)
-
-    def predict() -> np.ndarray:
-        with torch.inference_mode():
-            return torch.softmax(net(x), dim=-1).numpy()
-
-    return predict
 
 
 def litert_candidates(model: str, size: int, variants: tuple[str, ...], calibration_images: int) -> list[Candidate]:

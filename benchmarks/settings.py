@@ -11,12 +11,13 @@ FOLDED, APPLICATIONS = "keras_resnet folded BN", "keras.applications"
 INFERENCE_VARIANTS = (FOLDED, f"{FOLDED} + XLA", f"{FOLDED}, channels_first", f"{FOLDED}, frozen graph",
                       APPLICATIONS, f"{APPLICATIONS} + XLA")
 TRAINING_VARIANTS = ("", ", channels_first", ", steps_per_execution 8", ", mixed_bfloat16", " + XLA")
-LITERT_THREADS, WITHOUT_XNNPACK = (1, 2), ("fp32", "int8")  # LiteRT files also timed without XNNPACK, at 1 thread
 #: keras_resnet's variants with oneDNN off (on: the settings' ``training_variants`` and ``inference_variants``).
 OFF_VARIANTS = {"training": ("", ", mixed_bfloat16"), "inference": (FOLDED, APPLICATIONS)}
+LITERT_THREADS, WITHOUT_XNNPACK = (1, 2), ("fp32", "int8")  # LiteRT files also timed without XNNPACK, at 1 thread
+ON = {ONEDNN_ENV: "1"}
 #: Workers by role: label, environment, setup (PyTorch and onnxruntime are the peers; the scaling needs 2 CPUs).
-ROLES = {"off": ("oneDNN off", {ONEDNN_ENV: "0"}, {}), "on": ("oneDNN on", {ONEDNN_ENV: "1"}, {}),
-         "peers": ("peers", {}, {}), "replicas": ("oneDNN on, 2 CPUs", {ONEDNN_ENV: "1"}, {"logical_cpus": 2})}
+ROLES = {"off": ("oneDNN off", {ONEDNN_ENV: "0"}, {}), "on": ("oneDNN on", ON, {}), "peers": ("peers", {}, {}),
+         "replicas": ("oneDNN on, 2 CPUs", ON, {"logical_cpus": 2})}
 FROZEN = {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}  # oneDNN keeps reordered weights across calls
 BOTH = {"training": "", "inference": FOLDED}
 #: Process-wide settings, a worker each (oneDNN on): label -> (environment, worker setup, section -> the variant of
@@ -36,11 +37,10 @@ PROCESS_WIDE: dict[str, tuple[dict[str, str], dict[str, int], dict[str, str]]] =
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """One run: ``windows`` timed windows per candidate of about ``window_seconds`` after ``warmup`` untimed steps
-    (compilation happens there). ResNet-20 ``fit`` at ``train_batch`` in ``training_variants`` (oneDNN on; off runs
-    the plain and bfloat16 ones), the command line's path at ``user_path_batches``; ResNet-50 inference at
-    ``inference_size`` and ``inference_batches`` in ``inference_variants`` (oneDNN on; off: the folded net and
-    keras.applications); LiteRT ``litert_variants`` of ``litert_models``; the ``torch_compile`` and ``process_wide``
-    (a worker per setting) candidates; a ``gemm_size``-cubed matrix product; ``trace_steps`` profiled steps.
+    (compilation happens there). ResNet-20 ``fit`` at ``train_batch`` in ``training_variants`` (oneDNN on), the
+    command line's path at ``user_path_batches``; ResNet-50 inference at ``inference_size`` and ``inference_batches``
+    in ``inference_variants`` (oneDNN on); LiteRT ``litert_variants`` of ``litert_models``; the ``torch_compile`` and
+    ``process_wide`` candidates; a ``gemm_size``-cubed matrix product; ``trace_steps`` profiled steps.
     ``shared_workers``: one worker per oneDNN state and no other (each imports TensorFlow and PyTorch: seconds)."""
 
     windows: int = 5
@@ -69,6 +69,5 @@ FULL = Settings()
 TINY = Settings(windows=1, window_seconds=0.01, warmup=1, train_batch=4, training_variants=("", ", mixed_bfloat16"),
                 user_path_batches=(), inference_size=32, inference_batches=(1,),
                 inference_variants=(FOLDED, APPLICATIONS), litert_models=("resnet20",),
-                litert_variants=("fp32", "int8"),
-                litert_size=32, litert_window_seconds=0.01, calibration_images=2, torch_compile=False,
-                process_wide=False, gemm_size=128, trace_steps=1, shared_workers=True)
+                litert_variants=("fp32", "int8"), litert_size=32, litert_window_seconds=0.01, calibration_images=2,
+                torch_compile=False, process_wide=False, gemm_size=128, trace_steps=1, shared_workers=True)
