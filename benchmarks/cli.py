@@ -29,7 +29,7 @@ from keras_resnet.io import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS, STATES = ("training", "inference", "litert", "scaling"), ("off", "on")
-FIT, PREDICT, PROFILE = "benchmarks.fit_candidates:", "benchmarks.predict_candidates:", "benchmarks.workers:profile"
+CANDIDATES, PROFILE = "benchmarks.candidates:", "benchmarks.workers:profile"
 Log = Callable[[str], None]
 
 FLAGS = flags.FLAGS
@@ -50,22 +50,23 @@ flags.register_validator("sections", lambda names: set(names) <= set(SECTIONS) a
 
 def _time(requests: list[tuple[Worker, str, dict[str, Any]]], settings: Settings, log: Log,
           flops: float | None = None, window_seconds: float | None = None) -> list[dict[str, Any]]:
-    """The candidates of ``requests`` (worker, factory, its keyword arguments) interleaved, their rows."""
-    return interleaved(load(requests), settings.windows, window_seconds or settings.window_seconds,
-                              settings.warmup, log, flops)
+    """The candidates of ``requests`` (worker, factory in :mod:`benchmarks.candidates`, its keyword arguments)
+    interleaved, their rows."""
+    return interleaved(load([(w, CANDIDATES + factory, kwargs) for w, factory, kwargs in requests]), settings.windows,
+                       window_seconds or settings.window_seconds, settings.warmup, log, flops)
 
 
-def _compare(pool: Pool, settings: Settings, log: Log, section: str, module: str, common: dict[str, Any],
+def _compare(pool: Pool, settings: Settings, log: Log, section: str, kind: str, common: dict[str, Any],
              variants: tuple[str, ...], flops: float, **on: Any) -> dict[str, Any]:
-    """Every candidate of ``section`` interleaved: keras_resnet's (``module``'s, with ``common`` arguments) in
-    ``variants`` with oneDNN on (``on``: more arguments there) and off, in each process-wide worker, and the peers;
-    their rows and each keras_resnet row over the plain one of its oneDNN state."""
-    keras = module + "keras_candidates"
+    """Every candidate of ``section`` interleaved: keras_resnet's (``{kind}_candidates``, with ``common`` arguments)
+    in ``variants`` with oneDNN on (``on``: more arguments there) and off, in each process-wide worker, and the peers
+    (``{kind}_peers``); their rows and each keras_resnet row over the plain one of its oneDNN state."""
+    keras = f"{kind}_candidates"
     requests = [(pool.role(s), keras, {**common, "tag": f"oneDNN {s}", "info": {"onednn": s}, **(
         {"variants": variants, **on} if s == "on" else {"variants": OFF_VARIANTS[section]})}) for s in STATES]
     requests += [(w, keras, {**common, "tag": w.label, "info": {"onednn": "on", "process": label},
                              "variants": (variant,)}) for w, label, variant in pool.process_wide(section)]
-    requests.append((pool.role("peers"), module + "peer_candidates",
+    requests.append((pool.role("peers"), f"{kind}_peers",
                      {**common, "torch_compile": settings.torch_compile}))
     log(f"{section}: {len(requests)} candidate factories")
     rows = _time(requests, settings, log, flops)
@@ -84,8 +85,8 @@ def training(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
     """ResNet-20 ``fit``: every candidate interleaved, the ratios, and where the time goes."""
     log(f"training: CIFAR ResNet-20, batch {settings.train_batch}")
     out = {"batch": settings.train_batch, **_compare(
-        pool, settings, log, "training", FIT, {"batch": settings.train_batch}, settings.training_variants,
-        pool.role("on").call(FIT + "flops"), user_path_batches=settings.user_path_batches)}
+        pool, settings, log, "training", "fit", {"batch": settings.train_batch}, settings.training_variants,
+        pool.role("on").call(CANDIDATES + "training_flops"), user_path_batches=settings.user_path_batches)}
     for key, precision in (("ratios", "fp32"), ("ratios_bf16", "bf16")):
         out[key] = {s: ratio(out["rows"], {"framework": "keras_resnet", "precision": precision, "onednn": s},
                                     {"framework": "torch", "precision": precision}) for s in STATES}
@@ -101,10 +102,11 @@ def inference(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
     size, out = settings.inference_size, {"image_size": settings.inference_size}
     with tempfile.TemporaryDirectory(prefix="keras_resnet_inference_") as folder:
         log(f"inference: ResNet-50 at {size}x{size}, weights and references")
-        flops = pool.role("on").call(PREDICT + "prepare", folder=folder, size=size, batches=settings.inference_batches)
+        flops = pool.role("on").call(CANDIDATES + "prepare", folder=folder, size=size,
+                                     batches=settings.inference_batches)
         for batch in settings.inference_batches:
             log(f"inference: batch {batch}")
-            measured = _compare(pool, settings, log, "inference", PREDICT, {"folder": folder, "batch": batch},
+            measured = _compare(pool, settings, log, "inference", "predict", {"folder": folder, "batch": batch},
                                 settings.inference_variants, flops)
             out[f"batch_{batch}"] = {**measured, "ratios": {s: {
                 peer: ratio(measured["rows"], {"framework": "keras_resnet", "onednn": s},
@@ -122,7 +124,7 @@ def litert(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
     for model in settings.litert_models:
         size = 32 if model == "resnet20" else settings.litert_size
         log(f"litert: exporting {model} ({' '.join(settings.litert_variants)})")
-        rows = _time([(pool.role("on"), PREDICT + "litert_candidates", {
+        rows = _time([(pool.role("on"), "litert_candidates", {
             "model": model, "size": size, "variants": settings.litert_variants,
             "calibration_images": settings.calibration_images})], settings, log, None, settings.litert_window_seconds)
         ms = {row["name"]: row["median_ms_per_step"] for row in rows}
@@ -135,9 +137,9 @@ def litert(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
 
 
 def scaling(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
-    """1 vs 2 data-parallel replicas of ResNet-20 ``fit`` (:func:`benchmarks.fit_candidates.replica_candidates`)."""
+    """1 vs 2 data-parallel replicas of ResNet-20 ``fit`` (:func:`benchmarks.candidates.replica_candidates`)."""
     log(f"scaling: 1 and 2 replicas, global batch {settings.train_batch}")
-    rows = _time([(pool.role("replicas"), FIT + "replica_candidates", {"batch": settings.train_batch})], settings, log)
+    rows = _time([(pool.role("replicas"), "replica_candidates", {"batch": settings.train_batch})], settings, log)
     pool.drop()
     return {"replicas": rows, "two_replica_speedup": round(rows[1]["median_items_per_s"]
                                                            / rows[0]["median_items_per_s"], 3)}

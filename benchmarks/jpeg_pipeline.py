@@ -1,9 +1,8 @@
 """Images/s of the ImageNet-style training input pipeline on a folder of JPEG photos, side by side.
 
-``python -m benchmarks.jpeg_pipeline [--tiny] [--json PATH]`` writes ``--images`` phone-like JPEGs (500x375, EXIF,
-one in ten stored sideways) and times epochs of each candidate at ``--size`` px in turns, ``--rounds`` times; it
-prints as JSON the best round's images/s and CPU time per image (all threads and processes; steadier on a shared
-machine).
+``python -m benchmarks.jpeg_pipeline [--tiny] [--json PATH]`` writes phone-like JPEGs (500x375, EXIF, one in ten
+stored sideways) and times epochs of each candidate in turns (:data:`RUNS`); it prints as JSON the best round's
+images/s and CPU time per image (all threads and processes; steadier on a shared machine).
 ``decode only`` decodes every file (the limit of any pipeline decoding whole images); ``decode, then crop`` is
 :func:`keras_resnet.datasets.pipeline` cropping the decoded image; ``decode the crop`` the same pipeline as training
 reads a folder, decoding only the crop's window; ``PyTorch + PIL`` a ``DataLoader`` (as many processes as tf.data
@@ -34,6 +33,10 @@ WIDTH, HEIGHT = 500, 375  # ImageNet's typical photo
 SIDEWAYS_EVERY = 10  # one photo in ten stored sideways with EXIF orientation 6, as a phone held upright
 SCALE, RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # the random-resized crop's area and aspect ranges
 
+#: JPEG files written and read per epoch, side of the crops, batch size, timed epochs per candidate (taken in turns;
+#: the best is reported), tf.data threads and DataLoader worker processes.
+RUNS = {"full": {"images": 2000, "size": 224, "batch": 64, "rounds": 3, "workers": os.cpu_count() or 1},
+        "tiny": {"images": 24, "size": 224, "batch": 4, "rounds": 1, "workers": 1}}
 FLAGS = flags.FLAGS
 
 
@@ -147,20 +150,19 @@ def measure(folder: Path, paths: list[str], size: int, batch: int, workers: int,
 
 
 def main(argv: list[str]) -> None:
-    """Time the candidates with the parsed flags; print (and with --json write) them and "decode the crop"'s ratios
-    to the others as JSON."""
+    """Time the candidates of :data:`RUNS` (``--tiny``: the tiny one); print (and with --json write) them and
+    "decode the crop"'s ratios to the others as JSON."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    count, batch, rounds, workers = (24, 4, 1, 1) if FLAGS.tiny else (FLAGS.images, FLAGS.batch, FLAGS.rounds,
-                                                                       FLAGS.workers)
+    run = RUNS["tiny" if FLAGS.tiny else "full"]
     with tempfile.TemporaryDirectory(prefix="jpeg_pipeline_") as folder:
-        results = measure(Path(folder), write_photos(Path(folder), count), FLAGS.size, batch, workers, rounds)
+        results = measure(Path(folder), write_photos(Path(folder), run["images"]), run["size"], run["batch"],
+                          run["workers"], run["rounds"])
     new = results["decode the crop"]
-    text = json.dumps({"images": count, "size": FLAGS.size, "batch": batch, "workers": workers, "results": results,
-                       "decode_the_crop_over": {other: {
-                           "images_per_second": round(new["images_per_second"] / r["images_per_second"], 3),
-                           "cpu_per_image": round(new["cpu_ms_per_image"] / r["cpu_ms_per_image"], 3)}
-                           for other, r in results.items() if other != "decode the crop"}}, indent=2)
+    text = json.dumps({**run, "results": results, "decode_the_crop_over": {other: {
+        "images_per_second": round(new["images_per_second"] / r["images_per_second"], 3),
+        "cpu_per_image": round(new["cpu_ms_per_image"] / r["cpu_ms_per_image"], 3)}
+        for other, r in results.items() if other != "decode the crop"}}, indent=2)
     print(text, flush=True)
     if FLAGS.json:
         Path(FLAGS.json).write_text(text)
@@ -168,15 +170,6 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":  # flags defined here only: `python -m benchmarks` has a --tiny of its own
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    flags.DEFINE_integer("images", 2000, "JPEG files written and read per epoch.", lower_bound=1)
-    flags.DEFINE_integer("size", 224, "Side of the training crops.", lower_bound=8)
-    flags.DEFINE_integer("batch", 64, "Batch size.", lower_bound=1)
-    flags.DEFINE_integer("workers", os.cpu_count() or 1, "tf.data threads and DataLoader worker processes.",
-                         lower_bound=1)
-    flags.DEFINE_integer("rounds", 3, "Timed epochs per candidate (taken in turns; the best is reported).",
-                         lower_bound=1)
     flags.DEFINE_bool("tiny", False, "Smoke run: 24 images, batches of 4, one round, one worker.")
     flags.DEFINE_string("json", None, "Also write the printed results to this JSON file.")
-    flags.register_multi_flags_validator(["images", "batch", "tiny"], lambda f: f["tiny"] or f["images"] > 2 * f[
-        "batch"], "--images must exceed two batches of --batch")
     app.run(main)

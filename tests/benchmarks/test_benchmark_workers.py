@@ -1,11 +1,13 @@
 """The benchmark workers: each starts with its environment set before TensorFlow or Keras reads it, pins its threads
-when asked, passes keyword arguments to the functions it calls, and reports a failure as an error naming it.
+when asked, passes keyword arguments to the functions it calls, reports a failure as an error naming it, and reports
+its CPU seconds.
 
 Tiny models, one window each; no timing is asserted.
 """
 
 import math
 import os
+import time
 
 import pytest
 
@@ -13,7 +15,7 @@ from benchmarks.workers import Worker, load
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
-FIT = "benchmarks.fit_candidates:keras_candidates"
+FIT = "benchmarks.candidates:fit_candidates"
 
 
 def probe() -> dict:
@@ -30,6 +32,12 @@ def probe() -> dict:
 
 def echo(**kwargs: object) -> dict:
     return kwargs
+
+
+def burn(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
 
 
 def test_each_worker_reads_its_own_environment_and_pins_when_asked() -> None:
@@ -52,5 +60,7 @@ def test_a_failing_worker_is_an_error_naming_it() -> None:
         with pytest.raises(RuntimeError, match="(?s)worker 'broken' failed:.*No module named 'benchmarks.nope'"):
             worker.call("benchmarks.nope:run", steps=1)
         assert worker.call(f"{__name__}:echo", steps=2, name="x") == {"steps": 2, "name": "x"}  # and it serves on
+        worker.call(f"{__name__}:burn", seconds=1.0)
+        assert worker.call("benchmarks.workers:drop") >= 0.9  # its CPU seconds, for the idle check
     finally:
         worker.close()
