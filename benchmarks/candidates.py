@@ -102,8 +102,8 @@ def keras_model(strategy: Any = None, jit_compile: bool = False, precision: str 
     return model
 
 
-def fit_candidates(batch: int, tag: str, info: Mapping[str, Any], variants: tuple[str, ...] = ("",),
-                     user_path_batches: tuple[int, ...] = ()) -> list[Candidate]:
+def training_candidates(batch: int, tag: str, info: Mapping[str, Any], variants: tuple[str, ...] = ("",),
+                        user_path_batches: tuple[int, ...] = ()) -> list[Candidate]:
     """keras_resnet's ``fit`` in each of ``variants`` (keys of :data:`VARIANTS`) and, at ``user_path_batches``,
     ``keras_resnet.training.fit`` (the command line's path); names end with ``, tag``."""
     images, labels = synthetic_batch(batch)
@@ -134,7 +134,7 @@ def replica_candidates(batch: int) -> list[Candidate]:
             for n in (1, 2)]
 
 
-def fit_peers(batch: int, torch_compile: bool) -> list[Candidate]:
+def training_peers(batch: int, torch_compile: bool) -> list[Candidate]:
     """PyTorch's ResNet-20 on the seeded batch (:func:`benchmarks.torch_resnet.training_candidates`)."""
     from benchmarks import torch_resnet
 
@@ -226,15 +226,15 @@ def _checked(folder: str, batch: int, candidates: dict[str, tuple[Callable[[], A
     return out
 
 
-def predict_candidates(folder: str, batch: int, tag: str, info: Mapping[str, Any],
-                     variants: tuple[str, ...] = (FOLDED,)) -> list[Candidate]:
+def inference_candidates(folder: str, batch: int, tag: str, info: Mapping[str, Any],
+                         variants: tuple[str, ...] = (FOLDED,)) -> list[Candidate]:
     """The TensorFlow candidates ``variants`` at ``batch``; names end with ``, tag``."""
     images = np.load(Path(folder) / f"images_{batch}.npy")
     ours = _ours(images.shape[1], folder=folder)
     return _checked(folder, batch, {f"{v}, {tag}": _predictor(v, folder, images, ours) for v in variants}, info)
 
 
-def predict_peers(folder: str, batch: int, torch_compile: bool) -> list[Candidate]:
+def inference_peers(folder: str, batch: int, torch_compile: bool) -> list[Candidate]:
     """PyTorch (:func:`benchmarks.torch_resnet.predictors`) and onnxruntime (its defaults: every graph optimisation,
     an intra-op thread per physical core) at ``batch``."""
     import onnxruntime as ort

@@ -15,7 +15,6 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from keras_resnet.io import atomic_path
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS, STATES = ("training", "inference", "litert", "scaling"), ("off", "on")
 CANDIDATES, PROFILE = "benchmarks.candidates:", "benchmarks.workers:profile"
-Log = Callable[[str], None]
+START = time.perf_counter()
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("tiny", False, "Smoke test: every section and ratio once, tiny sizes, two worker processes; unless "
@@ -48,7 +47,7 @@ flags.register_validator("sections", lambda names: set(names) <= set(SECTIONS) a
                          f"--sections must be a non-empty comma-separated list of {', '.join(SECTIONS)}")
 
 
-def _time(requests: list[tuple[Worker, str, dict[str, Any]]], settings: Settings, log: Log,
+def _time(requests: list[tuple[Worker, str, dict[str, Any]]], settings: Settings,
           flops: float | None = None, window_seconds: float | None = None) -> list[dict[str, Any]]:
     """The candidates of ``requests`` (worker, factory in :mod:`benchmarks.candidates`, its keyword arguments)
     interleaved, their rows."""
@@ -56,20 +55,19 @@ def _time(requests: list[tuple[Worker, str, dict[str, Any]]], settings: Settings
                        window_seconds or settings.window_seconds, settings.warmup, log, flops)
 
 
-def _compare(pool: Pool, settings: Settings, log: Log, section: str, kind: str, common: dict[str, Any],
+def _compare(pool: Pool, settings: Settings, section: str, common: dict[str, Any],
              variants: tuple[str, ...], flops: float, **on: Any) -> dict[str, Any]:
-    """Every candidate of ``section`` interleaved: keras_resnet's (``{kind}_candidates``, with ``common`` arguments)
-    in ``variants`` with oneDNN on (``on``: more arguments there) and off, in each process-wide worker, and the peers
-    (``{kind}_peers``); their rows and each keras_resnet row over the plain one of its oneDNN state."""
-    keras = f"{kind}_candidates"
+    """Every candidate of ``section`` interleaved: keras_resnet's (``{section}_candidates``, with ``common``
+    arguments) in ``variants`` with oneDNN on (``on``: more arguments there) and off, in each process-wide worker, and
+    the peers (``{section}_peers``); their rows and each keras_resnet row over the plain one of its oneDNN state."""
+    keras = f"{section}_candidates"
     requests = [(pool.role(s), keras, {**common, "tag": f"oneDNN {s}", "info": {"onednn": s}, **(
         {"variants": variants, **on} if s == "on" else {"variants": OFF_VARIANTS[section]})}) for s in STATES]
     requests += [(w, keras, {**common, "tag": w.label, "info": {"onednn": "on", "process": label},
                              "variants": (variant,)}) for w, label, variant in pool.process_wide(section)]
-    requests.append((pool.role("peers"), f"{kind}_peers",
-                     {**common, "torch_compile": settings.torch_compile}))
+    requests.append((pool.role("peers"), f"{section}_peers", {**common, "torch_compile": settings.torch_compile}))
     log(f"{section}: {len(requests)} candidate factories")
-    rows = _time(requests, settings, log, flops)
+    rows = _time(requests, settings, flops)
     plain = FOLDED if section == "inference" else "keras_resnet fit"
     base = {r["name"]: f"{plain}, oneDNN {r['onednn']}" for r in rows if r.get("onednn") and r["framework"] != "keras"}
     return {"rows": rows, "against_plain": {name: ratio(rows, {"name": name}, {"name": b})["ratio"]
@@ -81,15 +79,15 @@ def _profiles(pool: Pool, settings: Settings, names: dict[str, str]) -> list[dic
     return [pool.role(role).call(PROFILE, name=name, steps=settings.trace_steps) for role, name in names.items()]
 
 
-def training(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
+def training(pool: Pool, settings: Settings) -> dict[str, Any]:
     """ResNet-20 ``fit``: every candidate interleaved, the ratios, and where the time goes."""
     log(f"training: CIFAR ResNet-20, batch {settings.train_batch}")
     out = {"batch": settings.train_batch, **_compare(
-        pool, settings, log, "training", "fit", {"batch": settings.train_batch}, settings.training_variants,
+        pool, settings, "training", {"batch": settings.train_batch}, settings.training_variants,
         pool.role("on").call(CANDIDATES + "training_flops"), user_path_batches=settings.user_path_batches)}
     for key, precision in (("ratios", "fp32"), ("ratios_bf16", "bf16")):
         out[key] = {s: ratio(out["rows"], {"framework": "keras_resnet", "precision": precision, "onednn": s},
-                                    {"framework": "torch", "precision": precision}) for s in STATES}
+                             {"framework": "torch", "precision": precision}) for s in STATES}
     log("training: where the time goes")
     out["profiles"] = _profiles(pool, settings, {s: f"keras_resnet fit, oneDNN {s}" for s in STATES}
                                 | {"peers": "torch channels_last"})
@@ -97,7 +95,7 @@ def training(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
     return out
 
 
-def inference(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
+def inference(pool: Pool, settings: Settings) -> dict[str, Any]:
     """ResNet-50 inference per batch size: every candidate interleaved, the ratios, and where the time goes."""
     size, out = settings.inference_size, {"image_size": settings.inference_size}
     with tempfile.TemporaryDirectory(prefix="keras_resnet_inference_") as folder:
@@ -106,7 +104,7 @@ def inference(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
                                      batches=settings.inference_batches)
         for batch in settings.inference_batches:
             log(f"inference: batch {batch}")
-            measured = _compare(pool, settings, log, "inference", "predict", {"folder": folder, "batch": batch},
+            measured = _compare(pool, settings, "inference", {"folder": folder, "batch": batch},
                                 settings.inference_variants, flops)
             out[f"batch_{batch}"] = {**measured, "ratios": {s: {
                 peer: ratio(measured["rows"], {"framework": "keras_resnet", "onednn": s},
@@ -118,7 +116,7 @@ def inference(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
     return out
 
 
-def litert(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
+def litert(pool: Pool, settings: Settings) -> dict[str, Any]:
     """Per model: LiteRT batch-1 latency rows, file sizes, and the int8-over-fp32 speed-up at each thread count."""
     out = {}
     for model in settings.litert_models:
@@ -126,7 +124,7 @@ def litert(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
         log(f"litert: exporting {model} ({' '.join(settings.litert_variants)})")
         rows = _time([(pool.role("on"), "litert_candidates", {
             "model": model, "size": size, "variants": settings.litert_variants,
-            "calibration_images": settings.calibration_images})], settings, log, None, settings.litert_window_seconds)
+            "calibration_images": settings.calibration_images})], settings, None, settings.litert_window_seconds)
         ms = {row["name"]: row["median_ms_per_step"] for row in rows}
         out[model] = {"input_shape": [size, size, 3], "rows": rows,
                       "int8_speedup": {str(t): round(ms[f"fp32 {t}t"] / ms[f"int8 {t}t"], 3) for t in LITERT_THREADS},
@@ -136,13 +134,17 @@ def litert(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
     return out
 
 
-def scaling(pool: Pool, settings: Settings, log: Log) -> dict[str, Any]:
+def scaling(pool: Pool, settings: Settings) -> dict[str, Any]:
     """1 vs 2 data-parallel replicas of ResNet-20 ``fit`` (:func:`benchmarks.candidates.replica_candidates`)."""
     log(f"scaling: 1 and 2 replicas, global batch {settings.train_batch}")
-    rows = _time([(pool.role("replicas"), "replica_candidates", {"batch": settings.train_batch})], settings, log)
+    rows = _time([(pool.role("replicas"), "replica_candidates", {"batch": settings.train_batch})], settings)
     pool.drop()
     return {"replicas": rows, "two_replica_speedup": round(rows[1]["median_items_per_s"]
                                                            / rows[0]["median_items_per_s"], 3)}
+
+
+def log(message: str) -> None:
+    print(f"[{time.perf_counter() - START:6.0f} s] {message}", flush=True)
 
 
 def _write(path: Path, text: str) -> None:
@@ -150,7 +152,7 @@ def _write(path: Path, text: str) -> None:
         Path(partial).write_text(text)
 
 
-def run(settings: Settings, names: list[str], folder: Path, log: Log) -> Path:
+def run(settings: Settings, names: list[str], folder: Path) -> Path:
     """The sections ``names`` in turn, each with the CPU share other processes took; the JSON file is rewritten
     after each."""
     started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
@@ -166,7 +168,7 @@ def run(settings: Settings, names: list[str], folder: Path, log: Log) -> Path:
     try:
         for name in (n for n in SECTIONS if n in names):
             other = machine.OtherLoad(lambda: sum(pool.cpu_seconds.values()))  # each section ends with pool.drop()
-            results[name] = sections[name](pool, settings, log)
+            results[name] = sections[name](pool, settings)
             results["other_cpu_share"][name] = other.share()
             _write(path, json.dumps(results, indent=2) + "\n")  # an interrupted run keeps its sections
     finally:
@@ -205,9 +207,6 @@ def main(argv: list[str]) -> int:
     if not markdown.parent.is_dir():
         raise app.UsageError(f"--markdown must be a file in an existing folder; received {markdown}")
     if not FLAGS.from_json:
-        clock = time.perf_counter()
-        path = run(settings_from_flags(), FLAGS.sections, folder,
-                   lambda message: print(f"[{time.perf_counter() - clock:6.0f} s] {message}", flush=True))
-        print(f"wrote {path}", flush=True)
+        log(f"wrote {run(settings_from_flags(), FLAGS.sections, folder)}")
     report(folder, markdown)
     return 0

@@ -107,25 +107,20 @@ def _on_images(net: nn.Module, images: np.ndarray, channels_last: bool) -> tuple
     return net, x
 
 
-def _numpy(variable: keras.Variable) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)))
-
-
 @torch.no_grad()
 def copy_keras_weights(net: ResNet, model: keras.Model) -> ResNet:
     """Copy ``model``'s weights into ``net`` layer by layer (same names); returns ``net``."""
     for name, module in net.layers.items():
         layer = model.get_layer(name)
         if isinstance(module, nn.BatchNorm2d):
-            pairs = ((module.weight, layer.gamma), (module.bias, layer.beta),
-                     (module.running_mean, layer.moving_mean), (module.running_var, layer.moving_variance))
-            for target, source in pairs:
-                target.copy_(_numpy(source))
-            continue
-        kernel = _numpy(layer.kernel)
-        module.weight.copy_(kernel.permute(3, 2, 0, 1) if isinstance(module, nn.Conv2d) else kernel.T)  # HWIO -> OIHW
-        if module.bias is not None:
-            module.bias.copy_(_numpy(layer.bias))
+            sources = {"weight": layer.gamma, "bias": layer.beta, "running_mean": layer.moving_mean,
+                       "running_var": layer.moving_variance}
+        else:
+            kernel = keras.ops.convert_to_numpy(layer.kernel)  # HWIO -> OIHW, or a dense kernel transposed
+            sources = {"weight": kernel.transpose(3, 2, 0, 1) if kernel.ndim == 4 else kernel.T,
+                       **({"bias": layer.bias} if module.bias is not None else {})}
+        for key, value in sources.items():
+            getattr(module, key).copy_(torch.from_numpy(np.ascontiguousarray(keras.ops.convert_to_numpy(value))))
     return net
 
 

@@ -15,7 +15,7 @@ from benchmarks.workers import Worker, load
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
-FIT = "benchmarks.candidates:fit_candidates"
+FIT = "benchmarks.candidates:training_candidates"
 
 
 def probe() -> dict:
