@@ -1,16 +1,14 @@
-"""The candidates each section times, built in a benchmark worker (He et al. 2016's nets).
+"""The candidates each section times, built in a benchmark worker (the nets of He et al. 2016).
 
 Training: CIFAR ResNet-20 at 32x32 (§4.2), keras_resnet's ``model.fit`` and the same net in PyTorch
 (:mod:`benchmarks.torch_resnet`), all on one seeded in-memory batch with SGD, momentum 0.9 and weight decay 1e-4: the
-figure is the step alone. keras_resnet compiles as its users do (``keras_resnet.training.recipe``) and is timed between
-batch ends, leaving per-``fit`` set-up out; its :data:`VARIANTS` are per model, process-wide settings the worker's.
-
-Inference: ResNet-50 in keras_resnet, keras.applications, PyTorch and onnxruntime (the export's ONNX file) on the same
-weights and images, each checked against keras.applications' probabilities before timing. keras_resnet's variants
-(:data:`benchmarks.settings.INFERENCE_VARIANTS`): batch norm folded into the convolutions
-(:func:`keras_resnet.inference.optimize_for_inference`), with XLA, built ``channels_first``, and frozen into a graph of
-constants (grappler then sees constant filters). LiteRT: this repository's export, batch 1 on the bare interpreter
-with its default XNNPACK delegate, and without default delegates (the reference kernels) to show what XNNPACK adds.
+figure is the step alone. keras_resnet compiles as its users do (``keras_resnet.training.recipe``), is timed between
+batch ends (per-``fit`` set-up left out) and varies per model (:data:`VARIANTS`; process-wide settings are the
+worker's). Inference: ResNet-50 in keras_resnet (batch norm folded into the
+convolutions; with XLA, ``channels_first``, or frozen into a graph of constants, whose filters grappler then sees as
+constant), keras.applications, PyTorch and onnxruntime (the export's ONNX file) on the same weights and images, each
+checked against keras.applications' probabilities first. LiteRT: the export's files at batch 1 on the bare
+interpreter, with its default XNNPACK delegate and without (the reference kernels), to show what XNNPACK adds.
 """
 
 from __future__ import annotations
@@ -18,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -33,7 +29,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 import keras_resnet
 from benchmarks.settings import APPLICATIONS, FOLDED, LITERT_THREADS, WITHOUT_XNNPACK
-from benchmarks.workers import Candidate
+from benchmarks.workers import Candidate, Worker
 from export import CalibrationOptions, ExportData, ExportOptions, export_model
 from keras_resnet import transfer
 from keras_resnet.formats import dtype_policy
@@ -165,13 +161,12 @@ def prepare(folder: str, size: int, batches: tuple[int, ...]) -> int:
         images = np.random.default_rng(batch).uniform(-120, 150, (batch, size, size, 3)).astype(np.float32)
         np.save(Path(folder) / f"images_{batch}.npy", images)
         np.save(Path(folder) / f"reference_{batch}.npy", applications.predict_on_batch(images))
-    # tf2onnx holds gigabytes for a ResNet-50, which TensorFlow keeps: a process of its own
-    subprocess.run([sys.executable, "-c", f"from benchmarks.candidates import _write_onnx; "
-                    f"_write_onnx({folder!r}, {size})"], check=True, cwd=Path(__file__).resolve().parents[1])
+    with contextlib.closing(Worker("ONNX conversion", {})) as converter:  # tf2onnx holds gigabytes: a worker of its own
+        converter.call(f"{__name__}:write_onnx", folder=folder, size=size)
     return 2 * keras_resnet.count_macs(ours)
 
 
-def _write_onnx(folder: str, size: int) -> None:
+def write_onnx(folder: str, size: int) -> None:
     """keras_resnet's folded ResNet-50 as the ONNX file of this repository's export (any batch size)."""
     from export import onnx_file
 

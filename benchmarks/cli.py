@@ -55,11 +55,13 @@ def _time(requests: list[tuple[Worker, str, dict[str, Any]]], settings: Settings
                        window_seconds or settings.window_seconds, settings.warmup, log, flops)
 
 
-def _compare(pool: Pool, settings: Settings, section: str, common: dict[str, Any],
-             variants: tuple[str, ...], flops: float, **on: Any) -> dict[str, Any]:
+def _compare(pool: Pool, settings: Settings, section: str, common: dict[str, Any], flops: float,
+             **on: Any) -> dict[str, Any]:
     """Every candidate of ``section`` interleaved: keras_resnet's (``{section}_candidates``, with ``common``
-    arguments) in ``variants`` with oneDNN on (``on``: more arguments there) and off, in each process-wide worker, and
-    the peers (``{section}_peers``); their rows and each keras_resnet row over the plain one of its oneDNN state."""
+    arguments) in the settings' ``{section}_variants`` with oneDNN on (``on``: more arguments there) and off, in each
+    process-wide worker, and the peers (``{section}_peers``); their rows and each keras_resnet row over the plain one
+    of its oneDNN state."""
+    variants = getattr(settings, f"{section}_variants")
     keras = f"{section}_candidates"
     requests = [(pool.role(s), keras, {**common, "tag": f"oneDNN {s}", "info": {"onednn": s}, **(
         {"variants": variants, **on} if s == "on" else {"variants": OFF_VARIANTS[section]})}) for s in STATES]
@@ -82,9 +84,9 @@ def _profiles(pool: Pool, settings: Settings, names: dict[str, str]) -> list[dic
 def training(pool: Pool, settings: Settings) -> dict[str, Any]:
     """ResNet-20 ``fit``: every candidate interleaved, the ratios, and where the time goes."""
     log(f"training: CIFAR ResNet-20, batch {settings.train_batch}")
-    out = {"batch": settings.train_batch, **_compare(
-        pool, settings, "training", {"batch": settings.train_batch}, settings.training_variants,
-        pool.role("on").call(CANDIDATES + "training_flops"), user_path_batches=settings.user_path_batches)}
+    flops = pool.role("on").call(CANDIDATES + "training_flops")
+    out = {"batch": settings.train_batch, **_compare(pool, settings, "training", {"batch": settings.train_batch},
+                                                     flops, user_path_batches=settings.user_path_batches)}
     for key, precision in (("ratios", "fp32"), ("ratios_bf16", "bf16")):
         out[key] = {s: ratio(out["rows"], {"framework": "keras_resnet", "precision": precision, "onednn": s},
                              {"framework": "torch", "precision": precision}) for s in STATES}
@@ -104,11 +106,10 @@ def inference(pool: Pool, settings: Settings) -> dict[str, Any]:
                                      batches=settings.inference_batches)
         for batch in settings.inference_batches:
             log(f"inference: batch {batch}")
-            measured = _compare(pool, settings, "inference", {"folder": folder, "batch": batch},
-                                settings.inference_variants, flops)
+            measured = _compare(pool, settings, "inference", {"folder": folder, "batch": batch}, flops)
             out[f"batch_{batch}"] = {**measured, "ratios": {s: {
                 peer: ratio(measured["rows"], {"framework": "keras_resnet", "onednn": s},
-                                   {"framework": peer, **({"onednn": s} if peer == "keras" else {})})
+                            {"framework": peer, **({"onednn": s} if peer == "keras" else {})})
                 for peer in ("keras", "torch", "onnxruntime")} for s in STATES}}
             if batch == max(settings.inference_batches):
                 out["profiles"] = _profiles(pool, settings, {s: f"{FOLDED}, oneDNN {s}" for s in STATES})

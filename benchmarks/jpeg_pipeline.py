@@ -1,13 +1,12 @@
 """Images/s of the ImageNet-style training input pipeline on a folder of JPEG photos, side by side.
 
 ``python -m benchmarks.jpeg_pipeline [--tiny] [--json PATH]`` writes phone-like JPEGs (500x375, EXIF, one in ten
-stored sideways) and times epochs of each candidate in turns (:data:`RUNS`); it prints as JSON the best round's
-images/s and CPU time per image (all threads and processes; steadier on a shared machine).
-``decode only`` decodes every file (the limit of any pipeline decoding whole images); ``decode, then crop`` is
-:func:`keras_resnet.datasets.pipeline` cropping the decoded image; ``decode the crop`` the same pipeline as training
-reads a folder, decoding only the crop's window; ``PyTorch + PIL`` a ``DataLoader`` (as many processes as tf.data
-threads) with PIL, EXIF transpose and torchvision's ``RandomResizedCrop`` (written here: torchvision does not import
-beside this torch), run first so that its processes fork before TensorFlow's threads exist.
+stored sideways), times epochs of each candidate in turns (:data:`RUNS`) and prints as JSON the best round's images/s
+and CPU time per image (all threads and processes; steadier on a shared machine). ``decode only`` decodes every file
+(the limit of any pipeline decoding whole images); ``decode, then crop`` is :func:`keras_resnet.datasets.pipeline`
+cropping the decoded image; ``decode the crop`` the same pipeline as training reads a folder, decoding only the crop;
+``PyTorch + PIL`` a ``DataLoader`` with PIL, EXIF transpose and torchvision's ``RandomResizedCrop`` (written here:
+torchvision does not import beside this torch), run first so that its processes fork before TensorFlow's threads.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Where a benchmark ran (:func:`describe`, :func:`slug`), and whether it had the machine to itself.
 
 :class:`OtherLoad`: the CPU other processes took while a section ran, from the machine's busy time (``/proc/stat``)
-less the benchmark's own (this process and its workers). The load average cannot tell: it counts the benchmark's own
-threads.
+less the benchmark's own (this process and its workers); the load average cannot tell, it counts the benchmark's.
 """
 
 from __future__ import annotations

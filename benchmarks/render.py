@@ -1,9 +1,8 @@
 """BENCHMARKS.md from the runs' results (a JSON file per CPU kind in ``benchmarks/results/``), and the targets.
 
-The first table sets each target's ratio side by side, a column per run; then each run's details, drawn from its JSON
-whatever its sections hold (a table per list of rows, one of its other figures), so files written by earlier versions
-of the benchmark still render. What the numbers mean is prose written by hand below the ``## Findings`` heading:
-regenerating keeps it (:func:`kept`) and flags the runs it does not cite by their start time.
+The targets' ratios side by side, a column per run; then each run drawn from its JSON whatever its sections hold (a
+table per list of rows, one of its other figures), so older files still render. What the numbers mean is prose written
+by hand below ``## Findings``: regenerating keeps it (:func:`kept`), naming the runs it does not cite.
 """
 
 from __future__ import annotations

@@ -15,22 +15,24 @@ TRAINING_VARIANTS = ("", ", channels_first", ", steps_per_execution 8", ", mixed
 OFF_VARIANTS = {"training": ("", ", mixed_bfloat16"), "inference": (FOLDED, APPLICATIONS)}
 LITERT_THREADS, WITHOUT_XNNPACK = (1, 2), ("fp32", "int8")  # LiteRT files also timed without XNNPACK, at 1 thread
 ON = {ONEDNN_ENV: "1"}
-#: Workers by role: label, environment, setup (PyTorch and onnxruntime are the peers; the scaling needs 2 CPUs).
-ROLES = {"off": ("oneDNN off", {ONEDNN_ENV: "0"}, {}), "on": ("oneDNN on", ON, {}), "peers": ("peers", {}, {}),
-         "replicas": ("oneDNN on, 2 CPUs", ON, {"logical_cpus": 2})}
+#: Read by a worker itself (:mod:`benchmarks.workers`): pin its threads to a core each; split the CPU in logical CPUs.
+PIN, LOGICAL_CPUS = "BENCHMARKS_PIN_THREADS", "BENCHMARKS_LOGICAL_CPUS"
+#: Workers by role: label, environment (PyTorch and onnxruntime are the peers; the scaling needs 2 CPUs).
+ROLES = {"off": ("oneDNN off", {ONEDNN_ENV: "0"}), "on": ("oneDNN on", ON), "peers": ("peers", {}),
+         "replicas": ("oneDNN on, 2 CPUs", {**ON, LOGICAL_CPUS: "2"})}
 FROZEN = {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}  # oneDNN keeps reordered weights across calls
+INTER_OP = {"TF_NUM_INTEROP_THREADS": "1"}  # TensorFlow sizes its thread pools from these when not told otherwise
 BOTH = {"training": "", "inference": FOLDED}
-#: Process-wide settings, a worker each (oneDNN on): label -> (environment, worker setup, section -> the variant of
-#: keras_resnet timed there).
-PROCESS_WIDE: dict[str, tuple[dict[str, str], dict[str, int], dict[str, str]]] = {
-    "1 inter-op thread": ({}, {"inter_op": 1}, BOTH),
-    "1 intra-op thread": ({}, {"intra_op": 1}, BOTH),
-    "threads pinned to cores": ({}, {"pin": True}, BOTH),
-    "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1": (FROZEN, {}, {"inference": FOLDED}),
-    "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, 1 inter-op thread": (FROZEN, {"inter_op": 1}, {"inference": FOLDED}),
-    "ONEDNN_PRIMITIVE_CACHE_CAPACITY=4096": ({"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "4096"}, {}, {"inference": FOLDED}),
-    "XLA_FLAGS=--xla_cpu_use_onednn=true": ({"XLA_FLAGS": "--xla_cpu_use_onednn=true"}, {}, {"training": " + XLA"}),
-    "XLA_FLAGS=--xla_cpu_use_xnnpack=true": ({"XLA_FLAGS": "--xla_cpu_use_xnnpack=true"}, {}, {"training": " + XLA"}),
+#: Process-wide settings, a worker each (oneDNN on): label -> (environment, section -> keras_resnet's variant there).
+PROCESS_WIDE: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    "1 inter-op thread": (INTER_OP, BOTH),
+    "1 intra-op thread": ({"TF_NUM_INTRAOP_THREADS": "1"}, BOTH),
+    "threads pinned to cores": ({PIN: "1"}, BOTH),
+    "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1": (FROZEN, {"inference": FOLDED}),
+    "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, 1 inter-op thread": ({**FROZEN, **INTER_OP}, {"inference": FOLDED}),
+    "ONEDNN_PRIMITIVE_CACHE_CAPACITY=4096": ({"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "4096"}, {"inference": FOLDED}),
+    "XLA_FLAGS=--xla_cpu_use_onednn=true": ({"XLA_FLAGS": "--xla_cpu_use_onednn=true"}, {"training": " + XLA"}),
+    "XLA_FLAGS=--xla_cpu_use_xnnpack=true": ({"XLA_FLAGS": "--xla_cpu_use_xnnpack=true"}, {"training": " + XLA"}),
 }
 
 

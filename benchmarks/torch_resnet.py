@@ -1,11 +1,8 @@
 """The PyTorch peers: CIFAR ResNet-20 (option A) and keras.applications' ResNet-50, written out plainly, and their
-candidates (built in a benchmark worker): training in NCHW and ``channels_last``, optionally ``torch.compile``-d, in
-float32 and under CPU autocast to bfloat16; inference eager, TorchScript-frozen or ``torch.compile``-d (Inductor,
-weights frozen) under ``torch.inference_mode``.
-
-Layers live in one ``nn.ModuleDict`` under their Keras names (``conv2_block1_1_conv``, ``conv2_block1_1_bn`` ...), so
-:func:`copy_keras_weights` copies a keras_resnet model's weights over by name and both frameworks run the same
-function on the same numbers.
+candidates: training in NCHW and ``channels_last``, optionally ``torch.compile``-d, in float32 and under CPU autocast
+to bfloat16; inference eager, TorchScript-frozen or ``torch.compile``-d (Inductor, weights frozen). Layers live in one
+``nn.ModuleDict`` under their Keras names (``conv2_block1_1_conv`` ...), so :func:`copy_keras_weights` copies a
+keras_resnet model's weights over by name and both frameworks run the same function on the same numbers.
 """
 
 from __future__ import annotations

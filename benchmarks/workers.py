@@ -1,19 +1,14 @@
 """Benchmark candidates, the worker processes they run in, their interleaved timing and their profiles.
 
-Each candidate runs in a worker process started with its own environment before TensorFlow is imported: TensorFlow
-reads ``TF_ENABLE_ONEDNN_OPTS`` at import, ``XLA_FLAGS``, ``ONEDNN_*`` and its thread pools at first use, so comparing
-such settings takes a process each. A :class:`Worker` is a one-process ``ProcessPoolExecutor`` started by ``spawn``
-whose initializer sets them; ``worker.call("module:function", **kwargs)`` runs that function there. Candidates stay
-in their worker (:func:`build`); the parent times :func:`load`'s stand-ins. A ``spawn`` child imports its parent's
-main script: a script that starts workers keeps its work under ``__name__ == "__main__"``.
-
-Timing the candidates of a comparison one after the other lets a change in load (other processes, thermal or turbo
-state) favour whichever ran in the quiet moment: :func:`interleaved` times one window of each candidate per round,
-rotating the order, so slow spells hit all alike; the figure is the median window, with the min and max.
-
-:func:`profile` says where a candidate's time goes: TensorFlow's profiler events on its compute threads summed by op
-type (``op name:op type`` in the XSpace it writes), or ``torch.profiler``'s self CPU time per ``aten::`` op. The op
-type names the kernels: TensorFlow's oneDNN ones are ``_Mkl...``, its Eigen ones plain ``Conv2D`` ...
+TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` at import, ``XLA_FLAGS``, ``ONEDNN_*`` and its thread pools at first use:
+comparing such settings takes a process each. A :class:`Worker` is a one-process ``ProcessPoolExecutor`` (``spawn``)
+whose initializer sets them before anything imports TensorFlow; ``worker.call("module:function", **kwargs)`` runs that
+function there. Candidates stay in their worker (:func:`build`); the parent times :func:`load`'s stand-ins
+:func:`interleaved`: one window of each per round, the order rotating, so that a slow spell (other processes, thermal
+or turbo state) hits all alike; the figure is the median window, with the min and max. :func:`profile` sums
+TensorFlow's profiler events on its compute threads by op type (oneDNN's kernels are ``_Mkl...``, Eigen's plain
+``Conv2D`` ...), or ``torch.profiler``'s self CPU time per ``aten::`` op. A ``spawn`` child imports its parent's main
+script: a script that starts workers keeps its work under ``__name__ == "__main__"``.
 """
 
 from __future__ import annotations
@@ -33,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import machine
-from benchmarks.settings import ON, PROCESS_WIDE, ROLES, Settings
+from benchmarks.settings import LOGICAL_CPUS, ON, PIN, PROCESS_WIDE, ROLES, Settings
 
 
 @dataclasses.dataclass
@@ -61,27 +56,19 @@ class Candidate:
 #: processes of its own, which the CPU accounting would miss).
 BASE_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "TORCHINDUCTOR_COMPILE_THREADS": "1"}
 TOP = 8  # op types a profile lists
-#: In a worker: its candidates by name (threads pinned once they are built if ``_pin``).
+#: In a worker: its candidates by name.
 CANDIDATES: dict[str, Candidate] = {}
-_pin = False
 
 
-def _start(env: dict[str, str], inter_op: int, intra_op: int, pin: bool, logical_cpus: int) -> None:
-    """The worker's environment and thread pools, before anything imports TensorFlow."""
+def _start(env: dict[str, str]) -> None:
+    """The worker's environment (and logical CPUs), before anything imports TensorFlow."""
     if "tensorflow" in sys.modules:  # the guarantee this module exists for
         raise RuntimeError("TensorFlow was imported before the worker's environment was set")
-    global _pin
     os.environ.update(env)
-    _pin = pin
-    if inter_op or intra_op or logical_cpus:
-        import tensorflow as tf
-
+    if LOGICAL_CPUS in env:
         from keras_resnet import distribute
 
-        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
-        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
-        if logical_cpus:
-            distribute.split_cpu(logical_cpus)
+        distribute.split_cpu(int(env[LOGICAL_CPUS]))
 
 
 def _run(function: str, kwargs: dict[str, Any]) -> Any:
@@ -97,7 +84,7 @@ def build(factory: str, **kwargs: Any) -> list[tuple[str, int, dict[str, Any]]]:
 
 
 def window(name: str, steps: int) -> float:
-    if _pin:  # before each window: threads the candidates' first runs started are pinned from the next one on
+    if PIN in os.environ:  # before each window: threads the candidates' first runs started are pinned from the next on
         pin_threads()
     return CANDIDATES[name].run(steps)
 
@@ -154,11 +141,10 @@ def profile(name: str, steps: int) -> dict[str, Any]:
 class Worker:
     """A running worker (starting one returns at once, so several start side by side; calls wait for it)."""
 
-    def __init__(self, label: str, env: dict[str, str], *, inter_op: int = 0, intra_op: int = 0, pin: bool = False,
-                 logical_cpus: int = 0) -> None:
+    def __init__(self, label: str, env: dict[str, str]) -> None:
         self.label = label
         self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
-                                             initargs=({**BASE_ENV, **env}, inter_op, intra_op, pin, logical_cpus))
+                                             initargs=({**BASE_ENV, **env},))
         self._executor.submit(int)  # starts the process now
 
     def submit(self, function: str, **kwargs: Any) -> Future:
@@ -186,21 +172,20 @@ class Pool:
     def __init__(self, settings: Settings) -> None:
         self.settings, self.workers, self.cpu_seconds = settings, {}, {}
 
-    def get(self, label: str, env: dict[str, str], **setup: Any) -> Worker:
+    def get(self, label: str, env: dict[str, str]) -> Worker:
         if label not in self.workers:
-            self.workers[label] = Worker(label, env, **setup)
+            self.workers[label] = Worker(label, env)
         return self.workers[label]
 
     def role(self, name: str) -> Worker:
-        shared = self.settings.shared_workers and name != "off"
-        label, env, setup = ROLES["on" if shared else name]
-        return self.get(label, env, **(ROLES["replicas"][2] if shared else setup))
+        if self.settings.shared_workers and name != "off":
+            return self.get(ROLES["on"][0], ROLES["replicas"][1])
+        return self.get(*ROLES[name])
 
     def process_wide(self, section: str) -> list[tuple[Worker, str, str]]:
         """The process-wide workers ``section`` times (if ``settings.process_wide``): worker, label, variant."""
-        return [(self.get(f"oneDNN on, {label}", {**ON, **env}, **setup), label, sections[section])
-                for label, (env, setup, sections) in PROCESS_WIDE.items()
-                if self.settings.process_wide and section in sections]
+        return [(self.get(f"oneDNN on, {label}", {**ON, **env}), label, used[section])
+                for label, (env, used) in PROCESS_WIDE.items() if self.settings.process_wide and section in used]
 
     def drop(self) -> None:
         """Every worker forgets its candidates (all at once) and reports its CPU seconds so far."""

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from benchmarks.settings import PIN
 from benchmarks.workers import Worker, load
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
@@ -41,7 +42,7 @@ def burn(seconds: float) -> None:
 
 
 def test_each_worker_reads_its_own_environment_and_pins_when_asked() -> None:
-    off, on = Worker("off", {"TF_ENABLE_ONEDNN_OPTS": "0"}), Worker("on", {"TF_ENABLE_ONEDNN_OPTS": "1"}, pin=True)
+    off, on = Worker("off", {"TF_ENABLE_ONEDNN_OPTS": "0"}), Worker("on", {"TF_ENABLE_ONEDNN_OPTS": "1", PIN: "1"})
     try:
         [candidate] = load([(on, FIT, {"batch": 2, "tag": "on", "info": {}})])
         assert candidate.name == "keras_resnet fit, on" and math.isfinite(candidate.run(1))
