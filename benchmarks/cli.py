@@ -49,8 +49,7 @@ flags.register_validator("sections", lambda names: set(names) <= set(SECTIONS) a
 
 def _time(requests: list[tuple[Worker, str, dict[str, Any]]], settings: Settings,
           flops: float | None = None, window_seconds: float | None = None) -> list[dict[str, Any]]:
-    """The candidates of ``requests`` (worker, factory in :mod:`benchmarks.candidates`, its keyword arguments)
-    interleaved, their rows."""
+    """Rows of the candidates of ``requests`` (worker, factory in :mod:`benchmarks.candidates`, its arguments)."""
     return interleaved(load([(w, CANDIDATES + factory, kwargs) for w, factory, kwargs in requests]), settings.windows,
                        window_seconds or settings.window_seconds, settings.warmup, log, flops)
 
@@ -58,9 +57,8 @@ def _time(requests: list[tuple[Worker, str, dict[str, Any]]], settings: Settings
 def _compare(pool: Pool, settings: Settings, section: str, common: dict[str, Any], flops: float,
              **on: Any) -> dict[str, Any]:
     """Every candidate of ``section`` interleaved: keras_resnet's (``{section}_candidates``, with ``common``
-    arguments) in the settings' ``{section}_variants`` with oneDNN on (``on``: more arguments there) and off, in each
-    process-wide worker, and the peers (``{section}_peers``); their rows and each keras_resnet row over the plain one
-    of its oneDNN state."""
+    arguments; ``on``: more with oneDNN on) in each oneDNN state and process-wide worker, and the peers
+    (``{section}_peers``); their rows and each keras_resnet row over the plain one of its oneDNN state."""
     variants = getattr(settings, f"{section}_variants")
     keras = f"{section}_candidates"
     requests = [(pool.role(s), keras, {**common, "tag": f"oneDNN {s}", "info": {"onednn": s}, **(
@@ -76,11 +74,6 @@ def _compare(pool: Pool, settings: Settings, section: str, common: dict[str, Any
                                             for name, b in base.items() if name != b}}
 
 
-def _profiles(pool: Pool, settings: Settings, names: dict[str, str]) -> list[dict[str, Any]]:
-    """Where the time goes in each candidate of ``names`` (its worker's role -> candidate)."""
-    return [pool.role(role).call(PROFILE, name=name, steps=settings.trace_steps) for role, name in names.items()]
-
-
 def training(pool: Pool, settings: Settings) -> dict[str, Any]:
     """ResNet-20 ``fit``: every candidate interleaved, the ratios, and where the time goes."""
     log(f"training: CIFAR ResNet-20, batch {settings.train_batch}")
@@ -91,8 +84,8 @@ def training(pool: Pool, settings: Settings) -> dict[str, Any]:
         out[key] = {s: ratio(out["rows"], {"framework": "keras_resnet", "precision": precision, "onednn": s},
                              {"framework": "torch", "precision": precision}) for s in STATES}
     log("training: where the time goes")
-    out["profiles"] = _profiles(pool, settings, {s: f"keras_resnet fit, oneDNN {s}" for s in STATES}
-                                | {"peers": "torch channels_last"})
+    out["profiles"] = [pool.role(role).call(PROFILE, name=name, steps=settings.trace_steps) for role, name in (
+        *((s, f"keras_resnet fit, oneDNN {s}") for s in STATES), ("peers", "torch channels_last"))]
     pool.drop()
     return out
 
@@ -112,7 +105,8 @@ def inference(pool: Pool, settings: Settings) -> dict[str, Any]:
                             {"framework": peer, **({"onednn": s} if peer == "keras" else {})})
                 for peer in ("keras", "torch", "onnxruntime")} for s in STATES}}
             if batch == max(settings.inference_batches):
-                out["profiles"] = _profiles(pool, settings, {s: f"{FOLDED}, oneDNN {s}" for s in STATES})
+                out["profiles"] = [pool.role(s).call(PROFILE, name=f"{FOLDED}, oneDNN {s}", steps=settings.trace_steps)
+                                   for s in STATES]
             pool.drop()
     return out
 
@@ -154,9 +148,8 @@ def _write(path: Path, text: str) -> None:
 
 
 def run(settings: Settings, names: list[str], folder: Path) -> Path:
-    """The sections ``names`` in turn, each with the CPU share other processes took; the JSON file is rewritten
-    after each."""
-    started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
+    """The sections ``names`` in turn, each with the CPU share other processes took, rewriting the JSON file."""
+    started = datetime.datetime.now(datetime.timezone.utc)
     description = machine.describe(settings.gemm_size)
     log(f"machine: {cpu.summary()}; float32 GEMM {description['gemm_gflops']} GFLOP/s")
     path = folder / f"{machine.slug(description)}.json"
@@ -174,7 +167,7 @@ def run(settings: Settings, names: list[str], folder: Path) -> Path:
             _write(path, json.dumps(results, indent=2) + "\n")  # an interrupted run keeps its sections
     finally:
         pool.close()
-    _write(path, json.dumps({**results, "duration_s": round(time.perf_counter() - clock, 1)}, indent=2) + "\n")
+    _write(path, json.dumps({**results, "duration_s": round(time.perf_counter() - START, 1)}, indent=2) + "\n")
     return path
 
 

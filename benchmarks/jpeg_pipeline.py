@@ -67,8 +67,6 @@ def _time_epoch(epoch: Callable[[], Iterable]) -> dict[str, float]:
             "cpu_ms_per_image": 1000 * (cpu_seconds() - cpu) / images}
 
 
-# --- the PyTorch + PIL reference ---------------------------------------------------------------------------
-
 def random_resized_crop_box(width: int, height: int) -> tuple[int, int, int, int]:
     """torchvision's ``RandomResizedCrop.get_params``: ten tries at a window of random area and log-uniform
     aspect ratio inside the image, else the whole image clamped to the ratio range, centred."""
@@ -101,16 +99,6 @@ def _crops(paths: list[str], size: int) -> tuple[object, int]:
     return torch.from_numpy(np.stack(crops)), 0
 
 
-def torch_reference(paths: list[str], size: int, batch: int, workers: int) -> Callable[[], Iterable]:
-    import torch
-
-    loader = torch.utils.data.DataLoader(paths, batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
-                                         collate_fn=functools.partial(_crops, size=size))
-    return lambda: iter(loader)
-
-
-# --- the TensorFlow candidates ------------------------------------------------------------------------------
-
 def tensorflow_candidates(folder: Path, size: int, batch: int, workers: int) -> dict[str, Callable[[], Iterable]]:
     """One epoch of each TensorFlow candidate, its encoded files cached in memory as training caches them."""
     import tensorflow as tf
@@ -125,20 +113,22 @@ def tensorflow_candidates(folder: Path, size: int, batch: int, workers: int) -> 
     def decode(data: tf.Tensor, _: tf.Tensor) -> tf.Tensor:
         return tf.shape(tf.io.decode_jpeg(data, channels=3))  # the shape is only known once decoded
 
-    decode_only = (source.read("train").cache().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-                   .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE).with_options(options))
-    pipelines = {"decode only": decode_only}
+    pipelines = {"decode only": source.read("train").cache().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+                 .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)}
     for name, candidate in (("decode, then crop", whole_images), ("decode the crop", source)):
         pipelines[name] = datasets.pipeline(candidate, "train", training=True, batch_size=batch, image_size=size,
-                                            augment="imagenet")[0].with_options(options)
-    return {name: (lambda ds=ds: iter(ds)) for name, ds in pipelines.items()}
+                                            augment="imagenet")[0]
+    return {name: functools.partial(iter, ds.with_options(options)) for name, ds in pipelines.items()}
 
 
 def measure(folder: Path, paths: list[str], size: int, batch: int, workers: int, rounds: int) -> dict[str, dict]:
     """Each candidate's best of ``rounds`` epochs, taken in turns; PyTorch's first (its workers must fork from a
     process without TensorFlow's threads), TensorFlow's after one untimed epoch that fills their cache."""
-    reference = torch_reference(paths, size, batch, workers)
-    runs = {"PyTorch + PIL": [_time_epoch(reference) for _ in range(rounds)]}
+    import torch
+
+    reference = torch.utils.data.DataLoader(paths, batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
+                                            collate_fn=functools.partial(_crops, size=size))
+    runs = {"PyTorch + PIL": [_time_epoch(functools.partial(iter, reference)) for _ in range(rounds)]}
     epochs = tensorflow_candidates(folder, size, batch, workers)
     for epoch in epochs.values():
         _time_epoch(epoch)

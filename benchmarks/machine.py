@@ -23,16 +23,13 @@ from keras_resnet import cpu
 PACKAGES = ("tensorflow", "keras", "torch", "onnxruntime", "tf2onnx", "ai-edge-litert", "jax", "numpy")
 
 
-def physical_cores() -> int:
-    blocks = [dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()))
-              for block in Path("/proc/cpuinfo").read_text().strip().split("\n\n")]
-    return len({(b.get("physical id"), b.get("core id")) for b in blocks}) or os.cpu_count() or 1
-
-
 def describe(gemm_size: int) -> dict[str, Any]:
     """CPU, ISA features and oneDNN state (:func:`keras_resnet.cpu.describe`), cores, and the GFLOP/s of a float32
     matrix product (NumPy's BLAS on all cores): the practical ceiling the candidates' GFLOP/s are set against."""
-    return {**cpu.describe(), "logical_cpus": os.cpu_count(), "physical_cores": physical_cores(),
+    blocks = [dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()))
+              for block in Path("/proc/cpuinfo").read_text().strip().split("\n\n")]
+    cores = len({(b.get("physical id"), b.get("core id")) for b in blocks}) or os.cpu_count() or 1
+    return {**cpu.describe(), "logical_cpus": os.cpu_count(), "physical_cores": cores,
             "gemm_gflops": round(gemm_gflops(gemm_size), 1), "gemm_size": gemm_size}
 
 

@@ -39,11 +39,8 @@ PROCESS_WIDE: dict[str, tuple[dict[str, str], dict[str, str]]] = {
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """One run: ``windows`` timed windows per candidate of about ``window_seconds`` after ``warmup`` untimed steps
-    (compilation happens there). ResNet-20 ``fit`` at ``train_batch`` in ``training_variants`` (oneDNN on), the
-    command line's path at ``user_path_batches``; ResNet-50 inference at ``inference_size`` and ``inference_batches``
-    in ``inference_variants`` (oneDNN on); LiteRT ``litert_variants`` of ``litert_models``; the ``torch_compile`` and
-    ``process_wide`` candidates; a ``gemm_size``-cubed matrix product; ``trace_steps`` profiled steps.
-    ``shared_workers``: one worker per oneDNN state and no other (each imports TensorFlow and PyTorch: seconds)."""
+    (compilation happens there); ``*_variants`` are keras_resnet's with oneDNN on; ``user_path_batches``: the command
+    line's path; ``shared_workers``: one worker per oneDNN state and no other (each imports TensorFlow: seconds)."""
 
     windows: int = 5
     window_seconds: float = 2.0

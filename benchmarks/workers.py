@@ -3,7 +3,7 @@
 TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` at import, ``XLA_FLAGS``, ``ONEDNN_*`` and its thread pools at first use:
 comparing such settings takes a process each. A :class:`Worker` is a one-process ``ProcessPoolExecutor`` (``spawn``)
 whose initializer sets them before anything imports TensorFlow; ``worker.call("module:function", **kwargs)`` runs that
-function there. Candidates stay in their worker (:func:`build`); the parent times :func:`load`'s stand-ins
+function there. Candidates stay in their worker (:func:`build`); the parent times :func:`load`'s stand-ins with
 :func:`interleaved`: one window of each per round, the order rotating, so that a slow spell (other processes, thermal
 or turbo state) hits all alike; the figure is the median window, with the min and max. :func:`profile` sums
 TensorFlow's profiler events on its compute threads by op type (oneDNN's kernels are ``_Mkl...``, Eigen's plain
@@ -43,7 +43,6 @@ class Candidate:
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def run(self, steps: int) -> float:
-        """Seconds for ``steps`` steps."""
         if self.window is not None:
             return self.window(steps)
         start = time.perf_counter()
@@ -233,12 +232,11 @@ def interleaved(candidates: Sequence[Candidate], windows: int, window_seconds: f
             rates[c.name].append(steps[c.name] * c.items / c.run(steps[c.name]))
         log(f"  window {index + 1}/{windows}: " + ", ".join(f"{c.name} {rates[c.name][-1]:.1f}/s" for c in candidates))
     rows = []
-    for c in candidates:
-        median = statistics.median(rates[c.name])
+    for c, rate in ((c, rates[c.name]) for c in candidates):
+        median = statistics.median(rate)
         rows.append({"name": c.name, "items_per_step": c.items, "steps_per_window": steps[c.name],
-                     "windows_items_per_s": [round(v, 3) for v in rates[c.name]],
-                     "median_items_per_s": round(median, 3), "min_items_per_s": round(min(rates[c.name]), 3),
-                     "max_items_per_s": round(max(rates[c.name]), 3),
+                     "windows_items_per_s": [round(v, 3) for v in rate], "median_items_per_s": round(median, 3),
+                     "min_items_per_s": round(min(rate), 3), "max_items_per_s": round(max(rate), 3),
                      "median_ms_per_step": round(1e3 * c.items / median, 3), **c.info}
                     | ({"gflops": round(median * flops_per_item / 1e9, 1)} if flops_per_item else {}))
     return rows
