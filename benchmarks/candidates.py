@@ -4,11 +4,11 @@ Training: CIFAR ResNet-20 at 32x32 (§4.2), keras_resnet's ``model.fit`` and the
 (:mod:`benchmarks.torch_resnet`), all on one seeded in-memory batch with SGD, momentum 0.9 and weight decay 1e-4: the
 figure is the step alone. keras_resnet compiles as its users do (``keras_resnet.training.recipe``), is timed between
 batch ends (per-``fit`` set-up left out) and varies per model (:data:`VARIANTS`; process-wide settings are the
-worker's). Inference: ResNet-50 in keras_resnet (batch norm folded into the
-convolutions; with XLA, ``channels_first``, or frozen into a graph of constants, whose filters grappler then sees as
-constant), keras.applications, PyTorch and onnxruntime (the export's ONNX file) on the same weights and images, each
-checked against keras.applications' probabilities first. LiteRT: the export's files at batch 1 on the bare
-interpreter, with its default XNNPACK delegate and without (the reference kernels), to show what XNNPACK adds.
+worker's). Inference: ResNet-50 in keras_resnet (batch norm folded into the convolutions; with XLA, ``channels_first``
+or frozen into a graph of constants, whose filters grappler then sees as constant), keras.applications, PyTorch and
+onnxruntime (the export's ONNX file) on the same weights and images, each checked against keras.applications'
+probabilities first. LiteRT: the export's files at batch 1 on the bare interpreter, with its default XNNPACK delegate
+and without (the reference kernels), to show what XNNPACK adds.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import io
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ LEARNING_RATE, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 1e-4
 STEPS_PER_EXECUTION = 8
 BACKWARD_FACTOR = 3  # a training step costs about 3 forward passes (forward, then twice that backward)
 CHECK_TOLERANCE = 1e-3  # probabilities; float32 reassociation across frameworks stays far below this
+CONVERSIONS: dict[str, tuple[Worker, Future]] = {}  # in a worker: the ONNX conversions prepare started, by folder
 #: keras_resnet's per-model variants: name suffix -> keyword arguments of :func:`keras_model`.
 VARIANTS: dict[str, dict[str, Any]] = {
     "": {}, " + XLA": {"jit_compile": True}, ", channels_first": {"data_format": "channels_first"},
@@ -121,9 +123,8 @@ def training_candidates(batch: int, tag: str, info: Mapping[str, Any], variants:
 
 
 def replica_candidates(batch: int) -> list[Candidate]:
-    """The scale plan: ``fit`` on 1 and 2 data-parallel replicas at the same global batch. Replicas are logical CPUs
-    (``keras_resnet.distribute.split_cpu``, done by the worker) under ``MirroredStrategy``; they share the same
-    cores, so this measures what replication costs (splitting the batch, the all-reduce), not a speed-up."""
+    """The scale plan: ``fit`` on 1 and 2 replicas (logical CPUs the worker split, under ``MirroredStrategy``) at one
+    global batch; they share the same cores: this measures what replication costs (the split, the all-reduce)."""
     devices, data = [d.name for d in tf.config.list_logical_devices("CPU")], synthetic_batch(batch)
     return [Candidate(f"{n} replica(s)", batch, info={"replicas": n, "per_replica_batch": batch // n},
                       window=model_fit(keras_model(tf.distribute.MirroredStrategy(devices[:n])), *data))
@@ -144,9 +145,9 @@ def training_flops() -> int:
 
 
 def prepare(folder: str, size: int, batches: tuple[int, ...]) -> int:
-    """Write to ``folder`` keras.applications' ResNet-50 weights (batch-norm statistics random, so that folding is
-    exercised), the same in keras_resnet's and as the export's ONNX file, seeded images and their reference
-    probabilities; returns one image's forward FLOPs."""
+    """Write to ``folder`` keras.applications' ResNet-50 weights (batch-norm statistics random, to exercise folding),
+    the same in keras_resnet's, seeded images and their reference probabilities, and start the export's ONNX file (a
+    worker of its own: tf2onnx holds gigabytes; :func:`inference_peers` waits for it); one image's forward FLOPs."""
     applications, rng = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3)), np.random.default_rng(0)
     for layer in applications.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -161,8 +162,8 @@ def prepare(folder: str, size: int, batches: tuple[int, ...]) -> int:
         images = np.random.default_rng(batch).uniform(-120, 150, (batch, size, size, 3)).astype(np.float32)
         np.save(Path(folder) / f"images_{batch}.npy", images)
         np.save(Path(folder) / f"reference_{batch}.npy", applications.predict_on_batch(images))
-    with contextlib.closing(Worker("ONNX conversion", {})) as converter:  # tf2onnx holds gigabytes: a worker of its own
-        converter.call(f"{__name__}:write_onnx", folder=folder, size=size)
+    converter = Worker("ONNX conversion", {})
+    CONVERSIONS[folder] = converter, converter.submit(f"{__name__}:write_onnx", folder=folder, size=size)
     return 2 * keras_resnet.count_macs(ours)
 
 
@@ -174,8 +175,7 @@ def write_onnx(folder: str, size: int) -> None:
 
 
 def _ours(size: int, data_format: str = "channels_last", folder: str | None = None) -> keras.Model:
-    """keras_resnet's ResNet-50 with the weights :func:`prepare` wrote to ``folder`` (if given; zero-initialised
-    otherwise, as its weights are set right after: sampling 25 M is wasted)."""
+    """keras_resnet's ResNet-50 with the weights :func:`prepare` wrote to ``folder``, else zeros (set right after)."""
     shape = (size, size, 3) if data_format == "channels_last" else (3, size, size)
     with keras_resnet.image_data_format(data_format):
         model = keras_resnet.ResNet50(weights=None, input_shape=shape, kernel_initializer="zeros")
@@ -238,6 +238,10 @@ def inference_peers(folder: str, batch: int, torch_compile: bool) -> list[Candid
 
     images = np.load(Path(folder) / f"images_{batch}.npy")
     net = torch_resnet.copy_keras_weights(torch_resnet.resnet50(), _ours(images.shape[1], folder=folder))
+    if folder in CONVERSIONS:  # the first batch's peers wait for the ONNX file
+        converter, conversion = CONVERSIONS.pop(folder)
+        converter.result(conversion)
+        converter.close()
     session = ort.InferenceSession(str(Path(folder) / "resnet50.onnx"), providers=["CPUExecutionProvider"])
     return _checked(folder, batch, {name: (predict, {"framework": "torch"}) for name, predict in
                                     torch_resnet.predictors(net, images, torch_compile).items()}

@@ -21,7 +21,7 @@ from typing import Any
 from absl import app, flags
 
 from benchmarks import machine, render
-from benchmarks.settings import FOLDED, FULL, LITERT_THREADS, OFF_VARIANTS, TINY, WITHOUT_XNNPACK, Settings
+from benchmarks.settings import FOLDED, FULL, LITERT_THREADS, OFF_VARIANTS, ROLES, TINY, WITHOUT_XNNPACK, Settings
 from benchmarks.workers import Pool, Worker, interleaved, load, ratio
 from keras_resnet import cpu
 from keras_resnet.io import atomic_path
@@ -59,8 +59,7 @@ def _compare(pool: Pool, settings: Settings, section: str, common: dict[str, Any
     """Every candidate of ``section`` interleaved: keras_resnet's (``{section}_candidates``, with ``common``
     arguments; ``on``: more with oneDNN on) in each oneDNN state and process-wide worker, and the peers
     (``{section}_peers``); their rows and each keras_resnet row over the plain one of its oneDNN state."""
-    variants = getattr(settings, f"{section}_variants")
-    keras = f"{section}_candidates"
+    variants, keras = getattr(settings, f"{section}_variants"), f"{section}_candidates"
     requests = [(pool.role(s), keras, {**common, "tag": f"oneDNN {s}", "info": {"onednn": s}, **(
         {"variants": variants, **on} if s == "on" else {"variants": OFF_VARIANTS[section]})}) for s in STATES]
     requests += [(w, keras, {**common, "tag": w.label, "info": {"onednn": "on", "process": label},
@@ -95,8 +94,8 @@ def inference(pool: Pool, settings: Settings) -> dict[str, Any]:
     size, out = settings.inference_size, {"image_size": settings.inference_size}
     with tempfile.TemporaryDirectory(prefix="keras_resnet_inference_") as folder:
         log(f"inference: ResNet-50 at {size}x{size}, weights and references")
-        flops = pool.role("on").call(CANDIDATES + "prepare", folder=folder, size=size,
-                                     batches=settings.inference_batches)
+        flops = pool.role("peers").call(CANDIDATES + "prepare", folder=folder, size=size,
+                                        batches=settings.inference_batches)
         for batch in settings.inference_batches:
             log(f"inference: batch {batch}")
             measured = _compare(pool, settings, "inference", {"folder": folder, "batch": batch}, flops)
@@ -159,6 +158,8 @@ def run(settings: Settings, names: list[str], folder: Path) -> Path:
                                "machine": description, "other_cpu_share": {}}
     pool, sections = Pool(settings), {"training": training, "inference": inference, "litert": litert,
                                       "scaling": scaling}
+    for role in ROLES:  # every role's worker starts now, side by side
+        pool.role(role)
     try:
         for name in (n for n in SECTIONS if n in names):
             other = machine.OtherLoad(lambda: sum(pool.cpu_seconds.values()))  # each section ends with pool.drop()

@@ -32,8 +32,7 @@ WIDTH, HEIGHT = 500, 375  # ImageNet's typical photo
 SIDEWAYS_EVERY = 10  # one photo in ten stored sideways with EXIF orientation 6, as a phone held upright
 SCALE, RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # the random-resized crop's area and aspect ranges
 
-#: JPEG files written and read per epoch, side of the crops, batch size, timed epochs per candidate (taken in turns;
-#: the best is reported), tf.data threads and DataLoader worker processes.
+#: JPEGs per epoch, crop side, batch, timed epochs per candidate (in turns), tf.data threads and DataLoader workers.
 RUNS = {"full": {"images": 2000, "size": 224, "batch": 64, "rounds": 3, "workers": os.cpu_count() or 1},
         "tiny": {"images": 24, "size": 224, "batch": 4, "rounds": 1, "workers": 1}}
 FLAGS = flags.FLAGS
@@ -46,8 +45,7 @@ def write_photos(folder: Path, count: int, seed: int = 0) -> list[str]:
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     paths = [str(folder / "photos" / f"{index:05d}.jpg") for index in range(count)]
     for index, path in enumerate(paths):
-        base = rng.uniform(0, 255, 3) + rng.uniform(-0.3, 0.3, 3) * x[..., None] + rng.uniform(-0.3, 0.3, 3) * y[
-            ..., None]
+        base = rng.uniform(0, 255, 3) + sum(rng.uniform(-0.3, 0.3, 3) * axis[..., None] for axis in (x, y))
         canvas = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
         for _ in range(12):
             (left, right), (top, bottom) = sorted(rng.integers(0, WIDTH, 2)), sorted(rng.integers(0, HEIGHT, 2))
@@ -86,8 +84,7 @@ def random_resized_crop_box(width: int, height: int) -> tuple[int, int, int, int
 
 
 def _crops(paths: list[str], size: int) -> tuple[object, int]:
-    """A batch (a ``DataLoader``'s ``collate_fn``, run in its workers): a random-resized, randomly flipped crop of
-    each photo, upright as its EXIF orientation says."""
+    """A batch (``collate_fn``, run in the loader's workers): each photo upright, cropped, resized, maybe flipped."""
     import torch
 
     crops = []

@@ -54,8 +54,7 @@ def versions() -> dict[str, str]:
 
 
 def cpu_seconds() -> float:
-    """CPU seconds of this process and of its children it waited for (a worker reports its own: see
-    :func:`benchmarks.workers.drop`)."""
+    """CPU seconds of this process and of its children it waited for (a worker reports its own when it drops)."""
     return sum(sum(resource.getrusage(who)[:2]) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
 
@@ -64,7 +63,8 @@ class OtherLoad:
     (this process's, and ``workers()``: the CPU seconds its live workers last reported)."""
 
     def __init__(self, workers: Callable[[], float]) -> None:
-        self._workers, self._start = workers, self._totals()
+        self._workers = workers
+        self._start = self._totals()
 
     def _totals(self) -> tuple[float, float, float]:  # busy: all but idle and iowait in /proc/stat
         user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])

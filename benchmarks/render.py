@@ -32,8 +32,7 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def older_schema(results: dict[str, Any]) -> bool:
-    """Whether ``results`` keeps its own targets (a run made before both oneDNN states were measured); today's runs
-    keep none: their targets are computed from the sections."""
+    """Whether ``results`` keeps its own targets (a run before both oneDNN states were measured; today's: computed)."""
     return bool(results.get("targets")) and "kind" in results["targets"][0]
 
 
@@ -139,8 +138,7 @@ def _run(name: str, results: dict[str, Any]) -> str:
 
 
 def kept(markdown: str) -> str | None:
-    """The hand-written part of an existing report (from its findings heading on, without the note on uncited runs
-    :func:`render` adds), or None."""
+    """The hand-written part of a report (from its findings heading on, without :func:`render`'s note), or None."""
     start = markdown.find(f"\n{FINDINGS}\n")
     return re.sub(f"\n\n{re.escape(NOTE)}[^\n]*", "", markdown[start + 1:].rstrip()) if start >= 0 else None
 

@@ -39,8 +39,9 @@ PROCESS_WIDE: dict[str, tuple[dict[str, str], dict[str, str]]] = {
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """One run: ``windows`` timed windows per candidate of about ``window_seconds`` after ``warmup`` untimed steps
-    (compilation happens there); ``*_variants`` are keras_resnet's with oneDNN on; ``user_path_batches``: the command
-    line's path; ``shared_workers``: one worker per oneDNN state and no other (each imports TensorFlow: seconds)."""
+    (and the one its worker runs as it builds it: compilation happens there); ``*_variants`` are keras_resnet's with
+    oneDNN on; ``user_path_batches``: the command line's path; ``shared_workers``: one worker per oneDNN state and no
+    other (each imports TensorFlow: seconds)."""
 
     windows: int = 5
     window_seconds: float = 2.0
@@ -65,7 +66,7 @@ class Settings:
 
 FULL = Settings()
 #: The smoke test: every section and every ratio once, at the smallest sizes and with the fewest processes.
-TINY = Settings(windows=1, window_seconds=0.01, warmup=1, train_batch=4, training_variants=("", ", mixed_bfloat16"),
+TINY = Settings(windows=1, window_seconds=0.01, warmup=0, train_batch=4, training_variants=("", ", mixed_bfloat16"),
                 user_path_batches=(), inference_size=32, inference_batches=(1,),
                 inference_variants=(FOLDED, APPLICATIONS), litert_models=("resnet20",),
                 litert_variants=("fp32", "int8"), litert_size=32, litert_window_seconds=0.01, calibration_images=2,

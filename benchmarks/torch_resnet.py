@@ -98,10 +98,8 @@ def resnet50(classes: int = 1000) -> ResNet:
 
 def _on_images(net: nn.Module, images: np.ndarray, channels_last: bool) -> tuple[nn.Module, torch.Tensor]:
     """``net`` and NHWC ``images`` as an NCHW tensor, both in the ``channels_last`` memory format if asked."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    if channels_last:
-        return net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    return net, x
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    return net.to(memory_format=memory), torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(memory_format=memory)
 
 
 @torch.no_grad()
@@ -123,8 +121,7 @@ def copy_keras_weights(net: ResNet, model: keras.Model) -> ResNet:
 
 def training_candidates(images: np.ndarray, labels: np.ndarray, classes: int, torch_compile: bool,
                         **sgd: float) -> list[Candidate]:
-    """:data:`TRAINING` (the ``torch.compile`` ones only if ``torch_compile``): steps of ResNet-20 with SGD (``sgd``:
-    its arguments) on ``images`` (NHWC)."""
+    """:data:`TRAINING` (``torch.compile`` only if ``torch_compile``): ResNet-20's SGD (``sgd``) steps on ``images``."""
     y = torch.from_numpy(labels)
 
     def step(channels_last: bool, compiled: bool, bf16: bool) -> Callable[[], None]:
@@ -147,8 +144,7 @@ def training_candidates(images: np.ndarray, labels: np.ndarray, classes: int, to
 
 
 def predictors(net: ResNet, images: np.ndarray, torch_compile: bool) -> dict[str, Callable[[], np.ndarray]]:
-    """:data:`INFERENCE` (``torch.compile`` only if ``torch_compile``): softmax probabilities of copies of ``net``
-    on ``images`` (NHWC)."""
+    """:data:`INFERENCE` (``torch.compile`` only if ``torch_compile``): copies of ``net`` predicting ``images``."""
     def predictor(channels_last: bool, mode: str) -> Callable[[], np.ndarray]:
         model, x = _on_images(copy.deepcopy(net).eval(), images, channels_last)
         if mode == "script":

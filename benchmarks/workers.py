@@ -76,15 +76,19 @@ def _run(function: str, kwargs: dict[str, Any]) -> Any:
 
 
 def build(factory: str, **kwargs: Any) -> list[tuple[str, int, dict[str, Any]]]:
-    """In a worker: keep the candidates ``factory(**kwargs)`` returns; their names, items per step and info."""
+    """In a worker: keep the candidates ``factory(**kwargs)`` returns, each run once (its compilation and thread pools
+    here, every worker at once, not in the parent's warm-up one after the other; then pinned if asked); their names,
+    items per step and info."""
     built = _run(factory, kwargs)
+    for candidate in built:
+        candidate.run(1)
+    if PIN in os.environ:
+        pin_threads()
     CANDIDATES.update((c.name, c) for c in built)
     return [(c.name, c.items, c.info) for c in built]
 
 
 def window(name: str, steps: int) -> float:
-    if PIN in os.environ:  # before each window: threads the candidates' first runs started are pinned from the next on
-        pin_threads()
     return CANDIDATES[name].run(steps)
 
 
@@ -165,8 +169,7 @@ class Worker:
 
 
 class Pool:
-    """The run's workers by role (:data:`~benchmarks.settings.ROLES`; ``settings.shared_workers``: all but "off" in
-    the "on" one) or by process-wide setting; each started on first use and kept until closed."""
+    """The run's workers by role (``shared_workers``: all but "off" in "on") or process-wide setting, till closed."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings, self.workers, self.cpu_seconds = settings, {}, {}

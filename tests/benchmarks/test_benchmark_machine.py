@@ -34,7 +34,8 @@ def test_the_benchmarks_own_processes_are_not_other_load() -> None:
     before = machine.cpu_seconds()
     subprocess.run([sys.executable, "-c", BURN.format(seconds=1.0)], check=True)  # a finished child
     assert machine.cpu_seconds() - before >= 0.9
-    workers, other = [0.0], machine.OtherLoad(lambda: workers[0])
+    workers = [0.0]
+    other = machine.OtherLoad(lambda: workers[0])
     workers[0] = 1e6  # the workers reported more CPU than the machine has: none of it is other processes'
     assert other.share() == 0.0
 
