@@ -1,47 +1,41 @@
 """Images/s of the ImageNet-style training input pipeline on a folder of JPEG photos, side by side.
 
-``python -m benchmarks.jpeg_pipeline [--tiny] [--json PATH]`` writes ``--images`` phone-like JPEGs (500x375, EXIF,
-one in ten stored sideways) and times epochs of each candidate at ``--size`` px in turns, ``--rounds`` times: the
-best round's images/s and its CPU time per image (all threads and processes; steadier on a shared machine).
-``decode only`` decodes every file (the limit of any pipeline decoding whole images); ``decode, then crop`` is
-:func:`keras_resnet.datasets.pipeline` cropping the decoded image; ``decode the crop`` the same pipeline as training
-reads a folder, decoding only the crop's window; ``PyTorch + PIL`` a ``DataLoader`` (as many processes as tf.data
-threads) with PIL, EXIF transpose and torchvision's ``RandomResizedCrop`` (written here: torchvision does not import
-beside this torch), run first so that its processes fork before TensorFlow's threads exist.
+``python -m benchmarks.jpeg_pipeline [--tiny] [--json PATH]`` writes phone-like JPEGs (500x375, EXIF, one in ten
+stored sideways), times epochs of each candidate in turns (:data:`RUNS`) and prints as JSON the best round's images/s
+and CPU time per image (all threads and processes; steadier on a shared machine). ``decode only`` decodes every file
+(the limit of any pipeline decoding whole images); ``decode, then crop`` is :func:`keras_resnet.datasets.pipeline`
+cropping the decoded image; ``decode the crop`` the same pipeline as training reads a folder, decoding only the crop;
+``PyTorch + PIL`` a ``DataLoader`` with PIL, EXIF transpose and torchvision's ``RandomResizedCrop`` (written here:
+torchvision does not import beside this torch), run first so that its processes fork before TensorFlow's threads.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
 import random
-import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from absl import flags
+from absl import app, flags
 from PIL import Image, ImageFilter, ImageOps
+
+from benchmarks.machine import cpu_seconds
 
 WIDTH, HEIGHT = 500, 375  # ImageNet's typical photo
 SIDEWAYS_EVERY = 10  # one photo in ten stored sideways with EXIF orientation 6, as a phone held upright
 SCALE, RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # the random-resized crop's area and aspect ranges
 
-_FLAGS = flags.FlagValues()
-flags.DEFINE_integer("images", 2000, "JPEG files written and read per epoch.", lower_bound=1, flag_values=_FLAGS)
-flags.DEFINE_integer("size", 224, "Side of the training crops.", lower_bound=8, flag_values=_FLAGS)
-flags.DEFINE_integer("batch", 64, "Batch size.", lower_bound=1, flag_values=_FLAGS)
-flags.DEFINE_integer("workers", os.cpu_count() or 1, "tf.data threads and DataLoader worker processes.",
-                     lower_bound=1, flag_values=_FLAGS)
-flags.DEFINE_integer("rounds", 3, "Timed epochs per candidate (taken in turns; the best is reported).",
-                     lower_bound=1, flag_values=_FLAGS)
-flags.DEFINE_bool("tiny", False, "Smoke run: 24 images, batches of 4, one round, one worker.", flag_values=_FLAGS)
-flags.DEFINE_string("json", None, "Also write the results to this JSON file.", flag_values=_FLAGS)
+#: JPEGs per epoch, crop side, batch, timed epochs per candidate (in turns), tf.data threads and DataLoader workers.
+RUNS = {"full": {"images": 2000, "size": 224, "batch": 64, "rounds": 3, "workers": os.cpu_count() or 1},
+        "tiny": {"images": 24, "size": 224, "batch": 4, "rounds": 1, "workers": 1}}
+FLAGS = flags.FLAGS
 
 
 def write_photos(folder: Path, count: int, seed: int = 0) -> list[str]:
@@ -49,40 +43,27 @@ def write_photos(folder: Path, count: int, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     (folder / "photos").mkdir(parents=True)
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
-    paths = []
-    for index in range(count):
-        base = rng.uniform(0, 255, 3) + rng.uniform(-0.3, 0.3, 3) * x[..., None] + rng.uniform(-0.3, 0.3, 3) * y[
-            ..., None]
-        image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
-        canvas = image.copy()
+    paths = [str(folder / "photos" / f"{index:05d}.jpg") for index in range(count)]
+    for index, path in enumerate(paths):
+        base = rng.uniform(0, 255, 3) + sum(rng.uniform(-0.3, 0.3, 3) * axis[..., None] for axis in (x, y))
+        canvas = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
         for _ in range(12):
-            box = sorted(rng.integers(0, WIDTH, 2)), sorted(rng.integers(0, HEIGHT, 2))
-            canvas.paste(tuple(int(v) for v in rng.integers(0, 256, 3)), (box[0][0], box[1][0], box[0][1], box[1][1]))
-        canvas = canvas.filter(ImageFilter.GaussianBlur(2))
-        pixels = np.asarray(canvas).astype(np.float32) + rng.normal(0, 6, (HEIGHT, WIDTH, 3))
-        photo = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+            (left, right), (top, bottom) = sorted(rng.integers(0, WIDTH, 2)), sorted(rng.integers(0, HEIGHT, 2))
+            canvas.paste(tuple(int(v) for v in rng.integers(0, 256, 3)), (left, top, right, bottom))
+        pixels = np.asarray(canvas.filter(ImageFilter.GaussianBlur(2)), np.float32) + rng.normal(0, 6, y.shape + (3,))
         tags = Image.Exif()
         tags[0x0112] = 6 if index % SIDEWAYS_EVERY == 0 else 1
-        path = folder / "photos" / f"{index:05d}.jpg"
-        photo.save(path, "JPEG", quality=90, exif=tags.tobytes())
-        paths.append(str(path))
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path, "JPEG", quality=90, exif=tags.tobytes())
     return paths
 
 
-def _cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def _time_epoch(epoch: Callable[[], Iterable], images: int) -> dict[str, float]:
-    start, cpu = time.perf_counter(), _cpu_seconds()
-    for _ in epoch():
-        pass
+def _time_epoch(epoch: Callable[[], Iterable]) -> dict[str, float]:
+    """Images/s of one epoch, and CPU time per image of this process and its children (e.g. DataLoader workers)."""
+    start, cpu = time.perf_counter(), cpu_seconds()
+    images = sum(len(b[0]) if isinstance(b, (tuple, list)) else len(b) for b in epoch())
     return {"images_per_second": images / (time.perf_counter() - start),
-            "cpu_ms_per_image": 1000 * (_cpu_seconds() - cpu) / images}
+            "cpu_ms_per_image": 1000 * (cpu_seconds() - cpu) / images}
 
-
-# --- the PyTorch + PIL reference ---------------------------------------------------------------------------
 
 def random_resized_crop_box(width: int, height: int) -> tuple[int, int, int, int]:
     """torchvision's ``RandomResizedCrop.get_params``: ten tries at a window of random area and log-uniform
@@ -102,35 +83,18 @@ def random_resized_crop_box(width: int, height: int) -> tuple[int, int, int, int
     return left, top, left + w, top + h
 
 
-class _PhotoDataset:
-    """``torch.utils.data.Dataset`` protocol: a random-resized, randomly flipped crop of each photo."""
-
-    def __init__(self, paths: list[str], size: int) -> None:
-        self.paths, self.size = paths, size
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> object:
-        import torch
-
-        with Image.open(self.paths[index]) as opened:
-            image = ImageOps.exif_transpose(opened).convert("RGB")
-        crop = image.resize((self.size, self.size), Image.Resampling.BILINEAR, box=random_resized_crop_box(*image.size))
-        if random.random() < 0.5:
-            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        return torch.from_numpy(np.array(crop)), 0  # a writable copy, as torchvision's pil_to_tensor makes
-
-
-def torch_reference(paths: list[str], size: int, batch: int, workers: int) -> Callable[[], Iterable]:
+def _crops(paths: list[str], size: int) -> tuple[object, int]:
+    """A batch (``collate_fn``, run in the loader's workers): each photo upright, cropped, resized, maybe flipped."""
     import torch
 
-    loader = torch.utils.data.DataLoader(_PhotoDataset(paths, size), batch_size=batch, shuffle=True,
-                                         drop_last=True, num_workers=workers)
-    return lambda: iter(loader)
+    crops = []
+    for path in paths:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened).convert("RGB")
+        crop = image.resize((size, size), Image.Resampling.BILINEAR, box=random_resized_crop_box(*image.size))
+        crops.append(crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if random.random() < 0.5 else crop)
+    return torch.from_numpy(np.stack(crops)), 0
 
-
-# --- the TensorFlow candidates ------------------------------------------------------------------------------
 
 def tensorflow_candidates(folder: Path, size: int, batch: int, workers: int) -> dict[str, Callable[[], Iterable]]:
     """One epoch of each TensorFlow candidate, its encoded files cached in memory as training caches them."""
@@ -146,70 +110,52 @@ def tensorflow_candidates(folder: Path, size: int, batch: int, workers: int) -> 
     def decode(data: tf.Tensor, _: tf.Tensor) -> tf.Tensor:
         return tf.shape(tf.io.decode_jpeg(data, channels=3))  # the shape is only known once decoded
 
-    decode_only = (source.read("train").cache().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-                   .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE).with_options(options))
-    pipelines = {"decode only": decode_only}
+    pipelines = {"decode only": source.read("train").cache().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+                 .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)}
     for name, candidate in (("decode, then crop", whole_images), ("decode the crop", source)):
         pipelines[name] = datasets.pipeline(candidate, "train", training=True, batch_size=batch, image_size=size,
-                                            augment="imagenet")[0].with_options(options)
-    return {name: (lambda ds=ds: iter(ds)) for name, ds in pipelines.items()}
+                                            augment="imagenet")[0]
+    return {name: functools.partial(iter, ds.with_options(options)) for name, ds in pipelines.items()}
 
 
 def measure(folder: Path, paths: list[str], size: int, batch: int, workers: int, rounds: int) -> dict[str, dict]:
-    """Each candidate's best of ``rounds`` epochs, taken in turns (PyTorch's first, before TensorFlow's import)."""
-    epochs = {"PyTorch + PIL": torch_reference(paths, size, batch, workers)}
-    images = {"PyTorch + PIL": len(paths) // batch * batch}
-    best: dict[str, dict] = {}
+    """Each candidate's best of ``rounds`` epochs, taken in turns; PyTorch's first (its workers must fork from a
+    process without TensorFlow's threads), TensorFlow's after one untimed epoch that fills their cache."""
+    import torch
 
-    def keep(name: str) -> None:
-        result = _time_epoch(epochs[name], images[name])
-        if name not in best or result["images_per_second"] > best[name]["images_per_second"]:
-            best[name] = result
-
-    for _ in range(rounds):  # before TensorFlow: its workers must fork from a process without its threads
-        keep("PyTorch + PIL")
-    epochs.update(tensorflow_candidates(folder, size, batch, workers))
-    for name in list(epochs)[1:]:
-        images[name] = sum(len(b[0]) if isinstance(b, tuple) else len(b) for b in epochs[name]())  # fills the cache
+    reference = torch.utils.data.DataLoader(paths, batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
+                                            collate_fn=functools.partial(_crops, size=size))
+    runs = {"PyTorch + PIL": [_time_epoch(functools.partial(iter, reference)) for _ in range(rounds)]}
+    epochs = tensorflow_candidates(folder, size, batch, workers)
+    for epoch in epochs.values():
+        _time_epoch(epoch)
     for _ in range(rounds):
-        for name in list(epochs)[1:]:
-            keep(name)
-    return {name: best[name] for name in ("decode only", "decode, then crop", "decode the crop", "PyTorch + PIL")}
+        for name, epoch in epochs.items():
+            runs.setdefault(name, []).append(_time_epoch(epoch))
+    return {name: max(runs[name], key=lambda r: r["images_per_second"]) for name in [*epochs, "PyTorch + PIL"]}
 
 
-def main(argv: list[str]) -> int:
-    """Time the candidates with the parsed flags; print their table and "decode the crop"'s ratios to the others."""
-    del argv
-    count, batch, rounds, workers = (24, 4, 1, 1) if _FLAGS.tiny else (_FLAGS.images, _FLAGS.batch, _FLAGS.rounds,
-                                                                        _FLAGS.workers)
-    if count < 2 * batch + 1:
-        print(f"error: --images must exceed two batches of --batch={batch}; received --images={count}",
-              file=sys.stderr)
-        return 2
+def main(argv: list[str]) -> None:
+    """Time the candidates of :data:`RUNS` (``--tiny``: the tiny one); print (and with --json write) them and
+    "decode the crop"'s ratios to the others as JSON."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    run = RUNS["tiny" if FLAGS.tiny else "full"]
     with tempfile.TemporaryDirectory(prefix="jpeg_pipeline_") as folder:
-        results = measure(Path(folder), write_photos(Path(folder), count), _FLAGS.size, batch, workers, rounds)
-    print(f"{count} JPEGs of {WIDTH}x{HEIGHT}, crops of {_FLAGS.size} px, batches of {batch}, {workers} tf.data "
-          "threads / DataLoader workers\ncandidate            images/s  CPU ms/image")
-    print("\n".join(f"{name:<20} {r['images_per_second']:>8.1f} {r['cpu_ms_per_image']:>13.2f}"
-                    for name, r in results.items()))
+        results = measure(Path(folder), write_photos(Path(folder), run["images"]), run["size"], run["batch"],
+                          run["workers"], run["rounds"])
     new = results["decode the crop"]
-    ratios = {other: {"images_per_second": round(new["images_per_second"] / r["images_per_second"], 3),
-                      "cpu_per_image": round(new["cpu_ms_per_image"] / r["cpu_ms_per_image"], 3)}
-              for other, r in results.items() if other != "decode the crop"}
-    print("\n".join(f"decode the crop / {other}: {r['images_per_second']:.2f}x images/s, {r['cpu_per_image']:.2f}x "
-                    "the CPU per image" for other, r in ratios.items()), flush=True)
-    if _FLAGS.json:
-        Path(_FLAGS.json).write_text(json.dumps({"images": count, "size": _FLAGS.size, "batch": batch,
-                                                 "workers": workers, "results": results,
-                                                 "decode_the_crop_over": ratios}, indent=2))
-    return 0
+    text = json.dumps({**run, "results": results, "decode_the_crop_over": {other: {
+        "images_per_second": round(new["images_per_second"] / r["images_per_second"], 3),
+        "cpu_per_image": round(new["cpu_ms_per_image"] / r["cpu_ms_per_image"], 3)}
+        for other, r in results.items() if other != "decode the crop"}}, indent=2)
+    print(text, flush=True)
+    if FLAGS.json:
+        Path(FLAGS.json).write_text(text)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # flags defined here only: `python -m benchmarks` has a --tiny of its own
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        arguments = _FLAGS(sys.argv)
-    except flags.Error as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(main(arguments))
+    flags.DEFINE_bool("tiny", False, "Smoke run: 24 images, batches of 4, one round, one worker.")
+    flags.DEFINE_string("json", None, "Also write the printed results to this JSON file.")
+    app.run(main)

@@ -1,8 +1,7 @@
 """Where a benchmark ran (:func:`describe`, :func:`slug`), and whether it had the machine to itself.
 
 :class:`OtherLoad`: the CPU other processes took while a section ran, from the machine's busy time (``/proc/stat``)
-less the benchmark's own (this process, its finished workers and its live ones). The load average cannot tell: it
-counts the benchmark's own threads.
+less the benchmark's own (this process and its workers); the load average cannot tell, it counts the benchmark's.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import os
 import re
 import resource
 import time
+import timeit
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -41,54 +41,37 @@ def slug(description: dict[str, Any]) -> str:
 
 
 def gemm_gflops(size: int, repeats: int = 5) -> float:
-    """Best of ``repeats`` float32 ``size``-cubed matrix products (NumPy's BLAS, all cores), in GFLOP/s."""
-    a, b = (np.random.default_rng(0).standard_normal((size, size), dtype=np.float32) for _ in range(2))
-    best = float("inf")
-    for _ in range(repeats + 1):  # the first call warms the BLAS up
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+    """Best of ``repeats`` float32 ``size``-cubed matrix products (NumPy's BLAS, all cores; one more warms it up),
+    in GFLOP/s."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    return 2 * size**3 / min(timeit.repeat(lambda: a @ a, number=1, repeat=repeats + 1)) / 1e9
 
 
 def versions() -> dict[str, str]:
     """The installed version of each of :data:`PACKAGES`."""
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    installed = {d.metadata["Name"].lower().replace("_", "-"): d.version for d in metadata.distributions()}
+    return {name: installed.get(name, "not installed") for name in PACKAGES}
 
 
-def _busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy since boot (``/proc/stat``: all but idle and iowait)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def own_seconds(pids: list[int]) -> float:
-    """CPU seconds of this process, its waited-for children and the live processes ``pids`` (its workers)."""
-    own = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
-              for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    for pid in pids:
-        try:
-            text = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:  # ended: waited for, so in RUSAGE_CHILDREN
-            continue
-        own += sum(map(int, text[text.rindex(")") + 2:].split()[11:15])) / os.sysconf("SC_CLK_TCK")
-    return own
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children it waited for (a worker reports its own when it drops)."""
+    return sum(sum(resource.getrusage(who)[:2]) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
 
 class OtherLoad:
-    """Other processes' share (0 to 1) of all CPUs since creation; ``pids()`` lists the benchmark's live workers."""
+    """Other processes' share (0 to 1) of all CPUs since creation: the machine's busy time less the benchmark's own
+    (this process's, and ``workers()``: the CPU seconds its live workers last reported)."""
 
-    def __init__(self, pids: Callable[[], list[int]]) -> None:
-        self._pids = pids
-        self._clock, self._busy, self._own = time.monotonic(), _busy_seconds(), own_seconds(pids())
+    def __init__(self, workers: Callable[[], float]) -> None:
+        self._workers = workers
+        self._start = self._totals()
+
+    def _totals(self) -> tuple[float, float, float]:  # busy: all but idle and iowait in /proc/stat
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+        return time.monotonic(), busy, cpu_seconds() + self._workers()
 
     def share(self) -> float:
-        capacity = (time.monotonic() - self._clock) * (os.cpu_count() or 1)
-        other = (_busy_seconds() - self._busy) - (own_seconds(self._pids()) - self._own)
-        return round(min(1.0, max(0.0, other / capacity)), 3)  # clock ticks and rounding can overshoot
+        (clock, busy, own), (clock0, busy0, own0) = self._totals(), self._start
+        other = (busy - busy0) - (own - own0)
+        return round(min(1.0, max(0.0, other / ((clock - clock0) * (os.cpu_count() or 1)))), 3)  # ticks overshoot

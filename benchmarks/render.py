@@ -1,17 +1,17 @@
 """BENCHMARKS.md from the runs' results (a JSON file per CPU kind in ``benchmarks/results/``), and the targets.
 
-The first table sets each target's ratio side by side, a column per run; then each run's details, drawn from its JSON
-whatever its sections hold (a table per list of rows, one of its other figures), so files written by earlier versions
-of the benchmark still render. What the numbers mean is prose written by hand below the ``## Findings`` heading:
-regenerating keeps it (:func:`kept`) and flags the runs it does not cite by their start time.
+The targets' ratios side by side, a column per run; then each run drawn from its JSON whatever its sections hold (a
+table per list of rows, one of its other figures), so older files still render. What the numbers mean is prose written
+by hand below ``## Findings``: regenerating keeps it (:func:`kept`), naming the runs it does not cite.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 IDLE_SHARE = 0.05  # other processes took at most this share of the CPUs during a section: the machine was idle
-FINDINGS = "## Findings"
+FINDINGS, NOTE = "## Findings", "> Not yet read against the run(s) of "
 STATES = ("off", "on")
 PEERS = {"keras": "keras.applications", "torch": "PyTorch's best", "onnxruntime": "onnxruntime"}
 TRAINING, TRAINING_BF16, INFERENCE, LATENCY, LITERT_INT8 = 1.2, 1.0, 1.0, 0.9, 2.0
@@ -19,6 +19,11 @@ TRAINING, TRAINING_BF16, INFERENCE, LATENCY, LITERT_INT8 = 1.2, 1.0, 1.0, 0.9, 2
 ABOUT = ("command", "started", "settings", "versions", "machine", "load_average", "load_average_start",
          "load_average_after", "other_cpu_share", "duration_s", "targets")
 RATE = ("median_items_per_s", "min_items_per_s", "max_items_per_s", "windows_items_per_s")
+#: Section and comparison of each target kind of a run made before both oneDNN states were measured (oneDNN on).
+LEGACY = {"training": ("training", "training fp32 vs PyTorch's best, oneDNN on"),
+          "training_bf16": ("training", "training bf16 vs PyTorch's best, oneDNN on"),
+          "onnxruntime_batch_1": ("inference", "inference latency (batch 1) vs onnxruntime, oneDNN on"),
+          **{kind: ("inference", f"inference batch 32 vs {peer}, oneDNN on") for kind, peer in PEERS.items()}}
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
@@ -26,28 +31,16 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
-def _legacy(target: dict[str, Any]) -> tuple[str, str]:
-    """Section and comparison of a target from a run made before both oneDNN states were measured (oneDNN on)."""
-    kind = target["kind"]
-    if kind == "litert":
-        return "litert", target["name"]
-    if kind.startswith("training"):
-        return "training", f"training {'bf16' if kind.endswith('bf16') else 'fp32'} vs PyTorch's best, oneDNN on"
-    if kind == "onnxruntime_batch_1":
-        return "inference", "inference latency (batch 1) vs onnxruntime, oneDNN on"
-    return "inference", f"inference batch 32 vs {PEERS[kind]}, oneDNN on"
-
-
 def older_schema(results: dict[str, Any]) -> bool:
-    """Whether ``results`` keeps its own targets (a run made before both oneDNN states were measured); today's runs
-    keep none: their targets are computed from the sections."""
+    """Whether ``results`` keeps its own targets (a run before both oneDNN states were measured; today's: computed)."""
     return bool(results.get("targets")) and "kind" in results["targets"][0]
 
 
 def _comparisons(results: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], float]]:
     """(section, comparison, ratio, target) of every target of the sections that ran."""
     if older_schema(results):
-        return [(*_legacy(t), {"ratio": t["ratio"]}, t["target"]) for t in results["targets"]]
+        return [(*LEGACY.get(t["kind"], ("litert", t["name"])), {"ratio": t["ratio"]}, t["target"])
+                for t in results["targets"]]
     rows = []
     if "training" in results:
         rows += [("training", f"training {p} vs PyTorch's best, oneDNN {s}", results["training"][key][s], target)
@@ -145,15 +138,15 @@ def _run(name: str, results: dict[str, Any]) -> str:
 
 
 def kept(markdown: str) -> str | None:
-    """The hand-written part of an existing report (from its findings heading on), or None."""
+    """The hand-written part of a report (from its findings heading on, without :func:`render`'s note), or None."""
     start = markdown.find(f"\n{FINDINGS}\n")
-    return markdown[start + 1:].rstrip() if start >= 0 else None
+    return re.sub(f"\n\n{re.escape(NOTE)}[^\n]*", "", markdown[start + 1:].rstrip()) if start >= 0 else None
 
 
 def _findings(runs: dict[str, dict[str, Any]], text: str | None) -> str:
     uncited = list(dict.fromkeys(r["started"] for r in runs.values() if text is None or r["started"] not in text))
-    note = f"> Not yet read against the run(s) of {', '.join(uncited)}: write what their tables show, citing each " \
-        "run by its start time." if uncited else ""
+    note = f"{NOTE}{', '.join(uncited)}: write what their tables show, citing each run by its start time." \
+        if uncited else ""
     return (text or FINDINGS).replace(FINDINGS, f"{FINDINGS}\n\n{note}".rstrip(), 1)
 
 

@@ -1,19 +1,34 @@
-"""The PyTorch peers: CIFAR ResNet-20 (option A) and keras.applications' ResNet-50, written out plainly.
-
-Layers live in one ``nn.ModuleDict`` under their Keras names (``conv2_block1_1_conv``, ``conv2_block1_1_bn`` ...), so
-:func:`copy_keras_weights` copies a keras_resnet model's weights over by name and both frameworks run the same
-function on the same numbers. Convolutions work in any memory format; callers choose ``channels_last``.
+"""The PyTorch peers: CIFAR ResNet-20 (option A) and keras.applications' ResNet-50, written out plainly, and their
+candidates: training in NCHW and ``channels_last``, optionally ``torch.compile``-d, in float32 and under CPU autocast
+to bfloat16; inference eager, TorchScript-frozen or ``torch.compile``-d (Inductor, weights frozen). Layers live in one
+``nn.ModuleDict`` under their Keras names (``conv2_block1_1_conv`` ...), so :func:`copy_keras_weights` copies a
+keras_resnet model's weights over by name and both frameworks run the same function on the same numbers.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import torch
+import torch._inductor.config as inductor_config
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.workers import Candidate
 from keras_resnet.blocks import BN_EPSILON
+
+#: Training candidates: name -> (channels_last, torch.compile, autocast to bfloat16).
+TRAINING = {"torch NCHW": (False, False, False), "torch channels_last": (True, False, False),
+            "torch channels_last, autocast bf16": (True, False, True),
+            "torch channels_last + compile": (True, True, False),
+            "torch channels_last + compile, autocast bf16": (True, True, True)}
+#: Inference candidates: name -> (channels_last, eager, TorchScript trace + freeze or torch.compile).
+INFERENCE = {"torch NCHW": (False, "eager"), "torch channels_last": (True, "eager"),
+             "torch channels_last TorchScript frozen": (True, "script"),
+             "torch channels_last + compile": (True, "compile")}
 
 
 class ResNet(nn.Module):
@@ -81,8 +96,10 @@ def resnet50(classes: int = 1000) -> ResNet:
     return ResNet("imagenet", True, (3, 4, 6, 3), (64, 128, 256, 512), "B", bias=True, classes=classes)
 
 
-def _numpy(variable: keras.Variable) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)))
+def _on_images(net: nn.Module, images: np.ndarray, channels_last: bool) -> tuple[nn.Module, torch.Tensor]:
+    """``net`` and NHWC ``images`` as an NCHW tensor, both in the ``channels_last`` memory format if asked."""
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    return net.to(memory_format=memory), torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(memory_format=memory)
 
 
 @torch.no_grad()
@@ -91,13 +108,56 @@ def copy_keras_weights(net: ResNet, model: keras.Model) -> ResNet:
     for name, module in net.layers.items():
         layer = model.get_layer(name)
         if isinstance(module, nn.BatchNorm2d):
-            pairs = ((module.weight, layer.gamma), (module.bias, layer.beta),
-                     (module.running_mean, layer.moving_mean), (module.running_var, layer.moving_variance))
-            for target, source in pairs:
-                target.copy_(_numpy(source))
-            continue
-        kernel = _numpy(layer.kernel)
-        module.weight.copy_(kernel.permute(3, 2, 0, 1) if isinstance(module, nn.Conv2d) else kernel.T)  # HWIO -> OIHW
-        if module.bias is not None:
-            module.bias.copy_(_numpy(layer.bias))
+            sources = {"weight": layer.gamma, "bias": layer.beta, "running_mean": layer.moving_mean,
+                       "running_var": layer.moving_variance}
+        else:
+            kernel = keras.ops.convert_to_numpy(layer.kernel)  # HWIO -> OIHW, or a dense kernel transposed
+            sources = {"weight": kernel.transpose(3, 2, 0, 1) if kernel.ndim == 4 else kernel.T,
+                       **({"bias": layer.bias} if module.bias is not None else {})}
+        for key, value in sources.items():
+            getattr(module, key).copy_(torch.from_numpy(np.ascontiguousarray(keras.ops.convert_to_numpy(value))))
     return net
+
+
+def training_candidates(images: np.ndarray, labels: np.ndarray, classes: int, torch_compile: bool,
+                        **sgd: float) -> list[Candidate]:
+    """:data:`TRAINING` (``torch.compile`` only if ``torch_compile``): ResNet-20's SGD (``sgd``) steps on ``images``."""
+    y = torch.from_numpy(labels)
+
+    def step(channels_last: bool, compiled: bool, bf16: bool) -> Callable[[], None]:
+        net, x = _on_images(resnet20(classes).train(), images, channels_last)
+        forward, optimizer = torch.compile(net) if compiled else net, torch.optim.SGD(net.parameters(), **sgd)
+
+        def run() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(forward(x), y)
+            loss.backward()
+            optimizer.step()
+
+        return run
+
+    return [Candidate(name, len(images), step=step(*options), info={
+        "framework": "torch", "channels_last": options[0], "torch_compile": options[1],
+        "precision": "bf16" if options[2] else "fp32"}) for name, options in TRAINING.items()
+        if torch_compile or not options[1]]
+
+
+def predictors(net: ResNet, images: np.ndarray, torch_compile: bool) -> dict[str, Callable[[], np.ndarray]]:
+    """:data:`INFERENCE` (``torch.compile`` only if ``torch_compile``): copies of ``net`` predicting ``images``."""
+    def predictor(channels_last: bool, mode: str) -> Callable[[], np.ndarray]:
+        model, x = _on_images(copy.deepcopy(net).eval(), images, channels_last)
+        if mode == "script":
+            with torch.inference_mode():
+                model = torch.jit.freeze(torch.jit.trace(model, x))
+        elif mode == "compile":
+            inductor_config.freezing = True
+            model = torch.compile(model)
+
+        def predict() -> np.ndarray:
+            with torch.inference_mode():
+                return torch.softmax(model(x), dim=-1).numpy()
+
+        return predict
+
+    return {name: predictor(*mode) for name, mode in INFERENCE.items() if torch_compile or mode[1] != "compile"}

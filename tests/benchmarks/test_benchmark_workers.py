@@ -1,22 +1,25 @@
 """The benchmark workers: each starts with its environment set before TensorFlow or Keras reads it, pins its threads
-when asked, passes keyword arguments to the functions it calls, and reports a failure as an error naming it.
+when asked, passes keyword arguments to the functions it calls, reports a failure as an error naming it, and reports
+its CPU seconds.
 
 Tiny models, one window each; no timing is asserted.
 """
 
 import math
 import os
+import time
 
 import pytest
 
+from benchmarks.settings import PIN
 from benchmarks.workers import Worker, load
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
-FIT = "benchmarks.fit_candidates:keras_candidates"
+FIT = "benchmarks.candidates:training_candidates"
 
 
-def probe(candidates: dict) -> dict:
+def probe() -> dict:
     """In a worker: what TensorFlow and Keras read, and how many cores each thread may run on."""
     import keras
     import tensorflow as tf  # noqa: F401  (so that keras_resnet.cpu asks TensorFlow itself)
@@ -28,12 +31,18 @@ def probe(candidates: dict) -> dict:
             "xla_flags": os.environ.get("XLA_FLAGS")}
 
 
-def echo(candidates: dict, **kwargs: object) -> dict:
+def echo(**kwargs: object) -> dict:
     return kwargs
 
 
+def burn(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
 def test_each_worker_reads_its_own_environment_and_pins_when_asked() -> None:
-    off, on = Worker("off", {"TF_ENABLE_ONEDNN_OPTS": "0"}), Worker("on", {"TF_ENABLE_ONEDNN_OPTS": "1"}, pin=True)
+    off, on = Worker("off", {"TF_ENABLE_ONEDNN_OPTS": "0"}), Worker("on", {"TF_ENABLE_ONEDNN_OPTS": "1", PIN: "1"})
     try:
         [candidate] = load([(on, FIT, {"batch": 2, "tag": "on", "info": {}})])
         assert candidate.name == "keras_resnet fit, on" and math.isfinite(candidate.run(1))
@@ -52,5 +61,7 @@ def test_a_failing_worker_is_an_error_naming_it() -> None:
         with pytest.raises(RuntimeError, match="(?s)worker 'broken' failed:.*No module named 'benchmarks.nope'"):
             worker.call("benchmarks.nope:run", steps=1)
         assert worker.call(f"{__name__}:echo", steps=2, name="x") == {"steps": 2, "name": "x"}  # and it serves on
+        worker.call(f"{__name__}:burn", seconds=1.0)
+        assert worker.call("benchmarks.workers:drop") >= 0.9  # its CPU seconds, for the idle check
     finally:
         worker.close()
