@@ -27,6 +27,8 @@ from absl import app, flags
 from PIL import Image, ImageFilter, ImageOps
 
 from benchmarks.machine import cpu_seconds
+from keras_resnet.flagtypes import flags_parser, usage_error
+from keras_resnet.io import atomic_path
 
 WIDTH, HEIGHT = 500, 375  # ImageNet's typical photo
 SIDEWAYS_EVERY = 10  # one photo in ten stored sideways with EXIF orientation 6, as a phone held upright
@@ -36,6 +38,7 @@ SCALE, RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # the random-resized crop's area and
 RUNS = {"full": {"images": 2000, "size": 224, "batch": 64, "rounds": 3, "workers": os.cpu_count() or 1},
         "tiny": {"images": 24, "size": 224, "batch": 4, "rounds": 1, "workers": 1}}
 FLAGS = flags.FLAGS
+PROG = "python -m benchmarks.jpeg_pipeline"
 
 
 def write_photos(folder: Path, count: int, seed: int = 0) -> list[str]:
@@ -139,7 +142,7 @@ def main(argv: list[str]) -> None:
     """Time the candidates of :data:`RUNS` (``--tiny``: the tiny one); print (and with --json write) them and
     "decode the crop"'s ratios to the others as JSON."""
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        usage_error(PROG, f"unexpected arguments: {argv[1:]} (it takes --tiny and --json only)")
     run = RUNS["tiny" if FLAGS.tiny else "full"]
     with tempfile.TemporaryDirectory(prefix="jpeg_pipeline_") as folder:
         results = measure(Path(folder), write_photos(Path(folder), run["images"]), run["size"], run["batch"],
@@ -151,11 +154,12 @@ def main(argv: list[str]) -> None:
         for other, r in results.items() if other != "decode the crop"}}, indent=2)
     print(text, flush=True)
     if FLAGS.json:
-        Path(FLAGS.json).write_text(text)
+        with atomic_path(FLAGS.json) as partial:  # a reader never sees half a file
+            Path(partial).write_text(text)
 
 
 if __name__ == "__main__":  # flags defined here only: `python -m benchmarks` has a --tiny of its own
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     flags.DEFINE_bool("tiny", False, "Smoke run: 24 images, batches of 4, one round, one worker.")
     flags.DEFINE_string("json", None, "Also write the printed results to this JSON file.")
-    app.run(main)
+    app.run(main, flags_parser=flags_parser(PROG))

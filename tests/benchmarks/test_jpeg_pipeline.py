@@ -50,4 +50,8 @@ def test_tiny_run_times_every_candidate(tmp_path: Path) -> None:
             results["decode the crop"]["images_per_second"] / results[other]["images_per_second"], abs=1e-3)
     bad = subprocess.run([sys.executable, "-m", "benchmarks.jpeg_pipeline", "--tiny", "extra"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode != 0 and "unexpected arguments: ['extra']" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.splitlines() == [
+        "python -m benchmarks.jpeg_pipeline: error: unexpected arguments: ['extra'] (it takes --tiny and --json only)"]
+    bad = subprocess.run([sys.executable, "-m", "benchmarks.jpeg_pipeline", "--tiny=3"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "--tiny=3" in bad.stderr
