@@ -27,7 +27,8 @@ example, so a run is reproducible with its seed:
   flip; evaluation resizes the shorter side to ``size / 0.875`` (256 for 224)
   and takes the center crop.
 
-Images leave the pipeline as float32 RGB in [0, 255]. The per-pixel mean
+Images leave the pipeline as RGB in [0, 255] (uint8 in training batches, float32 in evaluation
+ones; the model casts). The per-pixel mean
 subtraction of §3.4/§4.2 happens inside the model, in a ``Normalization``
 layer built by :func:`normalization_layer` from :func:`pixel_stats`, so a
 saved model takes raw pixels.

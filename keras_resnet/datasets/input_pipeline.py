@@ -1,8 +1,10 @@
 """The ``tf.data`` input pipeline: selection of examples, shuffling by seed and
 epoch, transforms, batches; and small NumPy batches for checks.
 
-Images leave the pipeline as float32 RGB in [0, 255]; the mean subtraction
-happens inside the model (:mod:`keras_resnet.datasets.stats`).
+Images leave the pipeline as RGB pixels in [0, 255]: uint8 in training
+batches, float32 in evaluation ones (:mod:`keras_resnet.datasets.transforms`
+says why); the model casts them to float32 and subtracts the mean itself
+(:mod:`keras_resnet.datasets.stats`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ import tensorflow as tf
 from keras_resnet.datasets.info import AUGMENTATIONS, DatasetInfo, Source
 from keras_resnet.datasets.scan import drop_undecodable
 from keras_resnet.datasets.sources import load
-from keras_resnet.datasets.transforms import cifar_augment, imagenet_augment, imagenet_augment_encoded, jpeg_header
+from keras_resnet.datasets.transforms import (
+    cifar_augment,
+    imagenet_augment,
+    imagenet_augment_encoded,
+    jpeg_header,
+    to_pixels,
+)
 from keras_resnet.preprocessing import fit_to_size, to_rgb  # the one evaluation/serving transform
 
 CACHE_BYTES = 1 << 30  # cache (and permute whole) a split whose records take at most this much
@@ -163,7 +171,8 @@ def pipeline(source: Source, split: str, *, training: bool, batch_size: int, ima
              examples_per_class: int | None = None, limit: int | None = None,
              epoch: tf.Variable | None = None,
              resize_crop: Callable[[tf.Tensor, int], tf.Tensor] | None = None) -> tuple[tf.data.Dataset, int]:
-    """Batched ``(float32 RGB image in [0, 255], int64 label)`` and the example count.
+    """Batched ``(RGB image in [0, 255], int64 label)`` and the example count: uint8 images when
+    ``training``, float32 otherwise.
 
     Training: shuffle, augmentation ``augment`` (one of
     :data:`AUGMENTATIONS`) and ``drop_remainder`` batches, all a function of
@@ -188,7 +197,7 @@ def pipeline(source: Source, split: str, *, training: bool, batch_size: int, ima
                          "size or select more examples")
     if training:
         transform = {"cifar": cifar_augment, "imagenet": imagenet_augment,
-                     "none": lambda image, size, _: fit_to_size(image, size)}[augment]
+                     "none": lambda image, size, _: to_pixels(fit_to_size(image, size))}[augment]
 
         def augmented(record: tf.Tensor | tuple[tf.Tensor, tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
             if encoded:  # (encoded file, its header)

@@ -1,5 +1,11 @@
 """Per-image transforms of the input pipeline, all in ``tf.data`` with stateless ops.
 
+The training augmentations return uint8 pixels (resampled values rounded, as
+PIL and torchvision's transforms give them): a batch of them is a quarter of
+float32's bytes to batch, prefetch and copy to an accelerator, and the model
+casts its input to float32 itself. Evaluation keeps the float32 transform it
+shares with serving, so an evaluated image is a served one exactly.
+
 * evaluation: :func:`~keras_resnet.preprocessing.to_rgb` then
   :func:`~keras_resnet.preprocessing.fit_to_size` (28x28 is zero-padded to
   32x32; larger images are resized and center-cropped), shared with serving;
@@ -22,9 +28,9 @@ CIFAR_PAD = 4          # §4.2: "4 pixels are padded on each side"
 
 
 def cifar_augment(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
-    """§4.2: pad 4 pixels on each side, random ``size`` crop, random horizontal flip."""
+    """§4.2: pad 4 pixels on each side, random ``size`` crop, random horizontal flip, to uint8."""
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    image = fit_to_size(image, size)
+    image = to_pixels(fit_to_size(image, size))
     image = tf.image.resize_with_crop_or_pad(image, size + 2 * CIFAR_PAD, size + 2 * CIFAR_PAD)
     image = tf.image.stateless_random_crop(image, (size, size, image.shape[-1]), crop_seed)
     return tf.image.stateless_random_flip_left_right(image, flip_seed)
@@ -39,12 +45,17 @@ def _random_box(shape: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor
     return begin, extent
 
 
+def to_pixels(image: tf.Tensor) -> tf.Tensor:
+    """Float pixel values in [0, 255] rounded to uint8."""
+    return tf.cast(tf.round(image), tf.uint8)
+
+
 def _resize(crop: tf.Tensor, size: int) -> tf.Tensor:
-    """Bilinear resize without antialiasing, as TF Model Garden's ImageNet input: crops of photos of
-    ImageNet's ~500x375 are at most ~2x the output side, where antialiasing changes little and costs
-    more than decoding the crop. TensorFlow's CPU kernel is faster on float32 than on uint8 pixels,
-    even counting the cast (the values are the same)."""
-    resized = tf.image.resize(tf.cast(crop, tf.float32), (size, size))
+    """Bilinear resize without antialiasing to uint8 pixels, as TF Model Garden's ImageNet input: crops of
+    photos of ImageNet's ~500x375 are at most ~2x the output side, where antialiasing changes little and
+    costs more than decoding the crop. TensorFlow's CPU kernel is faster on float32 than on uint8 pixels,
+    even counting the cast (the values are the same); bilinear weights keep them in [0, 255]."""
+    resized = to_pixels(tf.image.resize(tf.cast(crop, tf.float32), (size, size)))
     return tf.ensure_shape(resized, (size, size, crop.shape[-1]))
 
 
@@ -54,7 +65,7 @@ def _mirror(seed: tf.Tensor) -> tf.Tensor:
 
 
 def imagenet_augment(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
-    """§3.4 scale augmentation as random-resized crop (8-100 % area, aspect 3/4-4/3) + flip."""
+    """§3.4 scale augmentation as random-resized crop (8-100 % area, aspect 3/4-4/3) + flip, to uint8."""
     box_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     begin, extent = _random_box(tf.shape(image), box_seed)
     resized = _resize(tf.slice(image, begin, extent), size)

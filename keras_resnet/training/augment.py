@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from keras_resnet.training.config import TrainConfig
 
-VALUE_RANGE = (0, 255)  # the pipeline's images are float RGB in [0, 255]
+VALUE_RANGE = (0, 255)  # the pipeline's images are RGB in [0, 255], cast to float32 for the layers
 
 
 def one_hot(ds: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:
@@ -59,6 +59,7 @@ def training_batches(ds: tf.data.Dataset, config: TrainConfig, num_classes: int)
         batch_size = ds.element_spec[0].shape[0]
 
         def image_ops(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            image = tf.cast(image, tf.float32)
             for layer in per_image:
                 image = layer(image, training=True)
             return image, label
@@ -70,6 +71,7 @@ def training_batches(ds: tf.data.Dataset, config: TrainConfig, num_classes: int)
         choice = tf.random.Generator.from_seed(config.seed)
 
         def batch_ops(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            images = tf.cast(images, tf.float32)  # mixing blends pixels into fractions
             def mix(layer: keras.layers.Layer) -> tuple[tf.Tensor, tf.Tensor]:
                 out = layer({"images": images, "labels": labels}, training=True)
                 return out["images"], out["labels"]

@@ -75,7 +75,9 @@ def test_cifar_augmentation_is_a_padded_random_crop_with_flips(fashion: datasets
     padded = np.pad(originals, ((0, 0), (4, 4), (4, 4)))
     train_ds, _ = datasets.pipeline(fashion, "train", training=True, batch_size=64, image_size=32, limit=64,
                                     augment="cifar", seed=1)
-    augmented = next(train_ds.as_numpy_iterator())[0][..., 0]
+    augmented = next(train_ds.as_numpy_iterator())[0]
+    assert augmented.dtype == np.uint8 and augmented.shape == (64, 32, 32, 3)  # training batches carry uint8
+    augmented = augmented[..., 0]
     # Every window (original i, shift dy, dx, flip) of the padded originals, indexed [i, dy, dx, flip].
     crops = np.stack([np.stack([padded[:, dy:dy + 32, dx:dx + 32] for dx in range(9)], axis=1) for dy in range(9)],
                      axis=1)
