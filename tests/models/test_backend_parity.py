@@ -108,11 +108,15 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 # Representative nets without option-A shortcuts (V1 bottleneck, V1 basic, V2, CIFAR pre-activation with
-# B, a plain twin), small inputs; and the option-A net, which needs keras_resnet's layer to load.
+# B, a plain twin), small inputs; and the option-A net, which needs keras_resnet's layer to load. The two
+# 50-layer nets are built with zero kernel initializers (their weights come from the NumPy seed all the same):
+# loading a file builds every variable with the initializer it names, and JAX compiles a random one once per
+# kernel shape, most of a ResNet-50's load there. The other nets keep He normal, so that is loaded too.
+ZEROS = {"kernel_initializer": "zeros"}
 PORTABLE = [
-    ("resnet50", {"input_shape": (64, 64, 3), "classes": 5}),
+    ("resnet50", {"input_shape": (64, 64, 3), "classes": 5, **ZEROS}),
     ("resnet18", {"input_shape": (32, 32, 3), "classes": 5}),
-    ("resnet50v2", {"input_shape": (64, 64, 3), "classes": 5}),
+    ("resnet50v2", {"input_shape": (64, 64, 3), "classes": 5, **ZEROS}),
     ("preact_resnet20", {"shortcut": "B"}),
     ("resnet20", {"plain": True}),
 ]
@@ -120,7 +124,7 @@ OPTION_A = [("resnet20", {})]
 # ResNet-50 and the option-A CIFAR net of the files above, each predicted in both layouts from a weights file
 # saved beside its .keras file (the same net, built once).
 NETS = {
-    "resnet50": {"size": [64, 64], "batch": 2, "kwargs": {"classes": 5, "classifier_activation": None}},
+    "resnet50": {"size": [64, 64], "batch": 2, "kwargs": {"classes": 5, "classifier_activation": None, **ZEROS}},
     "resnet20": {"size": [32, 32], "batch": 4, "kwargs": {"classifier_activation": None}},
 }
 WEIGHTS_OF = {"resnet50": PORTABLE[0], "resnet20": OPTION_A[0]}
