@@ -194,13 +194,17 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     folder, markdown = Path(FLAGS.results), Path(FLAGS.markdown)
-    if FLAGS.tiny and not FLAGS["results"].present:
-        folder = Path(tempfile.mkdtemp(prefix="benchmarks_tiny_"))
-        markdown = markdown if FLAGS["markdown"].present else folder / "BENCHMARKS.md"
-    if not folder.is_dir():
+    temporary = FLAGS.tiny and not FLAGS["results"].present  # checked first: a refused run leaves no folder behind
+    if temporary and FLAGS.from_json:
+        raise app.UsageError("--from_json reports the runs in --results: give --results (a --tiny run without it "
+                             "writes to a new temporary folder, which holds none)")
+    if not temporary and not folder.is_dir():
         raise app.UsageError(f"--results must be an existing folder; received {folder}")
     if not markdown.parent.is_dir():
         raise app.UsageError(f"--markdown must be a file in an existing folder; received {markdown}")
+    if temporary:
+        folder = Path(tempfile.mkdtemp(prefix="benchmarks_tiny_"))
+        markdown = markdown if FLAGS["markdown"].present else folder / "BENCHMARKS.md"
     if not FLAGS.from_json:
         log(f"wrote {run(settings_from_flags(), FLAGS.sections, folder)}")
     report(folder, markdown)

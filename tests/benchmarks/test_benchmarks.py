@@ -200,11 +200,14 @@ def test_the_flags_choose_the_settings(argv: list[str], expected: dict) -> None:
     (["--sections=training,nope"], "--sections must be a non-empty comma-separated list of"),
     (["--results=/nonexistent/folder"], "--results must be an existing folder; received /nonexistent/folder"),
     (["--from_json", "--results=/tmp", "--markdown=/nonexistent/BENCHMARKS.md"], "--markdown must be a file in an"),
-    (["--tiny", "--from_json"], f"--results holds no results (*.json) to report: {tempfile.gettempdir()}/benchmarks_"),
+    (["--tiny", "--from_json"], "--from_json reports the runs in --results: give --results (a --tiny run without"),
+    (["--tiny", "--markdown=/nonexistent/BENCHMARKS.md"], "--markdown must be a file in an existing folder"),
 ])
 def test_a_bad_flag_is_refused_in_one_line(argv: list[str], message: str) -> None:
+    before = set(Path(tempfile.gettempdir()).glob("benchmarks_tiny_*"))
     run = _run(*argv)
     assert run.returncode != 0 and message in run.stderr and "Traceback" not in run.stderr
+    assert set(Path(tempfile.gettempdir()).glob("benchmarks_tiny_*")) == before  # refused before any folder is made
 
 
 def test_an_empty_results_folder_is_refused(tmp_path: Path) -> None:
