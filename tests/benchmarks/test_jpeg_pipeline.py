@@ -36,7 +36,7 @@ def test_reference_crop_boxes_follow_torchvisions_ranges() -> None:
 def test_tiny_run_times_every_candidate(tmp_path: Path) -> None:
     out = tmp_path / "pipeline.json"
     run = subprocess.run([sys.executable, "-m", "benchmarks.jpeg_pipeline", "--tiny", "--json", str(out)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+                         capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert run.returncode == 0, run.stderr[-3000:]
     written = json.loads(out.read_text())
     assert json.loads(run.stdout) == written
@@ -49,9 +49,9 @@ def test_tiny_run_times_every_candidate(tmp_path: Path) -> None:
         assert ratio["images_per_second"] == pytest.approx(
             results["decode the crop"]["images_per_second"] / results[other]["images_per_second"], abs=1e-3)
     bad = subprocess.run([sys.executable, "-m", "benchmarks.jpeg_pipeline", "--tiny", "extra"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.splitlines() == [
         "python -m benchmarks.jpeg_pipeline: error: unexpected arguments: ['extra'] (it takes --tiny and --json only)"]
     bad = subprocess.run([sys.executable, "-m", "benchmarks.jpeg_pipeline", "--tiny=3"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "--tiny=3" in bad.stderr
